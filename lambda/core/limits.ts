@@ -1,0 +1,33 @@
+/** The protocol's limits (PROTOCOL.md, "Limits"). Every one is configurable per stage. */
+export interface Limits {
+  /** Longest peer id or document key, in UTF-16 code units. @default 256 */
+  readonly maxIdLength: number;
+  /** Most keys one peer id may hold at once. @default 256 */
+  readonly maxKeysPerPeer: number;
+  /** Most keys in one Join or Leave list. @default 256 */
+  readonly maxKeysPerMessage: number;
+  /** Most frames held for a relay socket whose peer has not arrived. @default 256 */
+  readonly maxHeldFrames: number;
+  /** Most bytes held for a relay socket whose peer has not arrived. @default 1 MiB */
+  readonly maxHeldBytes: number;
+  /** Most peers one introduction message may introduce. @default 1000 */
+  readonly maxFanOut: number;
+}
+
+export const DEFAULT_LIMITS: Limits = {
+  maxIdLength: 256,
+  maxKeysPerPeer: 256,
+  maxKeysPerMessage: 256,
+  maxHeldFrames: 256,
+  maxHeldBytes: 1024 * 1024,
+  maxFanOut: 1000,
+};
+
+/** API Gateway's own frame limit: a larger frame closes the connection with 1009. */
+export const MAX_FRAME_BYTES = 32 * 1024;
+
+/** API Gateway closes every WebSocket connection after two hours. */
+export const MAX_CONNECTION_SECONDS = 2 * 60 * 60;
+
+/** Records outlive the longest possible connection by this margin before TTL may remove them. */
+export const TTL_MARGIN_SECONDS = 10 * 60;

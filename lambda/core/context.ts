@@ -1,0 +1,27 @@
+/** What the core needs, passed in: the same core runs on AWS, in the local gateway and in tests. */
+import type { Deferred } from './deferred.js';
+import type { Limits } from './limits.js';
+import type { Logger } from './log.js';
+import type { Messenger } from './messenger.js';
+import type { Metrics } from './metrics.js';
+import type { SignalStore } from './store.js';
+
+export interface Services {
+  readonly store: SignalStore;
+  readonly messenger: Messenger;
+  readonly deferred: Deferred;
+  readonly limits: Limits;
+  readonly now: () => number;
+}
+
+/** One invocation: the services plus this invocation's logger and counters. */
+export interface Context extends Services {
+  readonly log: Logger;
+  readonly metrics: Metrics;
+}
+
+/**
+ * How long after pairing a 410 from the peer may only mean "its $connect has not returned yet"
+ * (API Gateway allows a $connect integration 29 s). Past it, 410 means gone.
+ */
+export const PAIRING_GRACE_MS = 30_000;

@@ -1,0 +1,58 @@
+/**
+ * Deferred delivery: frames held for a relay socket must reach its peer even if the peer never
+ * sends anything, but the peer cannot be written to until its own $connect has returned. The
+ * pairing $connect therefore hands the job to an asynchronous invocation of the deliver
+ * function, which retries 410 with a short backoff (lambda/core/relay.ts, deliverHeld).
+ */
+import type { LambdaClient } from '@aws-sdk/client-lambda';
+
+export interface DeliveryJob {
+  /** The socket whose held frames are delivered. */
+  from: string;
+  /** Its peer, paired at `pairedAt` (ms), possibly still inside its $connect. */
+  to: string;
+  pairedAt: number;
+}
+
+export interface Deferred {
+  deliverLater(job: DeliveryJob): Promise<void>;
+}
+
+export const isDeliveryJob = (value: unknown): value is DeliveryJob => {
+  const job = value as Partial<DeliveryJob> | null;
+  return (
+    typeof job?.from === 'string' && typeof job.to === 'string' && typeof job.pairedAt === 'number'
+  );
+};
+
+/**
+ * Invokes the deliver function asynchronously (InvocationType Event). The Lambda client is
+ * loaded on first use: only a pairing $connect needs it, so other cold starts skip it.
+ */
+export class LambdaDeferred implements Deferred {
+  private client?: Promise<{
+    client: LambdaClient;
+    lambda: typeof import('@aws-sdk/client-lambda');
+  }>;
+
+  constructor(
+    private readonly functionName: string,
+    private readonly makeClient: (lambda: typeof import('@aws-sdk/client-lambda')) => LambdaClient,
+  ) {}
+
+  async deliverLater(job: DeliveryJob): Promise<void> {
+    this.client ??= import('@aws-sdk/client-lambda').then((lambda) => ({
+      lambda,
+      client: this.makeClient(lambda),
+    }));
+    const { client, lambda } = await this.client;
+    const { InvokeCommand } = lambda;
+    await client.send(
+      new InvokeCommand({
+        FunctionName: this.functionName,
+        InvocationType: 'Event',
+        Payload: Buffer.from(JSON.stringify(job)),
+      }),
+    );
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * The four Lambda handlers as functions of their services. lambda/*.ts build the services from
+ * the environment once per cold start; the local gateway and the tests build them directly.
+ */
+import type { Context, Services } from './context.js';
+import { isDeliveryJob } from './deferred.js';
+import { closeIntroduction, onIntroductionMessage, openIntroduction } from './introduction.js';
+import type { Logger } from './log.js';
+import { MetricCounter } from './metrics.js';
+import { parseConnectRequest } from './protocol.js';
+import { PairCache, deliverHeld, onRelayFrame, openRelay, releaseRelay } from './relay.js';
+
+/** The part of API Gateway's WebSocket event the handlers read. */
+export interface WebSocketEvent {
+  requestContext: {
+    routeKey: string;
+    connectionId: string;
+    requestId?: string;
+    connectedAt?: number;
+    requestTimeEpoch?: number;
+    disconnectStatusCode?: number;
+    disconnectReason?: string;
+  };
+  queryStringParameters?: Record<string, string | undefined> | null;
+  body?: string | null;
+  isBase64Encoded?: boolean;
+}
+
+export interface HandlerResult {
+  statusCode: number;
+  body?: string;
+}
+
+export interface Handlers {
+  connect(event: WebSocketEvent): Promise<HandlerResult>;
+  message(event: WebSocketEvent): Promise<HandlerResult>;
+  disconnect(event: WebSocketEvent): Promise<HandlerResult>;
+  deliver(job: unknown): Promise<void>;
+}
+
+export interface HandlerOptions {
+  /** The base logger: each invocation adds its connection id, route and request id. */
+  log: Logger;
+  /** Where each invocation's counters go (EMF on Lambda). */
+  emitMetrics?: (emf: Record<string, unknown>) => void;
+  /** The metrics dimension: the stage name. */
+  stage?: string;
+}
+
+const OK: HandlerResult = { statusCode: 200 };
+
+export function createHandlers(services: Services, options: HandlerOptions): Handlers {
+  const cache = new PairCache();
+
+  /** Runs one invocation with its own logger and counters; errors are logged and rethrown. */
+  async function invoke<T>(
+    route: string,
+    fields: Record<string, unknown>,
+    work: (ctx: Context) => Promise<T>,
+  ): Promise<T> {
+    const metrics = new MetricCounter();
+    const log = options.log.with({ route, ...fields });
+    const ctx: Context = { ...services, log, metrics };
+    try {
+      return await work(ctx);
+    } catch (error) {
+      metrics.count('Errors');
+      log.error('handler failed', { error });
+      throw error;
+    } finally {
+      const emf = metrics.emf({ stage: options.stage ?? 'local' }, services.now());
+      if (emf && options.emitMetrics) options.emitMetrics(emf);
+    }
+  }
+
+  const eventFields = (event: WebSocketEvent) => ({
+    connectionId: event.requestContext.connectionId,
+    requestId: event.requestContext.requestId,
+  });
+
+  return {
+    connect: (event) =>
+      invoke('$connect', eventFields(event), async (ctx) => {
+        const { connectionId, connectedAt } = event.requestContext;
+        const request = parseConnectRequest(event.queryStringParameters, ctx.limits);
+        if (!request.ok) {
+          ctx.log.info('handshake refused', { reason: request.error });
+          return { statusCode: 400, body: request.error };
+        }
+        const at = connectedAt ?? ctx.now();
+        ctx.metrics.count('Connections');
+        if (request.value.type === 'introduction')
+          await openIntroduction(ctx, connectionId, request.value.localId, at);
+        else await openRelay(ctx, connectionId, request.value, at);
+        return OK;
+      }),
+
+    message: (event) =>
+      invoke('$default', eventFields(event), async (ctx) => {
+        const { connectionId, requestTimeEpoch } = event.requestContext;
+        const body = event.body ?? '';
+        const receivedAt = requestTimeEpoch ?? ctx.now();
+        if (cache.get(connectionId)) {
+          await onRelayFrame(ctx, cache, connectionId, body, receivedAt);
+          return OK;
+        }
+        const socket = await ctx.store.getConnection(connectionId);
+        if (socket?.kind === 'introduction') await onIntroductionMessage(ctx, socket, body);
+        else await onRelayFrame(ctx, cache, connectionId, body, receivedAt, socket ?? null);
+        return OK;
+      }),
+
+    disconnect: (event) =>
+      invoke(
+        '$disconnect',
+        {
+          ...eventFields(event),
+          disconnectStatusCode: event.requestContext.disconnectStatusCode,
+        },
+        async (ctx) => {
+          const { connectionId } = event.requestContext;
+          // Removing the record first makes a late or duplicate $disconnect a no-op.
+          const socket = await ctx.store.removeConnection(connectionId);
+          if (socket?.kind === 'introduction') await closeIntroduction(ctx, socket);
+          else if (socket) {
+            await releaseRelay(ctx, socket, cache);
+            ctx.log.info('relay socket closed', { paired: Boolean(socket.peer) });
+          }
+          return OK;
+        },
+      ),
+
+    deliver: (job) =>
+      invoke('deliver', isDeliveryJob(job) ? { connectionId: job.from } : {}, async (ctx) => {
+        if (!isDeliveryJob(job)) {
+          ctx.log.error('deliver invoked without a delivery job');
+          return;
+        }
+        await deliverHeld(ctx, job);
+      }),
+  };
+}

@@ -1,0 +1,114 @@
+/**
+ * Introduction sockets (PROTOCOL.md): each peer id has a key set; a message that joins keys
+ * introduces the sender and every peer sharing one of them to each other, both ways, with the
+ * full list of shared keys.
+ */
+import type { Context } from './context.js';
+import {
+  applyKeyChange,
+  errorReply,
+  introduction,
+  parseKeyChange,
+  sharedKeys,
+  type ServerMessage,
+} from './protocol.js';
+import type { IntroductionConnection } from './store.js';
+import { mapLimit } from './util.js';
+
+/** At $connect: the socket becomes its peer id's current one; the peer keeps its keys. */
+export async function openIntroduction(
+  ctx: Context,
+  connectionId: string,
+  peerId: string,
+  connectedAt: number,
+): Promise<void> {
+  await ctx.store.putConnection({ kind: 'introduction', connectionId, peerId, connectedAt });
+  await ctx.store.registerSocket(peerId, connectionId);
+  ctx.log.info('introduction socket open', { peerId });
+}
+
+const send = (ctx: Context, connectionId: string, message: ServerMessage) =>
+  ctx.messenger.post(connectionId, JSON.stringify(message));
+
+/** A Join/Leave frame. Bad input changes nothing and is answered with an Error frame. */
+export async function onIntroductionMessage(
+  ctx: Context,
+  socket: IntroductionConnection,
+  body: string | undefined,
+): Promise<void> {
+  const { connectionId, peerId } = socket;
+  const reject = async (error: string) => {
+    ctx.log.info('introduction message refused', { peerId, reason: error });
+    await send(ctx, connectionId, errorReply(error));
+  };
+  const parsed = parseKeyChange(body, ctx.limits);
+  if (!parsed.ok) return reject(parsed.error);
+  const change = parsed.value;
+  const { maxKeysPerPeer, maxFanOut } = ctx.limits;
+
+  const update = (keys: readonly string[]) => {
+    const next = applyKeyChange(keys, change);
+    return next.length > maxKeysPerPeer
+      ? { error: `a peer may hold at most ${maxKeysPerPeer} keys` }
+      : next;
+  };
+  let changed = await ctx.store.changeKeys(peerId, update);
+  if (changed === undefined) {
+    // The peer's record expired or was removed while this socket lives: register it again.
+    await ctx.store.registerSocket(peerId, connectionId);
+    changed = await ctx.store.changeKeys(peerId, update);
+  }
+  if (changed === undefined) throw new Error(`peer ${peerId} has no record`);
+  if ('error' in changed) return reject(changed.error);
+  const { peer } = changed;
+
+  const joined = [...new Set(change.join)].filter((key) => peer.keys.includes(key));
+  if (joined.length === 0) return;
+  // Index first, then look: of two peers joining one key at once, one always sees the other.
+  await ctx.store.indexKeys(peerId, peer.session, joined);
+  const candidates = new Set<string>();
+  for (const ids of await mapLimit(joined, 8, (key) => ctx.store.peersWithKey(key, maxFanOut + 1)))
+    for (const id of ids) if (id !== peerId) candidates.add(id);
+
+  const others = await ctx.store.getPeers([...candidates].slice(0, maxFanOut));
+  const pairs = others
+    .map((other) => ({ other, keys: sharedKeys(peer.keys, other.keys) }))
+    .filter(({ keys }) => keys.length > 0);
+
+  let senderGone = false;
+  await mapLimit(pairs, 16, async ({ other, keys }) => {
+    if ((await send(ctx, other.current, introduction(peerId, keys))) === 'gone') {
+      ctx.metrics.count('Gone');
+      await dropIntroductionSocket(ctx, other.current, other.peerId);
+    } else ctx.metrics.count('Introductions');
+    if (senderGone) return;
+    if ((await send(ctx, connectionId, introduction(other.peerId, keys))) === 'gone')
+      senderGone = true;
+    else ctx.metrics.count('Introductions');
+  });
+  ctx.log.info('introduced', { peerId, peers: pairs.length, joined: joined.length });
+  if (candidates.size > maxFanOut)
+    await reject(
+      `more than ${maxFanOut} peers share these keys: introduced ${maxFanOut} of them; ` +
+        'the others will introduce themselves when they join',
+    );
+}
+
+/** At $disconnect: the socket leaves its peer; the last socket of a peer id forgets its keys. */
+export async function closeIntroduction(
+  ctx: Context,
+  socket: IntroductionConnection,
+): Promise<void> {
+  const forgotten = await ctx.store.unregisterSocket(socket.peerId, socket.connectionId);
+  ctx.log.info('introduction socket closed', {
+    peerId: socket.peerId,
+    forgotten: forgotten?.length ?? 0,
+  });
+}
+
+/** A socket that answered 410: forget it as if it had disconnected. */
+async function dropIntroductionSocket(ctx: Context, connectionId: string, peerId: string) {
+  await ctx.store.removeConnection(connectionId);
+  await ctx.store.unregisterSocket(peerId, connectionId);
+  ctx.log.info('stale introduction socket removed', { staleConnectionId: connectionId, peerId });
+}

@@ -1,0 +1,65 @@
+/**
+ * The management API (`@connections`) as the core sees it: post a frame, close a socket.
+ * A 410 is an answer, not an error: the socket is gone, or its $connect has not returned yet.
+ */
+import {
+  DeleteConnectionCommand,
+  PostToConnectionCommand,
+  type ApiGatewayManagementApiClient,
+} from '@aws-sdk/client-apigatewaymanagementapi';
+import { sleep } from './util.js';
+
+export type Delivery = 'sent' | 'gone';
+
+export interface Messenger {
+  post(connectionId: string, data: string): Promise<Delivery>;
+  close(connectionId: string): Promise<Delivery>;
+}
+
+export const isGone = (error: unknown): boolean => {
+  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } } | null;
+  return e?.name === 'GoneException' || e?.$metadata?.httpStatusCode === 410;
+};
+
+export class ManagementApiMessenger implements Messenger {
+  constructor(private readonly client: ApiGatewayManagementApiClient) {}
+
+  async post(connectionId: string, data: string): Promise<Delivery> {
+    return this.send(
+      new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from(data) }),
+    );
+  }
+
+  async close(connectionId: string): Promise<Delivery> {
+    return this.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
+  }
+
+  private async send(
+    command: PostToConnectionCommand | DeleteConnectionCommand,
+  ): Promise<Delivery> {
+    try {
+      // The SDK's own retry strategy retries 429 (LimitExceeded) and 5xx; never 410.
+      await this.client.send(command as PostToConnectionCommand);
+      return 'sent';
+    } catch (error) {
+      if (isGone(error)) return 'gone';
+      throw error;
+    }
+  }
+}
+
+/**
+ * A socket paired a moment ago may still be inside its own $connect, and API Gateway answers
+ * 410 until that returns. Until `readyBy` (ms), a 410 is retried with a growing pause.
+ */
+export async function whenReady(
+  attempt: () => Promise<Delivery>,
+  readyBy: number,
+  now: () => number = Date.now,
+): Promise<Delivery> {
+  for (let pause = 10; ; pause = Math.min(pause * 2, 1000)) {
+    const result = await attempt();
+    if (result === 'sent' || now() + pause > readyBy) return result;
+    await sleep(pause);
+  }
+}

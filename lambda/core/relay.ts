@@ -1,0 +1,244 @@
+/**
+ * Relay sockets (PROTOCOL.md): `/connection/A/B/key` pairs with `/connection/B/A/key` and the
+ * server pipes frames between them.
+ *
+ * Until a socket is "flushed" its frames are held in DynamoDB, in order; the deliver function
+ * sends them to the peer (which may still be inside its $connect, answering 410) and then opens
+ * the direct path. After that a frame costs one PostToConnection and no DynamoDB request: the
+ * pair never changes, so the peer's connection id is cached in the warm function.
+ */
+import { PAIRING_GRACE_MS, type Context } from './context.js';
+import type { DeliveryJob } from './deferred.js';
+import { whenReady, type Delivery } from './messenger.js';
+import type { ConnectionRecord, RelayConnection } from './store.js';
+import { sleep } from './util.js';
+
+interface Pairing {
+  peer: string;
+  pairedAt: number;
+}
+
+/** Peers of flushed sockets, per warm function. Bounded: the oldest entries go first. */
+export class PairCache {
+  private readonly pairs = new Map<string, Pairing>();
+
+  constructor(private readonly capacity = 10_000) {}
+
+  get(connectionId: string): Pairing | undefined {
+    return this.pairs.get(connectionId);
+  }
+
+  set(connectionId: string, pairing: Pairing): void {
+    this.pairs.delete(connectionId);
+    this.pairs.set(connectionId, pairing);
+    if (this.pairs.size > this.capacity) this.pairs.delete(this.pairs.keys().next().value!);
+  }
+
+  delete(connectionId: string): void {
+    this.pairs.delete(connectionId);
+  }
+
+  get size(): number {
+    return this.pairs.size;
+  }
+}
+
+type RelayRequest = Pick<RelayConnection, 'localId' | 'remoteId' | 'key'>;
+
+/** At $connect: wait for the reciprocal socket, or pair with the one already waiting. */
+export async function openRelay(
+  ctx: Context,
+  connectionId: string,
+  request: RelayRequest,
+  connectedAt: number,
+): Promise<void> {
+  await ctx.store.putConnection({ kind: 'relay', connectionId, connectedAt, ...request });
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const met = await ctx.store.meet(request, connectionId);
+    if ('waiting' in met) {
+      if (met.replaced) {
+        // A newer socket for the same (A, B, key) replaces the waiting one, which is closed.
+        await ctx.messenger.close(met.replaced);
+        ctx.log.info('waiting relay socket replaced', { replacedConnectionId: met.replaced });
+      }
+      ctx.log.info('relay socket waiting', { localId: request.localId });
+      return;
+    }
+    const first = met.paired;
+    const pairedAt = ctx.now();
+    const waiting = await ctx.store.setPeer(first, connectionId, pairedAt, false);
+    if (!waiting) continue; // it left as we claimed it: wait in its place
+    // This socket cannot have sent anything yet (its $connect has not returned): it is flushed.
+    await ctx.store.setPeer(connectionId, first, pairedAt, true);
+    ctx.metrics.count('PairsMade');
+    ctx.log.info('relay pair made', { peerConnectionId: first, held: waiting.seq ?? 0 });
+    if (!waiting.seq && (await ctx.store.markFlushed(first, 0))) return;
+    await ctx.deferred.deliverLater({ from: first, to: connectionId, pairedAt });
+    return;
+  }
+  throw new Error('relay pairing kept failing');
+}
+
+/** A frame from a relay socket. */
+export async function onRelayFrame(
+  ctx: Context,
+  cache: PairCache,
+  connectionId: string,
+  body: string,
+  receivedAt: number,
+  /** The socket's record when the caller has read it already (null: it has none). */
+  known?: ConnectionRecord | null,
+): Promise<void> {
+  const cached = cache.get(connectionId);
+  if (cached) return forward(ctx, cache, connectionId, cached, body);
+  const socket = known === undefined ? await ctx.store.getConnection(connectionId) : known;
+  if (!socket || socket.kind !== 'relay') {
+    await ctx.messenger.close(connectionId);
+    return;
+  }
+  if (socket.peer && socket.pairedAt && socket.flushed)
+    return forward(
+      ctx,
+      cache,
+      connectionId,
+      { peer: socket.peer, pairedAt: socket.pairedAt },
+      body,
+    );
+
+  const held = await ctx.store.hold(connectionId, body, receivedAt, ctx.limits);
+  if ('held' in held) {
+    ctx.metrics.count('FramesHeld');
+    ctx.log.debug('frame held', { seq: held.held, paired: Boolean(socket.peer) });
+  } else if ('flushed' in held) {
+    // Delivery finished between our read and our hold: the direct path is open.
+    const { peer, pairedAt } = held.flushed;
+    if (peer && pairedAt) await forward(ctx, cache, connectionId, { peer, pairedAt }, body);
+  } else if ('full' in held) {
+    ctx.log.warn('held frames over the limit: socket closed', {
+      maxHeldFrames: ctx.limits.maxHeldFrames,
+      maxHeldBytes: ctx.limits.maxHeldBytes,
+    });
+    await ctx.messenger.close(connectionId);
+  }
+}
+
+async function forward(
+  ctx: Context,
+  cache: PairCache,
+  connectionId: string,
+  pairing: Pairing,
+  body: string,
+): Promise<void> {
+  cache.set(connectionId, pairing);
+  const result = await postToPeer(ctx, pairing, body);
+  if (result === 'sent') {
+    ctx.metrics.count('FramesRelayed');
+    return;
+  }
+  cache.delete(connectionId);
+  await peerGone(ctx, connectionId, pairing.peer);
+}
+
+/** A 410 right after pairing may mean "not ready yet": retry it within the grace period. */
+const postToPeer = (ctx: Context, { peer, pairedAt }: Pairing, body: string): Promise<Delivery> =>
+  whenReady(() => ctx.messenger.post(peer, body), pairedAt + PAIRING_GRACE_MS, ctx.now);
+
+/** The peer answered 410 for good: remove its records and close the sender. */
+async function peerGone(ctx: Context, sender: string, peer: string): Promise<void> {
+  ctx.metrics.count('Gone');
+  ctx.log.info('relay peer gone: closing sender', { peerConnectionId: peer });
+  const stale = await dropRelay(ctx, peer);
+  if (stale?.peer !== sender) await ctx.messenger.close(sender);
+}
+
+/**
+ * Removes a relay socket's records; closes its peer (or withdraws it from the rendezvous).
+ * Used at $disconnect and for sockets found gone. Returns what was removed.
+ */
+export async function dropRelay(
+  ctx: Context,
+  connectionId: string,
+  cache?: PairCache,
+): Promise<RelayConnection | undefined> {
+  cache?.delete(connectionId);
+  const socket = await ctx.store.removeConnection(connectionId);
+  if (!socket || socket.kind !== 'relay') return undefined;
+  await releaseRelay(ctx, socket, cache);
+  return socket;
+}
+
+/** After a relay socket's record is removed: close its peer or leave the rendezvous. */
+export async function releaseRelay(
+  ctx: Context,
+  socket: RelayConnection,
+  cache?: PairCache,
+): Promise<void> {
+  const { connectionId } = socket;
+  cache?.delete(connectionId);
+  if (socket.peer) {
+    cache?.delete(socket.peer);
+    const readyBy = (socket.pairedAt ?? 0) + PAIRING_GRACE_MS;
+    await whenReady(() => ctx.messenger.close(socket.peer!), readyBy, ctx.now);
+  } else {
+    await ctx.store.leaveRendezvous(socket, connectionId);
+  }
+  if (socket.seq) await ctx.store.removeHeld(connectionId);
+}
+
+/** How long the deliverer waits for a held frame whose counter was taken but not yet written. */
+const MISSING_FRAME_PATIENCE_MS = 2_000;
+
+/**
+ * The deliver function's job: send every frame held for `from` to `to`, in order, then mark
+ * `from` flushed so later frames go straight. Frames held meanwhile are picked up by the next
+ * round; a claim on the counter keeps a duplicate invocation from sending anything twice.
+ */
+export async function deliverHeld(ctx: Context, job: DeliveryJob): Promise<void> {
+  const readyBy = job.pairedAt + PAIRING_GRACE_MS;
+  let waitingSince: number | undefined;
+  for (let round = 0; round < 1000; round++) {
+    const socket = await ctx.store.getConnection(job.from);
+    if (!socket || socket.kind !== 'relay' || socket.peer !== job.to || socket.flushed) return;
+    const seq = socket.seq ?? 0;
+    const delivered = socket.delivered ?? 0;
+    if (seq === delivered) {
+      if (await ctx.store.markFlushed(job.from, seq)) {
+        ctx.log.info('held frames delivered', { peerConnectionId: job.to, frames: seq });
+        return;
+      }
+      continue; // a frame was held meanwhile
+    }
+    const frames = (await ctx.store.listHeld(job.from)).filter(
+      (frame) => frame.seq > delivered && frame.seq <= seq,
+    );
+    if (frames.length < seq - delivered) {
+      // A frame's counter was taken but its item is not written yet: give it a moment.
+      waitingSince ??= ctx.now();
+      if (ctx.now() - waitingSince < MISSING_FRAME_PATIENCE_MS) {
+        await sleep(10);
+        continue;
+      }
+      ctx.log.error('held frames missing: delivering the rest', {
+        missing: seq - delivered - frames.length,
+      });
+    }
+    waitingSince = undefined;
+    if (!(await ctx.store.claimHeld(job.from, delivered, seq))) continue;
+    // Frames are ordered as API Gateway received them, then by the order they were counted.
+    frames.sort((a, b) => a.receivedAt - b.receivedAt || a.seq - b.seq);
+    for (const frame of frames) {
+      const result = await whenReady(
+        () => ctx.messenger.post(job.to, frame.body),
+        readyBy,
+        ctx.now,
+      );
+      if (result === 'gone') return peerGone(ctx, job.from, job.to);
+      ctx.metrics.count('FramesDelivered');
+    }
+    await ctx.store.removeHeld(
+      job.from,
+      frames.map((frame) => frame.seq),
+    );
+  }
+  throw new Error('held frames kept arriving: delivery gave up');
+}

@@ -1,0 +1,671 @@
+/**
+ * Everything the signal server keeps, in one DynamoDB table (TABLE_SCHEMA). No Scan anywhere:
+ * every read is a GetItem, a BatchGetItem or a Query on one partition.
+ *
+ *   C#<connectionId> / C         a socket: what it asked for at $connect, and for a relay socket
+ *                                its peer, its held-frame counters and whether it is flushed
+ *   P#<peerId> / P               an introduction peer: its key set, current socket, all sockets
+ *   K#<key> / P#<peerId>         index: which peers hold a key (checked against P# on read)
+ *   R#<hash of key, ids> / R     rendezvous of a relay pair: the one socket waiting, if any
+ *   H#<connectionId> / <seq>     a frame held for a relay socket whose peer is not ready
+ *
+ * Every item carries expiresAt (epoch seconds): the 2-hour connection limit plus a margin.
+ * TTL deletion is lazy, so reads ignore expired items. Only single-item conditional writes are
+ * used (no transactions), so dynalite, DynamoDB Local and DynamoDB behave alike.
+ */
+import { createHash } from 'node:crypto';
+import {
+  BatchGetCommand,
+  BatchWriteCommand,
+  DeleteCommand,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+  type DynamoDBDocumentClient,
+} from '@aws-sdk/lib-dynamodb';
+import { MAX_CONNECTION_SECONDS, TTL_MARGIN_SECONDS, type Limits } from './limits.js';
+import { TABLE_SCHEMA } from './schema.js';
+import { mapLimit, sleep } from './util.js';
+
+export interface IntroductionConnection {
+  kind: 'introduction';
+  connectionId: string;
+  peerId: string;
+  connectedAt: number;
+}
+
+export interface RelayConnection {
+  kind: 'relay';
+  connectionId: string;
+  localId: string;
+  remoteId: string;
+  key: string;
+  connectedAt: number;
+  /** The paired socket, once the reciprocal socket has arrived. */
+  peer?: string;
+  /** When the pair was made (ms): the peer may answer 410 until its own $connect returned. */
+  pairedAt?: number;
+  /** Set once every frame held for this socket has been delivered: frames then go straight. */
+  flushed?: boolean;
+  /** How many frames were ever held (the last held frame's sequence number). */
+  seq?: number;
+  /** How many held frames have been claimed for delivery. */
+  delivered?: number;
+  heldBytes?: number;
+}
+
+export type ConnectionRecord = IntroductionConnection | RelayConnection;
+
+export interface PeerRecord {
+  peerId: string;
+  /** The newest socket of this peer id: introductions go there. */
+  current: string;
+  /** Every open socket of this peer id: its keys are forgotten when the last one closes. */
+  sockets: string[];
+  /** The socket that created this record; index items carry it so cleanup never races a successor. */
+  session: string;
+  keys: string[];
+  version: number;
+}
+
+export interface HeldFrame {
+  seq: number;
+  body: string;
+  receivedAt: number;
+}
+
+export type RelayIdentity = Pick<RelayConnection, 'localId' | 'remoteId' | 'key'>;
+
+export type Rendezvous = { paired: string } | { waiting: true; replaced?: string };
+
+export type HoldResult =
+  { held: number } | { flushed: RelayConnection } | { full: true } | { gone: true };
+
+const { partitionKey: PK, sortKey: SK, timeToLiveAttribute: TTL } = TABLE_SCHEMA;
+
+const connKey = (id: string) => ({ [PK]: `C#${id}`, [SK]: 'C' });
+const peerKey = (id: string) => ({ [PK]: `P#${id}`, [SK]: 'P' });
+const indexKey = (key: string, peerId: string) => ({ [PK]: `K#${key}`, [SK]: `P#${peerId}` });
+const heldKey = (id: string, seq: number) => ({
+  [PK]: `H#${id}`,
+  [SK]: String(seq).padStart(10, '0'),
+});
+
+/** The rendezvous item of a pair and which side of it a socket takes. Hashed: keys stay small. */
+function rendezvousKey(relay: RelayIdentity) {
+  const low = relay.localId < relay.remoteId;
+  const ids = low ? [relay.localId, relay.remoteId] : [relay.remoteId, relay.localId];
+  const hash = createHash('sha256')
+    .update(JSON.stringify([relay.key, ...ids]))
+    .digest('base64url');
+  return {
+    key: { [PK]: `R#${hash}`, [SK]: 'R' },
+    side: low ? 'lo' : 'hi',
+    other: low ? 'hi' : 'lo',
+  };
+}
+
+export const isConditionFailure = (error: unknown): boolean =>
+  (error as { name?: string } | null)?.name === 'ConditionalCheckFailedException';
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+type Item = Record<string, unknown>;
+
+export class SignalStore {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly tableName: string,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  private nowSeconds(): number {
+    return Math.floor(this.clock() / 1000);
+  }
+
+  /** Every record may outlive the longest connection by a margin, then TTL removes it. */
+  private expiresAt(): number {
+    return this.nowSeconds() + MAX_CONNECTION_SECONDS + TTL_MARGIN_SECONDS;
+  }
+
+  private live<T extends Item>(item: T | undefined): T | undefined {
+    if (!item) return undefined;
+    return (item[TTL] as number) > this.nowSeconds() ? item : undefined;
+  }
+
+  /** Runs a conditional write; false when its condition did not hold. */
+  private async conditional(write: Promise<unknown>): Promise<boolean> {
+    try {
+      await write;
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  // ---- connections -------------------------------------------------------------------------
+
+  /** Records a socket at $connect. A duplicate $connect for the same id changes nothing. */
+  async putConnection(record: ConnectionRecord): Promise<void> {
+    await this.conditional(
+      this.db.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...connKey(record.connectionId), ...record, [TTL]: this.expiresAt() },
+          ConditionExpression: `attribute_not_exists(${PK})`,
+        }),
+      ),
+    );
+  }
+
+  async getConnection(id: string): Promise<ConnectionRecord | undefined> {
+    const { Item } = await this.db.send(
+      new GetCommand({ TableName: this.tableName, Key: connKey(id), ConsistentRead: true }),
+    );
+    return this.live(Item) as ConnectionRecord | undefined;
+  }
+
+  /** Removes a socket's record and returns what it was; undefined if it was already gone. */
+  async removeConnection(id: string): Promise<ConnectionRecord | undefined> {
+    const { Attributes } = await this.db.send(
+      new DeleteCommand({ TableName: this.tableName, Key: connKey(id), ReturnValues: 'ALL_OLD' }),
+    );
+    return Attributes as ConnectionRecord | undefined;
+  }
+
+  // ---- introduction peers ------------------------------------------------------------------
+
+  /** Makes `connectionId` the current socket of `peerId`, keeping the peer's keys. */
+  async registerSocket(peerId: string, connectionId: string): Promise<void> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const refreshed = await this.conditional(
+        this.db.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: peerKey(peerId),
+            UpdateExpression:
+              'SET #current = :c, #ttl = :ttl, #session = if_not_exists(#session, :c), ' +
+              '#keys = if_not_exists(#keys, :none), #version = if_not_exists(#version, :zero) ' +
+              'ADD #sockets :cs',
+            ConditionExpression: `attribute_not_exists(${PK}) OR #ttl > :now`,
+            ExpressionAttributeNames: {
+              '#current': 'current',
+              '#session': 'session',
+              '#keys': 'keys',
+              '#version': 'version',
+              '#sockets': 'sockets',
+              '#ttl': TTL,
+            },
+            ExpressionAttributeValues: {
+              ':c': connectionId,
+              ':cs': new Set([connectionId]),
+              ':none': [],
+              ':zero': 0,
+              ':ttl': this.expiresAt(),
+              ':now': this.nowSeconds(),
+            },
+          }),
+        ),
+      );
+      if (refreshed) return;
+      // An expired record lingers (TTL is lazy): start the peer afresh.
+      const replaced = await this.conditional(
+        this.db.send(
+          new PutCommand({
+            TableName: this.tableName,
+            Item: {
+              ...peerKey(peerId),
+              peerId,
+              current: connectionId,
+              sockets: new Set([connectionId]),
+              session: connectionId,
+              keys: [],
+              version: 0,
+              [TTL]: this.expiresAt(),
+            },
+            ConditionExpression: '#ttl <= :now',
+            ExpressionAttributeNames: { '#ttl': TTL },
+            ExpressionAttributeValues: { ':now': this.nowSeconds() },
+          }),
+        ),
+      );
+      if (replaced) return;
+    }
+    throw new Error(`could not register socket for peer ${peerId}`);
+  }
+
+  private toPeer(item: Item | undefined): PeerRecord | undefined {
+    const live = this.live(item);
+    if (!live) return undefined;
+    return {
+      peerId: (live[PK] as string).slice(2),
+      current: live.current as string,
+      sockets: [...((live.sockets as Set<string> | undefined) ?? [])],
+      session: live.session as string,
+      keys: live.keys as string[],
+      version: live.version as number,
+    };
+  }
+
+  async getPeer(peerId: string): Promise<PeerRecord | undefined> {
+    const { Item } = await this.db.send(
+      new GetCommand({ TableName: this.tableName, Key: peerKey(peerId), ConsistentRead: true }),
+    );
+    return this.toPeer(Item);
+  }
+
+  /** Reads many peers at once (BatchGetItem, 100 a request), skipping those gone or expired. */
+  async getPeers(peerIds: readonly string[]): Promise<PeerRecord[]> {
+    const peers: PeerRecord[] = [];
+    for (const batch of chunks(peerIds, 100)) {
+      let keys: Item[] = batch.map(peerKey);
+      for (let attempt = 0; keys.length > 0; attempt++) {
+        if (attempt > 0) await sleep(Math.min(1000, 20 * 2 ** attempt));
+        const { Responses, UnprocessedKeys } = await this.db.send(
+          new BatchGetCommand({
+            RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } },
+          }),
+        );
+        for (const item of Responses?.[this.tableName] ?? []) {
+          const peer = this.toPeer(item);
+          if (peer) peers.push(peer);
+        }
+        keys = (UnprocessedKeys?.[this.tableName]?.Keys as Item[] | undefined) ?? [];
+        if (attempt > 8 && keys.length) throw new Error('DynamoDB left keys unprocessed');
+      }
+    }
+    return peers;
+  }
+
+  /**
+   * Changes a peer's key set with optimistic concurrency: messages of one socket may be handled
+   * concurrently, and no change may be lost. `change` returns the new set, or an error to report
+   * (then nothing is written). Undefined when the peer has no record.
+   */
+  async changeKeys(
+    peerId: string,
+    change: (keys: readonly string[]) => string[] | { error: string },
+  ): Promise<{ peer: PeerRecord } | { error: string } | undefined> {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const peer = await this.getPeer(peerId);
+      if (!peer) return undefined;
+      const next = change(peer.keys);
+      if (!Array.isArray(next)) return next;
+      const written = await this.conditional(
+        this.db.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: peerKey(peerId),
+            UpdateExpression: 'SET #keys = :keys, #version = :next',
+            ConditionExpression: '#version = :version AND #ttl > :now',
+            ExpressionAttributeNames: { '#keys': 'keys', '#version': 'version', '#ttl': TTL },
+            ExpressionAttributeValues: {
+              ':keys': next,
+              ':version': peer.version,
+              ':next': peer.version + 1,
+              ':now': this.nowSeconds(),
+            },
+          }),
+        ),
+      );
+      if (written) return { peer: { ...peer, keys: next, version: peer.version + 1 } };
+      if (attempt > 2) await sleep(Math.random() * 10 * attempt);
+    }
+    throw new Error(`key set of peer ${peerId} kept changing`);
+  }
+
+  /** Indexes a peer under each key (BatchWriteItem, 25 a request). */
+  async indexKeys(peerId: string, session: string, keys: readonly string[]): Promise<void> {
+    const expiresAt = this.expiresAt();
+    await this.batchWrite(
+      keys.map((key) => ({
+        PutRequest: { Item: { ...indexKey(key, peerId), session, [TTL]: expiresAt } },
+      })),
+    );
+  }
+
+  /** The peer ids indexed under a key, at most `limit` of them. Stale entries are possible. */
+  async peersWithKey(key: string, limit: number): Promise<string[]> {
+    const ids: string[] = [];
+    let start: Item | undefined;
+    do {
+      const page = await this.db.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: `${PK} = :pk`,
+          FilterExpression: '#ttl > :now',
+          ProjectionExpression: SK,
+          ExpressionAttributeNames: { '#ttl': TTL },
+          ExpressionAttributeValues: { ':pk': `K#${key}`, ':now': this.nowSeconds() },
+          ConsistentRead: true,
+          Limit: limit - ids.length,
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of page.Items ?? []) ids.push((item[SK] as string).slice(2));
+      start = page.LastEvaluatedKey;
+    } while (start && ids.length < limit);
+    return ids;
+  }
+
+  /**
+   * Removes a socket from its peer. When it was the last one, the peer and its index entries
+   * are removed (only those written in the peer's session, so a successor is never touched).
+   * Returns the keys forgotten, or undefined when the peer lives on.
+   */
+  async unregisterSocket(peerId: string, connectionId: string): Promise<string[] | undefined> {
+    let remaining: Item | undefined;
+    try {
+      ({ Attributes: remaining } = await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: peerKey(peerId),
+          UpdateExpression: 'DELETE #sockets :cs',
+          ConditionExpression: 'contains(#sockets, :c)',
+          ExpressionAttributeNames: { '#sockets': 'sockets' },
+          ExpressionAttributeValues: { ':cs': new Set([connectionId]), ':c': connectionId },
+          ReturnValues: 'ALL_NEW',
+        }),
+      ));
+    } catch (error) {
+      if (isConditionFailure(error)) return undefined; // a late or duplicate disconnect
+      throw error;
+    }
+    const sockets = [...((remaining?.sockets as Set<string> | undefined) ?? [])];
+    if (sockets.length > 0) {
+      if (remaining?.current === connectionId) {
+        // The newest socket closed while an older one is open: introductions go there now.
+        await this.conditional(
+          this.db.send(
+            new UpdateCommand({
+              TableName: this.tableName,
+              Key: peerKey(peerId),
+              UpdateExpression: 'SET #current = :next',
+              ConditionExpression: '#current = :c',
+              ExpressionAttributeNames: { '#current': 'current' },
+              ExpressionAttributeValues: {
+                ':next': sockets[sockets.length - 1],
+                ':c': connectionId,
+              },
+            }),
+          ),
+        );
+      }
+      return undefined;
+    }
+    let removed: Item | undefined;
+    try {
+      ({ Attributes: removed } = await this.db.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: peerKey(peerId),
+          ConditionExpression: 'attribute_not_exists(#sockets) AND #session = :session',
+          ExpressionAttributeNames: { '#sockets': 'sockets', '#session': 'session' },
+          ExpressionAttributeValues: { ':session': remaining?.session },
+          ReturnValues: 'ALL_OLD',
+        }),
+      ));
+    } catch (error) {
+      if (isConditionFailure(error)) return undefined; // a new socket arrived meanwhile
+      throw error;
+    }
+    const keys = (removed?.keys as string[] | undefined) ?? [];
+    await mapLimit(keys, 16, (key) =>
+      this.conditional(
+        this.db.send(
+          new DeleteCommand({
+            TableName: this.tableName,
+            Key: indexKey(key, peerId),
+            ConditionExpression: '#session = :session',
+            ExpressionAttributeNames: { '#session': 'session' },
+            ExpressionAttributeValues: { ':session': removed?.session },
+          }),
+        ),
+      ),
+    );
+    return keys;
+  }
+
+  // ---- relay pairs -------------------------------------------------------------------------
+
+  /**
+   * The rendezvous of a relay pair, atomic on one item: a socket either waits (replacing an
+   * earlier waiting socket of the same side, which the caller closes) or claims the socket
+   * waiting on the other side. Two sockets arriving at once make exactly one pairing.
+   */
+  async meet(relay: RelayIdentity, connectionId: string): Promise<Rendezvous> {
+    const { key, side, other } = rendezvousKey(relay);
+    const names = { '#side': side, '#other': other, '#ttl': TTL };
+    for (let attempt = 0; attempt < 10; attempt++) {
+      try {
+        const { Attributes: old } = await this.db.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: key,
+            UpdateExpression: 'SET #side = :c, #ttl = :ttl REMOVE #other',
+            ConditionExpression: 'attribute_not_exists(#other) OR #ttl <= :now',
+            ExpressionAttributeNames: names,
+            ExpressionAttributeValues: {
+              ':c': connectionId,
+              ':ttl': this.expiresAt(),
+              ':now': this.nowSeconds(),
+            },
+            ReturnValues: 'ALL_OLD',
+          }),
+        );
+        const replaced = old?.[side] as string | undefined;
+        return replaced && replaced !== connectionId && this.live(old)
+          ? { waiting: true, replaced }
+          : { waiting: true };
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+      }
+      try {
+        const { Attributes: old } = await this.db.send(
+          new DeleteCommand({
+            TableName: this.tableName,
+            Key: key,
+            ConditionExpression: 'attribute_exists(#other) AND #ttl > :now',
+            ExpressionAttributeNames: { '#other': other, '#ttl': TTL },
+            ExpressionAttributeValues: { ':now': this.nowSeconds() },
+            ReturnValues: 'ALL_OLD',
+          }),
+        );
+        return { paired: old?.[other] as string };
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+      }
+    }
+    throw new Error('relay rendezvous kept changing');
+  }
+
+  /** Withdraws a waiting socket from its rendezvous, unless a successor has replaced it. */
+  async leaveRendezvous(relay: RelayIdentity, connectionId: string): Promise<void> {
+    const { key, side } = rendezvousKey(relay);
+    await this.conditional(
+      this.db.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: key,
+          ConditionExpression: '#side = :c',
+          ExpressionAttributeNames: { '#side': side },
+          ExpressionAttributeValues: { ':c': connectionId },
+        }),
+      ),
+    );
+  }
+
+  /** Records a socket's peer. Undefined when the socket's record is gone (it disconnected). */
+  async setPeer(
+    connectionId: string,
+    peer: string,
+    pairedAt: number,
+    flushed: boolean,
+  ): Promise<RelayConnection | undefined> {
+    try {
+      const { Attributes } = await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: connKey(connectionId),
+          UpdateExpression: flushed
+            ? 'SET peer = :p, pairedAt = :t, flushed = :yes'
+            : 'SET peer = :p, pairedAt = :t',
+          ConditionExpression: `attribute_exists(${PK}) AND #ttl > :now`,
+          ExpressionAttributeNames: { '#ttl': TTL },
+          ExpressionAttributeValues: {
+            ':p': peer,
+            ':t': pairedAt,
+            ':now': this.nowSeconds(),
+            ...(flushed ? { ':yes': true } : {}),
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return Attributes as RelayConnection;
+    } catch (error) {
+      if (isConditionFailure(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * Holds a frame for a socket that may not send straight to its peer yet. The counter update
+   * is the gate: it fails once the socket is flushed (then the caller sends directly) or full.
+   */
+  async hold(
+    connectionId: string,
+    body: string,
+    receivedAt: number,
+    limits: Limits,
+  ): Promise<HoldResult> {
+    const bytes = Buffer.byteLength(body);
+    let seq: number | undefined;
+    if (bytes <= limits.maxHeldBytes) {
+      try {
+        const { Attributes } = await this.db.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: connKey(connectionId),
+            UpdateExpression: 'ADD seq :one, heldBytes :bytes',
+            ConditionExpression:
+              `attribute_exists(${PK}) AND attribute_not_exists(flushed) AND ` +
+              '(attribute_not_exists(seq) OR seq < :maxFrames) AND ' +
+              '(attribute_not_exists(heldBytes) OR heldBytes <= :room)',
+            ExpressionAttributeValues: {
+              ':one': 1,
+              ':bytes': bytes,
+              ':maxFrames': limits.maxHeldFrames,
+              ':room': limits.maxHeldBytes - bytes,
+            },
+            ReturnValues: 'UPDATED_NEW',
+          }),
+        );
+        seq = Attributes?.seq as number;
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+      }
+    }
+    if (seq === undefined) {
+      const record = await this.getConnection(connectionId);
+      if (!record || record.kind !== 'relay') return { gone: true };
+      if (record.flushed) return { flushed: record };
+      return { full: true };
+    }
+    await this.db.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { ...heldKey(connectionId, seq), body, receivedAt, [TTL]: this.expiresAt() },
+      }),
+    );
+    return { held: seq };
+  }
+
+  /** The frames held for a socket, in sequence order. */
+  async listHeld(connectionId: string): Promise<HeldFrame[]> {
+    const frames: HeldFrame[] = [];
+    let start: Item | undefined;
+    do {
+      const page = await this.db.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: `${PK} = :pk`,
+          ExpressionAttributeValues: { ':pk': `H#${connectionId}` },
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of page.Items ?? [])
+        frames.push({
+          seq: Number(item[SK]),
+          body: item.body as string,
+          receivedAt: item.receivedAt as number,
+        });
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return frames;
+  }
+
+  /** Claims held frames (delivered, upTo] for delivery, so that two deliverers never both send. */
+  async claimHeld(connectionId: string, delivered: number, upTo: number): Promise<boolean> {
+    return this.conditional(
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: connKey(connectionId),
+          UpdateExpression: 'SET delivered = :upTo',
+          ConditionExpression:
+            delivered === 0 ? 'attribute_not_exists(delivered)' : 'delivered = :delivered',
+          ExpressionAttributeValues: {
+            ':upTo': upTo,
+            ...(delivered === 0 ? {} : { ':delivered': delivered }),
+          },
+        }),
+      ),
+    );
+  }
+
+  /** Opens the direct path once nothing more was held than `seq`; false if more arrived. */
+  async markFlushed(connectionId: string, seq: number): Promise<boolean> {
+    return this.conditional(
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: connKey(connectionId),
+          UpdateExpression: 'SET flushed = :yes',
+          ConditionExpression:
+            `attribute_exists(${PK}) AND ` +
+            (seq === 0 ? 'attribute_not_exists(seq)' : 'seq = :seq'),
+          ExpressionAttributeValues: { ':yes': true, ...(seq === 0 ? {} : { ':seq': seq }) },
+        }),
+      ),
+    );
+  }
+
+  /** Deletes held frames: the given sequence numbers, or all of them. */
+  async removeHeld(connectionId: string, seqs?: readonly number[]): Promise<void> {
+    const targets = seqs ?? (await this.listHeld(connectionId)).map((frame) => frame.seq);
+    await this.batchWrite(
+      targets.map((seq) => ({ DeleteRequest: { Key: heldKey(connectionId, seq) } })),
+    );
+  }
+
+  private async batchWrite(requests: Item[]): Promise<void> {
+    for (const batch of chunks(requests, 25)) {
+      let pending: Item[] = batch;
+      for (let attempt = 0; pending.length > 0; attempt++) {
+        if (attempt > 0) await sleep(Math.min(1000, 20 * 2 ** attempt));
+        if (attempt > 10) throw new Error('DynamoDB left writes unprocessed');
+        const { UnprocessedItems } = await this.db.send(
+          new BatchWriteCommand({ RequestItems: { [this.tableName]: pending } }),
+        );
+        pending = UnprocessedItems?.[this.tableName] ?? [];
+      }
+    }
+  }
+}

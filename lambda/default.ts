@@ -1,0 +1,7 @@
+/** $default: a Join/Leave on an introduction socket, or a frame to relay. */
+import { handlersFromEnvironment } from './runtime.js';
+import type { WebSocketEvent } from './core/handlers.js';
+
+const handlers = handlersFromEnvironment();
+
+export const handler = (event: WebSocketEvent) => handlers.message(event);

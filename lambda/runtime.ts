@@ -1,0 +1,114 @@
+/**
+ * Builds the handlers' services from real AWS SDK clients. On Lambda the settings come from the
+ * environment (read once per cold start; a missing variable fails loudly); the local gateway
+ * passes them directly, with its own endpoints.
+ */
+import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { Services } from './core/context.js';
+import { LambdaDeferred } from './core/deferred.js';
+import { createHandlers, type Handlers } from './core/handlers.js';
+import { DEFAULT_LIMITS, type Limits } from './core/limits.js';
+import { createLogger, isLevel, type Level, type Logger } from './core/log.js';
+import { ManagementApiMessenger } from './core/messenger.js';
+import { SignalStore } from './core/store.js';
+
+export interface RuntimeSettings {
+  tableName: string;
+  /** The stage's management (callback) URL: https://{apiId}.execute-api.{region}.amazonaws.com/{stage} */
+  managementEndpoint: string;
+  /** The deliver function, invoked asynchronously after a pairing. */
+  deliverFunctionName: string;
+  limits: Limits;
+  logLevel: Level;
+  stage: string;
+}
+
+/** Overrides for running outside Lambda: local endpoints and fake credentials. */
+export interface ClientOverrides {
+  dynamoDbEndpoint?: string;
+  lambdaEndpoint?: string;
+  region?: string;
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+}
+
+const LIMIT_NAMES = Object.keys(DEFAULT_LIMITS) as (keyof Limits)[];
+
+/** Reads a LIMITS JSON object: every known limit a positive integer, defaults for the rest. */
+export function parseLimits(text: string | undefined): Limits {
+  if (!text) return DEFAULT_LIMITS;
+  const given = JSON.parse(text) as Record<string, unknown>;
+  for (const [name, value] of Object.entries(given)) {
+    if (!LIMIT_NAMES.includes(name as keyof Limits))
+      throw new Error(`LIMITS: unknown limit ${name}`);
+    if (!Number.isInteger(value) || (value as number) <= 0)
+      throw new Error(`LIMITS: ${name} must be a positive integer`);
+  }
+  return { ...DEFAULT_LIMITS, ...(given as Partial<Limits>) };
+}
+
+/** The Lambda environment, checked once at start-up. */
+export function settingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): RuntimeSettings {
+  const required = ['TABLE_NAME', 'MANAGEMENT_ENDPOINT'] as const;
+  const missing = required.filter((name) => !env[name]);
+  if (missing.length) throw new Error(`missing environment variables: ${missing.join(', ')}`);
+  const logLevel = env.LOG_LEVEL ?? 'info';
+  if (!isLevel(logLevel)) throw new Error(`LOG_LEVEL must be debug, info, warn or error`);
+  return {
+    tableName: env.TABLE_NAME!,
+    managementEndpoint: env.MANAGEMENT_ENDPOINT!,
+    // Only the $connect function invokes it; the others never read it.
+    deliverFunctionName: env.DELIVER_FUNCTION_NAME ?? '',
+    limits: parseLimits(env.LIMITS),
+    logLevel,
+    stage: env.STAGE ?? 'unknown',
+  };
+}
+
+export function createServices(
+  settings: RuntimeSettings,
+  overrides: ClientOverrides = {},
+  now: () => number = Date.now,
+): Services {
+  const common = {
+    ...(overrides.region ? { region: overrides.region } : {}),
+    ...(overrides.credentials ? { credentials: overrides.credentials } : {}),
+  };
+  const dynamo = new DynamoDBClient({
+    ...common,
+    ...(overrides.dynamoDbEndpoint ? { endpoint: overrides.dynamoDbEndpoint } : {}),
+  });
+  const db = DynamoDBDocumentClient.from(dynamo, {
+    marshallOptions: { removeUndefinedValues: true },
+  });
+  const management = new ApiGatewayManagementApiClient({
+    ...common,
+    endpoint: settings.managementEndpoint,
+  });
+  return {
+    store: new SignalStore(db, settings.tableName, now),
+    messenger: new ManagementApiMessenger(management),
+    deferred: new LambdaDeferred(settings.deliverFunctionName, ({ LambdaClient }) => {
+      if (!settings.deliverFunctionName)
+        throw new Error('DELIVER_FUNCTION_NAME is not set for this function');
+      return new LambdaClient({
+        ...common,
+        ...(overrides.lambdaEndpoint ? { endpoint: overrides.lambdaEndpoint } : {}),
+      });
+    }),
+    limits: settings.limits,
+    now,
+  };
+}
+
+/** The handlers as they run on Lambda: JSON logs and EMF metrics on stdout. */
+export function handlersFromEnvironment(): Handlers {
+  const settings = settingsFromEnvironment();
+  const log: Logger = createLogger(settings.logLevel);
+  return createHandlers(createServices(settings), {
+    log,
+    stage: settings.stage,
+    emitMetrics: (emf) => console.log(JSON.stringify(emf)),
+  });
+}

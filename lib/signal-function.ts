@@ -1,0 +1,127 @@
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
+import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+
+/** The repository root: the directory holding package.json, package-lock.json and lambda/. */
+export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** API Gateway's integration timeout: a route's function must answer within it. */
+export const ROUTE_TIMEOUT_LIMIT = Duration.seconds(29);
+
+/** Lambda's own ceiling, for functions that no API route waits on. */
+export const BACKGROUND_TIMEOUT_LIMIT = Duration.minutes(15);
+
+/**
+ * ESM bundles have no `require`; some CommonJS code inside dependencies still calls it.
+ * This banner gives the bundle one, bound to the bundle's own location.
+ */
+const REQUIRE_BANNER =
+  "import { createRequire as __signalCreateRequire } from 'node:module'; const require = __signalCreateRequire(import.meta.url);";
+
+/** Properties of a {@link SignalFunction}. */
+export interface SignalFunctionProps {
+  /** Path of the TypeScript entry file; it must export `handler`. Relative paths resolve against the project root. */
+  readonly entry: string;
+
+  /**
+   * Whether API Gateway invokes this function for a WebSocket route and waits for its answer.
+   * Route functions must finish within API Gateway's 29 s integration timeout; others
+   * (asynchronous workers) may run up to Lambda's 15 minutes.
+   * @default true
+   */
+  readonly apiRoute?: boolean;
+
+  /**
+   * How long one invocation may run.
+   * @default Duration.seconds(10)
+   */
+  readonly timeout?: Duration;
+
+  /**
+   * Memory in MB (also buys CPU).
+   * @default 256
+   */
+  readonly memorySize?: number;
+
+  /**
+   * Environment variables, merged over `NODE_OPTIONS=--enable-source-maps`.
+   * @default - only NODE_OPTIONS
+   */
+  readonly environment?: Readonly<Record<string, string>>;
+
+  /**
+   * How long the function's log group keeps its events.
+   * @default RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: RetentionDays;
+
+  /**
+   * What happens to the log group when it leaves the stack.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly logRemovalPolicy?: RemovalPolicy;
+
+  /**
+   * A description shown in the Lambda console.
+   * @default - none
+   */
+  readonly description?: string;
+}
+
+/**
+ * A Node.js Lambda function with this project's defaults: Node.js 22 on ARM_64, bundled by the
+ * project's own esbuild (never Docker) into a minified ES module with source maps and the AWS SDK
+ * included, a timeout within API Gateway's limit for route functions, and an explicit log group
+ * with a retention period.
+ */
+export class SignalFunction extends NodejsFunction {
+  constructor(scope: Construct, id: string, props: SignalFunctionProps) {
+    const apiRoute = props.apiRoute ?? true;
+    const timeout = props.timeout ?? Duration.seconds(10);
+    const limit = apiRoute ? ROUTE_TIMEOUT_LIMIT : BACKGROUND_TIMEOUT_LIMIT;
+    if (!Token.isUnresolved(timeout.toSeconds()) && timeout.toSeconds() > limit.toSeconds()) {
+      throw new Error(
+        `SignalFunction ${id}: timeout ${timeout.toSeconds()} s exceeds ${limit.toSeconds()} s` +
+          (apiRoute ? " (API Gateway's integration timeout for route functions)" : ''),
+      );
+    }
+
+    // An explicit log group (not the deprecated `logRetention` custom resource) so retention and
+    // removal are plain CloudFormation. Created in the parent scope: `this` exists only after super().
+    const logGroup = new LogGroup(scope, `${id}LogGroup`, {
+      retention: props.logRetention ?? RetentionDays.ONE_MONTH,
+      removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.RETAIN,
+    });
+
+    super(scope, id, {
+      entry: resolve(PROJECT_ROOT, props.entry),
+      handler: 'handler',
+      description: props.description,
+      runtime: Runtime.NODEJS_22_X,
+      architecture: Architecture.ARM_64,
+      timeout,
+      memorySize: props.memorySize ?? 256,
+      environment: { NODE_OPTIONS: '--enable-source-maps', ...props.environment },
+      logGroup,
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: resolve(PROJECT_ROOT, 'package-lock.json'),
+      bundling: {
+        format: OutputFormat.ESM,
+        target: 'node22',
+        // Prefer the ES module builds of dependencies (the AWS SDK ships both).
+        mainFields: ['module', 'main'],
+        banner: REQUIRE_BANNER,
+        minify: true,
+        sourceMap: true,
+        sourcesContent: false,
+        // Bundle the AWS SDK too: a pinned, tree-shaken SDK instead of whatever the runtime ships.
+        externalModules: [],
+        forceDockerBundling: false,
+      },
+    });
+  }
+}

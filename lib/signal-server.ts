@@ -1,0 +1,273 @@
+import { Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import { WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
+import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import { AttributeType, Billing, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { DEFAULT_LIMITS, MAX_FRAME_BYTES, type Limits } from '../lambda/core/limits.js';
+import { TABLE_SCHEMA } from '../lambda/core/schema.js';
+import { SignalFunction } from './signal-function.js';
+
+/** How much the Lambda functions log; they read it from `LOG_LEVEL`. */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+/** Steady-state request rate and burst for every route of the stage. */
+export interface SignalThrottle {
+  /** Requests per second, steady state. Must be greater than 0. */
+  readonly rateLimit: number;
+  /** Requests that may arrive at once above the steady rate. A positive integer. */
+  readonly burstLimit: number;
+}
+
+/** Properties of a {@link SignalServer}. */
+export interface SignalServerProps {
+  /**
+   * The API Gateway stage name; it is the last path segment of the `wss://` URL.
+   * Letters, digits, `-` and `_`, at most 128 characters.
+   * @default 'dev'
+   */
+  readonly stageName?: string;
+
+  /**
+   * Default route throttling of the stage (every message a client sends counts).
+   * @default { rateLimit: 100, burstLimit: 200 }
+   */
+  readonly throttle?: SignalThrottle;
+
+  /**
+   * Protocol limits, merged over `DEFAULT_LIMITS` from lambda/core/limits.ts and passed to the
+   * functions as JSON in `LIMITS`. Each must be a positive integer.
+   * @default DEFAULT_LIMITS
+   */
+  readonly limits?: Partial<Limits>;
+
+  /**
+   * Memory of every function in MB, 128 to 10240.
+   * @default 256
+   */
+  readonly memorySize?: number;
+
+  /**
+   * How long the functions' log groups keep their events.
+   * @default RetentionDays.ONE_WEEK
+   */
+  readonly logRetention?: RetentionDays;
+
+  /**
+   * What happens to the table and the log groups when they leave the stack.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+
+  /**
+   * How much the functions log.
+   * @default 'info'
+   */
+  readonly logLevel?: LogLevel;
+
+  /**
+   * Whether the table keeps point-in-time recovery backups (35 days).
+   * @default false
+   */
+  readonly pointInTimeRecovery?: boolean;
+}
+
+/** Default values of the optional {@link SignalServerProps}. */
+export const SIGNAL_SERVER_DEFAULTS = {
+  stageName: 'dev',
+  throttle: { rateLimit: 100, burstLimit: 200 },
+  memorySize: 256,
+  logRetention: RetentionDays.ONE_WEEK,
+  removalPolicy: RemovalPolicy.RETAIN,
+  logLevel: 'info',
+  pointInTimeRecovery: false,
+} as const satisfies Required<Omit<SignalServerProps, 'limits'>>;
+
+const STAGE_NAME = /^[A-Za-z0-9_-]{1,128}$/;
+const LOG_LEVELS: readonly string[] = ['debug', 'info', 'warn', 'error'] satisfies LogLevel[];
+/** Long enough for the deliver function's 410 retries while the second socket's $connect returns. */
+const DELIVER_TIMEOUT = Duration.seconds(30);
+
+/**
+ * The cevitxe signal server on API Gateway WebSockets: one DynamoDB table, one function per
+ * route (`$connect`, `$default`, `$disconnect`), an asynchronous `deliver` function that pushes
+ * held frames to a freshly paired socket once it can be written to, the WebSocket API and its
+ * stage, and least-privilege grants between them.
+ */
+export class SignalServer extends Construct {
+  /** Connections, key sets and held frames (`pk`/`sk` strings, TTL attribute `expiresAt`). */
+  public readonly table: TableV2;
+  /** The WebSocket API with its three routes. */
+  public readonly webSocketApi: WebSocketApi;
+  /** The auto-deployed stage clients connect to. */
+  public readonly stage: WebSocketStage;
+  /** Handles `$connect`: validates the query, registers the socket, introduces or pairs it. */
+  public readonly connectFunction: SignalFunction;
+  /** Handles `$default`: introduction messages and relay frames. */
+  public readonly defaultFunction: SignalFunction;
+  /** Handles `$disconnect`: unregisters the socket and closes its peer. */
+  public readonly disconnectFunction: SignalFunction;
+  /** Invoked asynchronously by the connect function to deliver held frames to a new peer. */
+  public readonly deliverFunction: SignalFunction;
+  /** The `wss://` URL clients connect to. */
+  public readonly webSocketUrl: string;
+  /** The `https://` management (`@connections`) endpoint of the stage. */
+  public readonly callbackUrl: string;
+  /** The limits in force: `DEFAULT_LIMITS` with `props.limits` merged over them. */
+  public readonly limits: Limits;
+
+  constructor(scope: Construct, id: string, props: SignalServerProps = {}) {
+    super(scope, id);
+    const settings = { ...SIGNAL_SERVER_DEFAULTS, ...definedOnly(props) };
+    this.limits = { ...DEFAULT_LIMITS, ...definedOnly(props.limits ?? {}) };
+    const problems = validate(settings, this.limits);
+    if (problems.length > 0) {
+      throw new Error(
+        `Invalid SignalServer props (${this.node.path}):\n- ${problems.join('\n- ')}`,
+      );
+    }
+
+    this.table = new TableV2(this, 'Table', {
+      partitionKey: { name: TABLE_SCHEMA.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: TABLE_SCHEMA.sortKey, type: AttributeType.STRING },
+      timeToLiveAttribute: TABLE_SCHEMA.timeToLiveAttribute,
+      billing: Billing.onDemand(),
+      removalPolicy: settings.removalPolicy,
+      pointInTimeRecoverySpecification: {
+        pointInTimeRecoveryEnabled: settings.pointInTimeRecovery,
+      },
+    });
+
+    this.webSocketApi = new WebSocketApi(this, 'Api', {
+      apiName: `${Stack.of(this).stackName}-${id}`,
+      description: `cevitxe signal server (${settings.stageName})`,
+    });
+    this.stage = new WebSocketStage(this, 'Stage', {
+      webSocketApi: this.webSocketApi,
+      stageName: settings.stageName,
+      autoDeploy: true,
+      throttle: settings.throttle,
+    });
+    this.webSocketUrl = this.stage.url;
+    this.callbackUrl = this.stage.callbackUrl;
+
+    const common = {
+      memorySize: settings.memorySize,
+      logRetention: settings.logRetention,
+      logRemovalPolicy: settings.removalPolicy,
+    };
+    const environment = {
+      TABLE_NAME: this.table.tableName,
+      MANAGEMENT_ENDPOINT: this.callbackUrl,
+      LIMITS: JSON.stringify(this.limits),
+      LOG_LEVEL: settings.logLevel,
+    };
+
+    this.deliverFunction = new SignalFunction(this, 'DeliverFunction', {
+      ...common,
+      entry: 'lambda/deliver.ts',
+      apiRoute: false,
+      timeout: DELIVER_TIMEOUT,
+      description: 'Delivers held frames to a freshly paired socket (async, retries 410)',
+      environment,
+    });
+    this.connectFunction = new SignalFunction(this, 'ConnectFunction', {
+      ...common,
+      entry: 'lambda/connect.ts',
+      description: 'WebSocket $connect: register, introduce, pair',
+      environment: { ...environment, DELIVER_FUNCTION_NAME: this.deliverFunction.functionName },
+    });
+    this.defaultFunction = new SignalFunction(this, 'DefaultFunction', {
+      ...common,
+      entry: 'lambda/default.ts',
+      description: 'WebSocket $default: introduction messages and relay',
+      environment,
+    });
+    this.disconnectFunction = new SignalFunction(this, 'DisconnectFunction', {
+      ...common,
+      entry: 'lambda/disconnect.ts',
+      description: 'WebSocket $disconnect: unregister, close the peer',
+      environment,
+    });
+
+    this.webSocketApi.addRoute('$connect', {
+      integration: new WebSocketLambdaIntegration('ConnectIntegration', this.connectFunction),
+    });
+    this.webSocketApi.addRoute('$default', {
+      integration: new WebSocketLambdaIntegration('DefaultIntegration', this.defaultFunction),
+    });
+    this.webSocketApi.addRoute('$disconnect', {
+      integration: new WebSocketLambdaIntegration('DisconnectIntegration', this.disconnectFunction),
+    });
+
+    for (const fn of [
+      this.connectFunction,
+      this.defaultFunction,
+      this.disconnectFunction,
+      this.deliverFunction,
+    ]) {
+      this.table.grantReadWriteData(fn);
+      this.stage.grantManagementApiAccess(fn);
+    }
+    this.deliverFunction.grantInvoke(this.connectFunction);
+  }
+}
+
+type Settings = Required<Omit<SignalServerProps, 'limits'>>;
+
+/** Drops keys whose value is `undefined`, so they do not override defaults when spread. */
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** Every problem with the props, as sentences; empty when they are valid. Tokens are not checked. */
+function validate(settings: Settings, limits: Limits): string[] {
+  const problems: string[] = [];
+  const known = (n: number): boolean => !Token.isUnresolved(n);
+  const { stageName, throttle, memorySize, logLevel } = settings;
+
+  if (!Token.isUnresolved(stageName) && !STAGE_NAME.test(stageName)) {
+    problems.push(
+      `stageName "${stageName}" must be 1-128 characters of letters, digits, "-" and "_"`,
+    );
+  }
+  if (
+    known(throttle.rateLimit) &&
+    !(Number.isFinite(throttle.rateLimit) && throttle.rateLimit > 0)
+  ) {
+    problems.push(`throttle.rateLimit must be a number greater than 0, got ${throttle.rateLimit}`);
+  }
+  if (
+    known(throttle.burstLimit) &&
+    !(Number.isInteger(throttle.burstLimit) && throttle.burstLimit >= 1)
+  ) {
+    problems.push(
+      `throttle.burstLimit must be an integer of at least 1, got ${throttle.burstLimit}`,
+    );
+  }
+  if (
+    known(memorySize) &&
+    !(Number.isInteger(memorySize) && memorySize >= 128 && memorySize <= 10240)
+  ) {
+    problems.push(`memorySize must be an integer from 128 to 10240 MB, got ${memorySize}`);
+  }
+  if (!LOG_LEVELS.includes(logLevel)) {
+    problems.push(`logLevel must be one of ${LOG_LEVELS.join(', ')}, got "${String(logLevel)}"`);
+  }
+
+  for (const [name, value] of Object.entries(limits)) {
+    if (!(name in DEFAULT_LIMITS)) {
+      problems.push(
+        `limits.${name} is not a known limit (known: ${Object.keys(DEFAULT_LIMITS).join(', ')})`,
+      );
+    } else if (!(typeof value === 'number' && Number.isSafeInteger(value) && value > 0)) {
+      problems.push(`limits.${name} must be a positive integer, got ${String(value)}`);
+    }
+  }
+  if (Number.isSafeInteger(limits.maxHeldBytes) && limits.maxHeldBytes < MAX_FRAME_BYTES) {
+    problems.push(
+      `limits.maxHeldBytes (${limits.maxHeldBytes}) is below the ${MAX_FRAME_BYTES}-byte frame limit: a full-size frame could never be held`,
+    );
+  }
+  return problems;
+}

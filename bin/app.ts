@@ -1,0 +1,22 @@
+import { App, Tags } from 'aws-cdk-lib';
+import { SignalStack } from '../lib/signal-stack.js';
+import { parseStage, signalStackProps, type StageName } from './config.js';
+
+// The stage comes from `-c stage=NAME` (cdk.json sets `dev` as the default); configuration is
+// chosen here and passed down as props. Environment-agnostic: no `env`, so synth needs no account.
+const app = new App();
+
+let stage: StageName;
+try {
+  stage = parseStage(app.node.tryGetContext('stage') ?? 'dev');
+} catch (error) {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+}
+
+const props = signalStackProps(stage);
+const stack = new SignalStack(app, props.stackName, props);
+Tags.of(stack).add('project', 'cevitxe-signal');
+Tags.of(stack).add('stage', stage);
+
+app.synth();

@@ -1,0 +1,515 @@
+import { Duration, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import type { IRole } from 'aws-cdk-lib/aws-iam';
+import { describe, expect, it } from 'vitest';
+import { parseStage, STAGES, stackNameOf } from '../bin/config.js';
+import { DEFAULT_LIMITS, type Limits } from '../lambda/core/limits.js';
+import { TABLE_SCHEMA } from '../lambda/core/schema.js';
+import { SignalFunction } from '../lib/signal-function.js';
+import type { SignalServer, SignalServerProps } from '../lib/signal-server.js';
+import {
+  actionsOf,
+  appWithoutBundling,
+  customStack,
+  logicalIdOf,
+  policyStatementsOf,
+  resourcesOf,
+  stageStack,
+} from './stack-fixtures.js';
+
+const { stack, template } = stageStack('dev');
+const server = stack.server;
+const resources = resourcesOf(template);
+const statements = policyStatementsOf(template);
+
+const routeFunctions = {
+  $connect: server.connectFunction,
+  $default: server.defaultFunction,
+  $disconnect: server.disconnectFunction,
+};
+const allFunctions = {
+  connect: server.connectFunction,
+  default: server.defaultFunction,
+  disconnect: server.disconnectFunction,
+  deliver: server.deliverFunction,
+};
+
+const roleIdOf = (fn: { role?: IRole }): string => logicalIdOf(fn.role!);
+const tableArn = { 'Fn::GetAtt': [logicalIdOf(server.table), 'Arn'] };
+const resolved = (value: unknown): unknown => stack.resolve(value);
+
+function propsOf(fn: SignalFunction): Record<string, unknown> {
+  return resources[logicalIdOf(fn)]!.Properties;
+}
+
+function environmentOf(fn: SignalFunction): Record<string, unknown> {
+  return (propsOf(fn).Environment as { Variables: Record<string, unknown> }).Variables;
+}
+
+describe('the WebSocket API', () => {
+  it('has exactly the three routes $connect, $default and $disconnect', () => {
+    const keys = Object.values(template.findResources('AWS::ApiGatewayV2::Route')).map(
+      (route) => (route as { Properties: { RouteKey: string } }).Properties.RouteKey,
+    );
+    expect(keys.sort()).toEqual(['$connect', '$default', '$disconnect']);
+  });
+
+  it.each(Object.entries(routeFunctions))(
+    'sends %s through its own AWS_PROXY integration to its own function',
+    (routeKey, fn) => {
+      const routes = template.findResources('AWS::ApiGatewayV2::Route', {
+        Properties: { RouteKey: routeKey },
+      });
+      const [route] = Object.values(routes) as Array<{ Properties: Record<string, unknown> }>;
+      expect(route!.Properties.ApiId).toEqual({ Ref: logicalIdOf(server.webSocketApi) });
+      const target = route!.Properties.Target as {
+        'Fn::Join': [string, [string, { Ref: string }]];
+      };
+      expect(target['Fn::Join'][1][0]).toBe('integrations/');
+      const integration = resources[target['Fn::Join'][1][1].Ref]!;
+
+      expect(integration.Type).toBe('AWS::ApiGatewayV2::Integration');
+      expect(integration.Properties.IntegrationType).toBe('AWS_PROXY');
+      expect(integration.Properties.IntegrationUri).toEqual({
+        'Fn::Join': ['', expect.arrayContaining([{ 'Fn::GetAtt': [logicalIdOf(fn), 'Arn'] }])],
+      });
+    },
+  );
+
+  it('uses one integration per route', () => {
+    template.resourceCountIs('AWS::ApiGatewayV2::Integration', 3);
+    const uris = Object.values(template.findResources('AWS::ApiGatewayV2::Integration')).map(
+      (integration) => JSON.stringify((integration as { Properties: unknown }).Properties),
+    );
+    expect(new Set(uris).size).toBe(3);
+  });
+
+  it.each(Object.entries(routeFunctions))(
+    'lets API Gateway invoke the %s function, for this API only',
+    (routeKey, fn) => {
+      template.hasResourceProperties('AWS::Lambda::Permission', {
+        Action: 'lambda:InvokeFunction',
+        Principal: 'apigateway.amazonaws.com',
+        FunctionName: { 'Fn::GetAtt': [logicalIdOf(fn), 'Arn'] },
+        SourceArn: {
+          'Fn::Join': [
+            '',
+            Match.arrayWith([{ Ref: logicalIdOf(server.webSocketApi) }, `/*${routeKey}`]),
+          ],
+        },
+      });
+    },
+  );
+
+  it('deploys the stage automatically, throttled by the stage config', () => {
+    template.resourceCountIs('AWS::ApiGatewayV2::Stage', 1);
+    template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      ApiId: { Ref: logicalIdOf(server.webSocketApi) },
+      StageName: 'dev',
+      AutoDeploy: true,
+      DefaultRouteSettings: {
+        ThrottlingRateLimit: STAGES.dev.throttle.rateLimit,
+        ThrottlingBurstLimit: STAGES.dev.throttle.burstLimit,
+      },
+    });
+  });
+});
+
+describe('the functions', () => {
+  it('are exactly the three route functions and the deliver function (no custom resources)', () => {
+    template.resourceCountIs('AWS::Lambda::Function', 4);
+  });
+
+  it.each(Object.entries(allFunctions))(
+    'runs %s on Node.js 22, arm64, from a bundled ES module handler',
+    (_name, fn) => {
+      expect(propsOf(fn)).toMatchObject({
+        Runtime: 'nodejs22.x',
+        Architectures: ['arm64'],
+        Handler: 'index.handler',
+        MemorySize: STAGES.dev.memorySize,
+      });
+    },
+  );
+
+  it.each(Object.entries(routeFunctions))(
+    'gives the %s function a timeout within API Gateway’s 29 s',
+    (_route, fn) => {
+      expect(propsOf(fn).Timeout).toBeLessThanOrEqual(29);
+    },
+  );
+
+  it('gives the deliver function at most 60 s, enough for its 410 retries', () => {
+    const timeout = propsOf(server.deliverFunction).Timeout as number;
+    expect(timeout).toBeGreaterThan(propsOf(server.connectFunction).Timeout as number);
+    expect(timeout).toBeLessThanOrEqual(60);
+  });
+
+  it.each(Object.entries(allFunctions))(
+    'configures %s with the table, the management endpoint, the limits and the log level',
+    (_name, fn) => {
+      expect(environmentOf(fn)).toMatchObject({
+        TABLE_NAME: { Ref: logicalIdOf(server.table) },
+        MANAGEMENT_ENDPOINT: resolved(server.callbackUrl),
+        LIMITS: JSON.stringify(DEFAULT_LIMITS),
+        LOG_LEVEL: STAGES.dev.logLevel,
+        NODE_OPTIONS: '--enable-source-maps',
+      });
+    },
+  );
+
+  it('gives the management endpoint as the stage’s https callback URL', () => {
+    const endpoint = JSON.stringify(environmentOf(server.connectFunction).MANAGEMENT_ENDPOINT);
+    expect(endpoint).toMatch(/^\{"Fn::Join":\["",\["https:\/\/",/);
+    expect(endpoint).toMatch(/"\/dev"\]\]\}$/);
+  });
+
+  it('tells only the connect function the deliver function’s name', () => {
+    expect(environmentOf(server.connectFunction).DELIVER_FUNCTION_NAME).toEqual({
+      Ref: logicalIdOf(server.deliverFunction),
+    });
+    for (const fn of [server.defaultFunction, server.disconnectFunction, server.deliverFunction]) {
+      expect(environmentOf(fn)).not.toHaveProperty('DELIVER_FUNCTION_NAME');
+    }
+  });
+
+  it.each(Object.entries(allFunctions))(
+    'logs %s to its own log group kept for the stage’s retention',
+    (_name, fn) => {
+      const logGroup = (propsOf(fn).LoggingConfig as { LogGroup: { Ref: string } }).LogGroup.Ref;
+      expect(resources[logGroup]).toMatchObject({
+        Type: 'AWS::Logs::LogGroup',
+        Properties: { RetentionInDays: 7 },
+      });
+    },
+  );
+});
+
+describe('the table', () => {
+  it('keys on pk and sk strings, expires items by expiresAt, bills on demand, has no index', () => {
+    template.resourceCountIs('AWS::DynamoDB::GlobalTable', 1);
+    template.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      AttributeDefinitions: [
+        { AttributeName: 'pk', AttributeType: 'S' },
+        { AttributeName: 'sk', AttributeType: 'S' },
+      ],
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+      BillingMode: 'PAY_PER_REQUEST',
+      GlobalSecondaryIndexes: Match.absent(),
+    });
+  });
+
+  it('uses the attribute names the store imports from lambda/core/schema.ts', () => {
+    expect(TABLE_SCHEMA).toEqual({
+      partitionKey: 'pk',
+      sortKey: 'sk',
+      timeToLiveAttribute: 'expiresAt',
+    });
+  });
+});
+
+describe('IAM', () => {
+  const dynamodb = statements.filter(({ statement }) =>
+    actionsOf(statement).some((action) => action.startsWith('dynamodb:')),
+  );
+  const manageConnections = statements.filter(({ statement }) =>
+    actionsOf(statement).includes('execute-api:ManageConnections'),
+  );
+  const invoke = statements.filter(({ statement }) =>
+    actionsOf(statement).includes('lambda:InvokeFunction'),
+  );
+
+  it.each(Object.entries(allFunctions))(
+    'lets %s read and write items of the signal table',
+    (_name, fn) => {
+      const own = dynamodb.filter(({ roles }) => roles.includes(roleIdOf(fn)));
+      const actions = own.flatMap(({ statement }) => actionsOf(statement));
+      expect(actions).toEqual(
+        expect.arrayContaining([
+          'dynamodb:GetItem',
+          'dynamodb:BatchGetItem',
+          'dynamodb:Query',
+          'dynamodb:PutItem',
+          'dynamodb:UpdateItem',
+          'dynamodb:DeleteItem',
+          'dynamodb:BatchWriteItem',
+        ]),
+      );
+    },
+  );
+
+  it('scopes every DynamoDB statement to the table’s ARN', () => {
+    expect(dynamodb.length).toBeGreaterThanOrEqual(4);
+    for (const { statement } of dynamodb) {
+      expect(statement.Effect).toBe('Allow');
+      expect(statement.Resource).toEqual(tableArn);
+    }
+  });
+
+  it.each(Object.entries(allFunctions))(
+    'lets %s manage connections of this stage only (POST and DELETE on @connections)',
+    (_name, fn) => {
+      const own = manageConnections.filter(({ roles }) => roles.includes(roleIdOf(fn)));
+      expect(own).toHaveLength(1);
+      expect(own[0]!.statement.Resource).toEqual({
+        'Fn::Join': [
+          '',
+          [
+            'arn:',
+            { Ref: 'AWS::Partition' },
+            ':execute-api:',
+            { Ref: 'AWS::Region' },
+            ':',
+            { Ref: 'AWS::AccountId' },
+            ':',
+            { Ref: logicalIdOf(server.webSocketApi) },
+            '/dev/*/@connections/*',
+          ],
+        ],
+      });
+    },
+  );
+
+  it('lets only the connect function invoke the deliver function, and nothing else', () => {
+    expect(invoke).toHaveLength(1);
+    const [{ roles, statement }] = invoke as [(typeof invoke)[number]];
+    expect(roles).toEqual([roleIdOf(server.connectFunction)]);
+    expect(actionsOf(statement)).toEqual(['lambda:InvokeFunction']);
+    const deliverArn = { 'Fn::GetAtt': [logicalIdOf(server.deliverFunction), 'Arn'] };
+    expect(statement.Resource).toEqual([deliverArn, { 'Fn::Join': ['', [deliverArn, ':*']] }]);
+  });
+
+  it('grants nothing on a wildcard resource', () => {
+    for (const { statement } of statements) {
+      const targets = Array.isArray(statement.Resource) ? statement.Resource : [statement.Resource];
+      expect(targets).not.toContain('*');
+    }
+  });
+
+  it('attaches no policy beyond table, connection management and deliver invocation', () => {
+    const allowed = /^(dynamodb:|execute-api:ManageConnections$|lambda:InvokeFunction$)/;
+    for (const { statement } of statements) {
+      for (const action of actionsOf(statement)) expect(action).toMatch(allowed);
+    }
+  });
+});
+
+describe('the outputs', () => {
+  it('give the stage’s wss:// URL', () => {
+    template.hasOutput('WebSocketUrl', { Value: resolved(server.stage.url) });
+    expect(JSON.stringify(resolved(server.webSocketUrl))).toContain('"wss://"');
+  });
+
+  it('give the stage’s https:// management (callback) URL', () => {
+    template.hasOutput('ManagementUrl', { Value: resolved(server.stage.callbackUrl) });
+    expect(JSON.stringify(resolved(server.callbackUrl))).toContain('"https://"');
+  });
+
+  it('are the only outputs', () => {
+    expect(Object.keys(template.findOutputs('*')).sort()).toEqual([
+      'ManagementUrl',
+      'WebSocketUrl',
+    ]);
+  });
+});
+
+describe('per-stage configuration', () => {
+  const dev = stageStack('dev').template;
+  const prod = stageStack('prod').template;
+
+  it('names each stack after its stage', () => {
+    expect(stackNameOf('dev')).toBe('CevitxeSignal-dev');
+    expect(stageStack('prod').stack.stackName).toBe('CevitxeSignal-prod');
+  });
+
+  it('rejects an unknown stage, listing the known ones', () => {
+    expect(() => parseStage('staging')).toThrow(
+      /Unknown stage "staging"\. Known stages: dev, prod/,
+    );
+    expect(() => parseStage('toString')).toThrow(/Unknown stage/);
+    expect(() => parseStage(undefined)).toThrow(/Unknown stage/);
+  });
+
+  it('deletes the dev table and log groups with the stack, but retains prod’s', () => {
+    for (const [template, policy] of [
+      [dev, 'Delete'],
+      [prod, 'Retain'],
+    ] as const) {
+      const kept = [
+        ...Object.values(template.findResources('AWS::DynamoDB::GlobalTable')),
+        ...Object.values(template.findResources('AWS::Logs::LogGroup')),
+      ];
+      expect(kept).toHaveLength(5);
+      for (const resource of kept) {
+        expect(resource).toMatchObject({ DeletionPolicy: policy, UpdateReplacePolicy: policy });
+      }
+    }
+  });
+
+  it('throttles prod higher than dev, each from its config', () => {
+    for (const [template, config] of [
+      [dev, STAGES.dev],
+      [prod, STAGES.prod],
+    ] as const) {
+      template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+        DefaultRouteSettings: {
+          ThrottlingRateLimit: config.throttle.rateLimit,
+          ThrottlingBurstLimit: config.throttle.burstLimit,
+        },
+      });
+    }
+    expect(STAGES.prod.throttle.rateLimit).toBeGreaterThan(STAGES.dev.throttle.rateLimit);
+  });
+
+  it('keeps prod logs for three months and dev logs for a week', () => {
+    template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 7 });
+    prod.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 90 });
+  });
+
+  it('turns on point-in-time recovery in prod only', () => {
+    const pitr = (enabled: boolean) => ({
+      Replicas: [
+        Match.objectLike({
+          PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: enabled },
+        }),
+      ],
+    });
+    dev.hasResourceProperties('AWS::DynamoDB::GlobalTable', pitr(false));
+    prod.hasResourceProperties('AWS::DynamoDB::GlobalTable', pitr(true));
+  });
+
+  it('logs at debug level in dev and info in prod, with more memory in prod', () => {
+    dev.allResourcesProperties('AWS::Lambda::Function', {
+      MemorySize: 256,
+      Environment: { Variables: Match.objectLike({ LOG_LEVEL: 'debug' }) },
+    });
+    prod.allResourcesProperties('AWS::Lambda::Function', {
+      MemorySize: 512,
+      Environment: { Variables: Match.objectLike({ LOG_LEVEL: 'info' }) },
+    });
+  });
+
+  it('names the API Gateway stage after the stage', () => {
+    prod.hasResourceProperties('AWS::ApiGatewayV2::Stage', { StageName: 'prod' });
+    prod.hasOutput('WebSocketUrl', {
+      Value: { 'Fn::Join': ['', Match.arrayWith(['/prod'])] },
+    });
+  });
+});
+
+describe('SignalServer props', () => {
+  const serverOf = (props?: SignalServerProps): SignalServer =>
+    customStack({ server: props }).stack.server;
+
+  it('falls back to documented defaults when given no props', () => {
+    const { stack, template } = customStack();
+    template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: 'dev',
+      DefaultRouteSettings: { ThrottlingRateLimit: 100, ThrottlingBurstLimit: 200 },
+    });
+    template.allResourcesProperties('AWS::Lambda::Function', {
+      MemorySize: 256,
+      Environment: {
+        Variables: Match.objectLike({ LOG_LEVEL: 'info', LIMITS: JSON.stringify(DEFAULT_LIMITS) }),
+      },
+    });
+    template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 7 });
+    template.hasResource('AWS::DynamoDB::GlobalTable', { DeletionPolicy: 'Retain' });
+    expect(stack.server.limits).toEqual(DEFAULT_LIMITS);
+  });
+
+  it('merges partial limits over the defaults and passes them to every function', () => {
+    const server = serverOf({ limits: { maxHeldFrames: 16, maxFanOut: 50 } });
+    const expected: Limits = { ...DEFAULT_LIMITS, maxHeldFrames: 16, maxFanOut: 50 };
+    expect(server.limits).toEqual(expected);
+    const template = customStack({
+      server: { limits: { maxHeldFrames: 16, maxFanOut: 50 } },
+    }).template;
+    template.allResourcesProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ LIMITS: JSON.stringify(expected) }) },
+    });
+  });
+
+  it.each<[string, SignalServerProps, RegExp]>([
+    ['a zero burst limit', { throttle: { rateLimit: 10, burstLimit: 0 } }, /burstLimit/],
+    ['a fractional burst limit', { throttle: { rateLimit: 10, burstLimit: 1.5 } }, /burstLimit/],
+    ['a zero rate limit', { throttle: { rateLimit: 0, burstLimit: 10 } }, /rateLimit/],
+    ['a negative rate limit', { throttle: { rateLimit: -1, burstLimit: 10 } }, /rateLimit/],
+    ['an infinite rate limit', { throttle: { rateLimit: Infinity, burstLimit: 10 } }, /rateLimit/],
+    ['a zero limit', { limits: { maxHeldFrames: 0 } }, /limits\.maxHeldFrames/],
+    ['a fractional limit', { limits: { maxFanOut: 2.5 } }, /limits\.maxFanOut/],
+    ['a negative limit', { limits: { maxKeysPerPeer: -3 } }, /limits\.maxKeysPerPeer/],
+    [
+      'a limit that is not a number',
+      { limits: { maxIdLength: '256' as unknown as number } },
+      /limits\.maxIdLength/,
+    ],
+    [
+      'an unknown limit',
+      { limits: { maxPeers: 3 } as Partial<Limits> },
+      /limits\.maxPeers is not a known limit/,
+    ],
+    [
+      'held bytes below one full frame',
+      { limits: { maxHeldBytes: 1024 } },
+      /maxHeldBytes .* below the 32768-byte frame limit/,
+    ],
+    ['a stage name with a slash', { stageName: 'dev/1' }, /stageName "dev\/1"/],
+    ['a stage name with a space', { stageName: 'my stage' }, /stageName/],
+    ['an empty stage name', { stageName: '' }, /stageName/],
+    ['a stage name over 128 characters', { stageName: 'a'.repeat(129) }, /stageName/],
+    ['memory below 128 MB', { memorySize: 64 }, /memorySize/],
+    ['memory above 10240 MB', { memorySize: 10241 }, /memorySize/],
+    ['an unknown log level', { logLevel: 'verbose' as 'info' }, /logLevel/],
+  ])('rejects %s', (_case, props, message) => {
+    expect(() => serverOf(props)).toThrow(message);
+  });
+
+  it('reports every problem at once', () => {
+    expect(() =>
+      serverOf({ stageName: 'a b', memorySize: 1, throttle: { rateLimit: 0, burstLimit: 0 } }),
+    ).toThrow(/stageName[\s\S]*rateLimit[\s\S]*burstLimit[\s\S]*memorySize/);
+  });
+
+  it('accepts the boundary values', () => {
+    expect(() =>
+      serverOf({
+        stageName: 'A_b-9',
+        memorySize: 10240,
+        throttle: { rateLimit: 0.5, burstLimit: 1 },
+        limits: { maxHeldBytes: 32 * 1024, maxHeldFrames: 1 },
+      }),
+    ).not.toThrow();
+    expect(() => serverOf({ memorySize: 128 })).not.toThrow();
+  });
+});
+
+describe('SignalFunction', () => {
+  const make = (props: Partial<ConstructorParameters<typeof SignalFunction>[2]>) =>
+    new SignalFunction(new Stack(appWithoutBundling(), 'S'), 'Fn', {
+      entry: 'lambda/default.ts',
+      ...props,
+    });
+
+  it('refuses a route function timeout above API Gateway’s 29 s', () => {
+    expect(() => make({ timeout: Duration.seconds(30) })).toThrow(/exceeds 29 s/);
+    expect(() => make({ timeout: Duration.seconds(29) })).not.toThrow();
+  });
+
+  it('lets a function no route waits on run longer, up to Lambda’s 15 minutes', () => {
+    expect(() => make({ apiRoute: false, timeout: Duration.seconds(60) })).not.toThrow();
+    expect(() => make({ apiRoute: false, timeout: Duration.minutes(16) })).toThrow(/exceeds 900 s/);
+  });
+
+  it('defaults to a 10 s timeout and 256 MB', () => {
+    const fn = make({});
+    Template.fromStack(Stack.of(fn)).hasResourceProperties('AWS::Lambda::Function', {
+      Timeout: 10,
+      MemorySize: 256,
+    });
+  });
+});

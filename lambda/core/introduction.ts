@@ -71,9 +71,10 @@ export async function onIntroductionMessage(
     for (const id of ids) if (id !== peerId) candidates.add(id);
 
   const others = await ctx.store.getPeers([...candidates].slice(0, maxFanOut));
+  // Index entries may be stale (a key left since): only peers holding a joined key now count.
   const pairs = others
-    .map((other) => ({ other, keys: sharedKeys(peer.keys, other.keys) }))
-    .filter(({ keys }) => keys.length > 0);
+    .filter((other) => joined.some((key) => other.keys.includes(key)))
+    .map((other) => ({ other, keys: sharedKeys(peer.keys, other.keys) }));
 
   let senderGone = false;
   await mapLimit(pairs, 16, async ({ other, keys }) => {

@@ -6,6 +6,7 @@
 import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { AccessPolicy } from './core/access.js';
 import type { Services } from './core/context.js';
 import { LambdaDeferred } from './core/deferred.js';
 import { createHandlers, type Handlers } from './core/handlers.js';
@@ -23,6 +24,8 @@ export interface RuntimeSettings {
   limits: Limits;
   logLevel: Level;
   stage: string;
+  /** Optional checks at $connect (ALLOWED_ORIGINS, comma-separated; CONNECT_TOKEN). */
+  access?: AccessPolicy;
 }
 
 /** Overrides for running outside Lambda: local endpoints and fake credentials. */
@@ -63,6 +66,13 @@ export function settingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): R
     limits: parseLimits(env.LIMITS),
     logLevel,
     stage: env.STAGE ?? 'unknown',
+    access: {
+      allowedOrigins: (env.ALLOWED_ORIGINS ?? '')
+        .split(',')
+        .map((origin) => origin.trim())
+        .filter(Boolean),
+      ...(env.CONNECT_TOKEN ? { token: env.CONNECT_TOKEN } : {}),
+    },
   };
 }
 
@@ -99,6 +109,7 @@ export function createServices(
     }),
     limits: settings.limits,
     now,
+    ...(settings.access ? { access: settings.access } : {}),
   };
 }
 

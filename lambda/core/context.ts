@@ -1,4 +1,5 @@
 /** What the core needs, passed in: the same core runs on AWS, in the local gateway and in tests. */
+import type { AccessPolicy } from './access.js';
 import type { Deferred } from './deferred.js';
 import type { Limits } from './limits.js';
 import type { Logger } from './log.js';
@@ -12,6 +13,8 @@ export interface Services {
   readonly deferred: Deferred;
   readonly limits: Limits;
   readonly now: () => number;
+  /** Optional Origin allowlist and shared token checked at $connect. @default none */
+  readonly access?: AccessPolicy;
 }
 
 /** One invocation: the services plus this invocation's logger and counters. */

@@ -2,6 +2,7 @@
  * The four Lambda handlers as functions of their services. lambda/*.ts build the services from
  * the environment once per cold start; the local gateway and the tests build them directly.
  */
+import { checkAccess } from './access.js';
 import type { Context, Services } from './context.js';
 import { isDeliveryJob } from './deferred.js';
 import { closeIntroduction, onIntroductionMessage, openIntroduction } from './introduction.js';
@@ -21,6 +22,7 @@ export interface WebSocketEvent {
     disconnectStatusCode?: number;
     disconnectReason?: string;
   };
+  headers?: Record<string, string | undefined> | null;
   queryStringParameters?: Record<string, string | undefined> | null;
   body?: string | null;
   isBase64Encoded?: boolean;
@@ -82,6 +84,11 @@ export function createHandlers(services: Services, options: HandlerOptions): Han
     connect: (event) =>
       invoke('$connect', eventFields(event), async (ctx) => {
         const { connectionId, connectedAt } = event.requestContext;
+        const refusal = checkAccess(ctx.access, event.headers, event.queryStringParameters);
+        if (refusal) {
+          ctx.log.info('handshake refused', { reason: refusal.reason });
+          return { statusCode: refusal.statusCode, body: refusal.reason };
+        }
         const request = parseConnectRequest(event.queryStringParameters, ctx.limits);
         if (!request.ok) {
           ctx.log.info('handshake refused', { reason: request.error });

@@ -161,6 +161,7 @@ export class SignalServer extends Construct {
       MANAGEMENT_ENDPOINT: this.callbackUrl,
       LIMITS: JSON.stringify(this.limits),
       LOG_LEVEL: settings.logLevel,
+      STAGE: settings.stageName,
     };
 
     this.deliverFunction = new SignalFunction(this, 'DeliverFunction', {

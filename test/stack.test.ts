@@ -146,13 +146,14 @@ describe('the functions', () => {
   });
 
   it.each(Object.entries(allFunctions))(
-    'configures %s with the table, the management endpoint, the limits and the log level',
+    'configures %s with the table, the management endpoint, the limits, the log level and the stage',
     (_name, fn) => {
       expect(environmentOf(fn)).toMatchObject({
         TABLE_NAME: { Ref: logicalIdOf(server.table) },
         MANAGEMENT_ENDPOINT: resolved(server.callbackUrl),
         LIMITS: JSON.stringify(DEFAULT_LIMITS),
         LOG_LEVEL: STAGES.dev.logLevel,
+        STAGE: 'dev',
         NODE_OPTIONS: '--enable-source-maps',
       });
     },

@@ -24,6 +24,7 @@ export const STAGES = {
     removalPolicy: RemovalPolicy.DESTROY,
     logLevel: 'debug',
     pointInTimeRecovery: false,
+    allowedOrigins: [],
   },
   /** Production: more headroom, longer logs, data kept when the stack goes. */
   prod: {
@@ -34,6 +35,8 @@ export const STAGES = {
     removalPolicy: RemovalPolicy.RETAIN,
     logLevel: 'info',
     pointInTimeRecovery: true,
+    // Any origin: the original cevitxe client is not only run from browsers.
+    allowedOrigins: [],
   },
 } as const satisfies Record<string, StageConfig>;
 

@@ -70,6 +70,14 @@ export interface SignalServerProps {
    * @default false
    */
   readonly pointInTimeRecovery?: boolean;
+
+  /**
+   * Origins allowed to open a connection, compared exactly with the handshake's `Origin` header
+   * (`scheme://host[:port]`, no path). Passed to the connect function as `ALLOWED_ORIGINS`.
+   * Browsers always send `Origin`; other clients may not, and are then refused.
+   * @default [] - any origin, and none, may connect
+   */
+  readonly allowedOrigins?: readonly string[];
 }
 
 /** Default values of the optional {@link SignalServerProps}. */
@@ -81,9 +89,11 @@ export const SIGNAL_SERVER_DEFAULTS = {
   removalPolicy: RemovalPolicy.RETAIN,
   logLevel: 'info',
   pointInTimeRecovery: false,
+  allowedOrigins: [],
 } as const satisfies Required<Omit<SignalServerProps, 'limits'>>;
 
 const STAGE_NAME = /^[A-Za-z0-9_-]{1,128}$/;
+const ORIGIN = /^https?:\/\/[^\s,/]+$/;
 const LOG_LEVELS: readonly string[] = ['debug', 'info', 'warn', 'error'] satisfies LogLevel[];
 /** Long enough for the deliver function's 410 retries while the second socket's $connect returns. */
 const DELIVER_TIMEOUT = Duration.seconds(30);
@@ -176,7 +186,13 @@ export class SignalServer extends Construct {
       ...common,
       entry: 'lambda/connect.ts',
       description: 'WebSocket $connect: register, introduce, pair',
-      environment: { ...environment, DELIVER_FUNCTION_NAME: this.deliverFunction.functionName },
+      environment: {
+        ...environment,
+        DELIVER_FUNCTION_NAME: this.deliverFunction.functionName,
+        ...(settings.allowedOrigins.length > 0
+          ? { ALLOWED_ORIGINS: settings.allowedOrigins.join(',') }
+          : {}),
+      },
     });
     this.defaultFunction = new SignalFunction(this, 'DefaultFunction', {
       ...common,
@@ -225,7 +241,7 @@ function definedOnly<T extends object>(value: T): Partial<T> {
 function validate(settings: Settings, limits: Limits): string[] {
   const problems: string[] = [];
   const known = (n: number): boolean => !Token.isUnresolved(n);
-  const { stageName, throttle, memorySize, logLevel } = settings;
+  const { stageName, throttle, memorySize, logLevel, allowedOrigins } = settings;
 
   if (!Token.isUnresolved(stageName) && !STAGE_NAME.test(stageName)) {
     problems.push(
@@ -254,6 +270,13 @@ function validate(settings: Settings, limits: Limits): string[] {
   }
   if (!LOG_LEVELS.includes(logLevel)) {
     problems.push(`logLevel must be one of ${LOG_LEVELS.join(', ')}, got "${String(logLevel)}"`);
+  }
+  for (const origin of allowedOrigins) {
+    if (!ORIGIN.test(origin)) {
+      problems.push(
+        `allowedOrigins entry "${origin}" must be an origin like https://app.example.com (scheme and host, no path, no comma)`,
+      );
+    }
   }
 
   for (const [name, value] of Object.entries(limits)) {

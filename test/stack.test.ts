@@ -1,6 +1,7 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import type { IRole } from 'aws-cdk-lib/aws-iam';
+import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { parseStage, STAGES, stackNameOf } from '../bin/config.js';
 import { DEFAULT_LIMITS, type Limits } from '../lambda/core/limits.js';
@@ -435,7 +436,41 @@ describe('SignalServer props', () => {
     });
   });
 
+  it('passes allowed origins to the connect function only, and none by default', () => {
+    const server = serverOf({
+      allowedOrigins: ['https://app.example.com', 'http://localhost:3000'],
+    });
+    const env = (fn: SignalFunction) =>
+      (
+        Stack.of(fn).resolve((fn.node.defaultChild as CfnFunction).environment) as {
+          variables: Record<string, unknown>;
+        }
+      ).variables;
+    expect(env(server.connectFunction).ALLOWED_ORIGINS).toBe(
+      'https://app.example.com,http://localhost:3000',
+    );
+    for (const fn of [server.defaultFunction, server.disconnectFunction, server.deliverFunction]) {
+      expect(env(fn)).not.toHaveProperty('ALLOWED_ORIGINS');
+    }
+    expect(environmentOf(stack.server.connectFunction)).not.toHaveProperty('ALLOWED_ORIGINS');
+  });
+
   it.each<[string, SignalServerProps, RegExp]>([
+    [
+      'an allowed origin with a path',
+      { allowedOrigins: ['https://app.example.com/'] },
+      /allowedOrigins entry "https:\/\/app\.example\.com\/"/,
+    ],
+    [
+      'an allowed origin without a scheme',
+      { allowedOrigins: ['app.example.com'] },
+      /allowedOrigins/,
+    ],
+    [
+      'an allowed origin with a comma',
+      { allowedOrigins: ['https://a.com,https://b.com'] },
+      /allowedOrigins/,
+    ],
     ['a zero burst limit', { throttle: { rateLimit: 10, burstLimit: 0 } }, /burstLimit/],
     ['a fractional burst limit', { throttle: { rateLimit: 10, burstLimit: 1.5 } }, /burstLimit/],
     ['a zero rate limit', { throttle: { rateLimit: 0, burstLimit: 10 } }, /rateLimit/],

@@ -1,0 +1,296 @@
+import { Arn, ArnFormat, Stack, Token } from 'aws-cdk-lib';
+import type { IWebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
+import { Certificate } from 'aws-cdk-lib/aws-certificatemanager';
+import {
+  AllowedMethods,
+  CachePolicy,
+  Distribution,
+  Function as CloudFrontFunction,
+  FunctionCode,
+  FunctionEventType,
+  FunctionRuntime,
+  OriginProtocolPolicy,
+  OriginRequestCookieBehavior,
+  OriginRequestHeaderBehavior,
+  OriginRequestPolicy,
+  OriginRequestQueryStringBehavior,
+  OriginSslPolicy,
+  PriceClass,
+  SecurityPolicyProtocol,
+  ViewerProtocolPolicy,
+} from 'aws-cdk-lib/aws-cloudfront';
+import { HttpOrigin } from 'aws-cdk-lib/aws-cloudfront-origins';
+import { AaaaRecord, ARecord, RecordTarget, type IHostedZone } from 'aws-cdk-lib/aws-route53';
+import { CloudFrontTarget } from 'aws-cdk-lib/aws-route53-targets';
+import { Construct } from 'constructs';
+import { MAX_FUNCTION_CODE_BYTES, rewriteSource } from '../edge/load.js';
+
+/**
+ * The WebSocket handshake headers the stage needs from the viewer. `Host` is never among them:
+ * execute-api answers 403 to a Host that is not its own, so CloudFront must send the origin's.
+ */
+export const FORWARDED_WEBSOCKET_HEADERS = [
+  'Sec-WebSocket-Key',
+  'Sec-WebSocket-Version',
+  'Sec-WebSocket-Protocol',
+  'Sec-WebSocket-Extensions',
+] as const;
+
+/** A custom domain for an {@link EdgeFrontDoor}. */
+export interface EdgeCustomDomain {
+  /** The domain name viewers use, e.g. `signal.example.com`. No default. */
+  readonly domainName: string;
+
+  /**
+   * The ARN of an ACM certificate covering `domainName`. CloudFront only uses certificates
+   * from us-east-1; an ARN whose region is known at synth and is not us-east-1 is rejected.
+   * No default.
+   */
+  readonly certificateArn: string;
+
+  /**
+   * A Route 53 public hosted zone holding `domainName`: when given, A and AAAA alias records
+   * point the name at the distribution.
+   * @default - no DNS records; point `domainName` at the distribution yourself
+   */
+  readonly hostedZone?: IHostedZone;
+}
+
+/**
+ * Properties of an {@link EdgeFrontDoor}. Give either `stage`, or `originDomainName` together
+ * with `stageName`; never both.
+ */
+export interface EdgeFrontDoorProps {
+  /**
+   * The API Gateway WebSocket stage behind the edge; its execute-api host is the origin and its
+   * name the path requests are rewritten to.
+   * @default - `originDomainName` and `stageName` say where the stage is
+   */
+  readonly stage?: IWebSocketStage;
+
+  /**
+   * The stage's host, `<apiId>.execute-api.<region>.amazonaws.com`, when `stage` is not given.
+   * @default - the execute-api host of `stage`
+   */
+  readonly originDomainName?: string;
+
+  /**
+   * The stage name, when `stage` is not given: letters, digits, `-` and `_`, at most 128, and
+   * known at synth (it is written into the function's code).
+   * @default - the name of `stage`
+   */
+  readonly stageName?: string;
+
+  /**
+   * A custom domain name with its us-east-1 ACM certificate and, optionally, DNS records.
+   * @default - only the distribution's own `*.cloudfront.net` name
+   */
+  readonly customDomain?: EdgeCustomDomain;
+
+  /**
+   * The minimum TLS version viewers must use with the custom domain. Without a custom domain
+   * CloudFront serves its default `*.cloudfront.net` certificate, whose security policy
+   * CloudFront fixes itself (TLSv1) and which cannot be raised: use a custom domain to enforce
+   * TLS 1.2.
+   * @default SecurityPolicyProtocol.TLS_V1_2_2021
+   */
+  readonly minimumProtocolVersion?: SecurityPolicyProtocol;
+
+  /**
+   * Which edge locations serve the distribution.
+   * @default PriceClass.PRICE_CLASS_ALL
+   */
+  readonly priceClass?: PriceClass;
+
+  /**
+   * A description of the distribution.
+   * @default - 'cevitxe signal server edge for stage <stage name>'
+   */
+  readonly comment?: string;
+}
+
+// API Gateway stage names: letters, digits, hyphens and underscores, at most 128 characters.
+const STAGE_NAME = /^[A-Za-z0-9_-]{1,128}$/;
+
+/**
+ * CloudFront in front of one API Gateway WebSocket stage, so that clients of the original
+ * cevitxe-signal-server keep their URLs and only change the host name:
+ * `wss://<edge>/introduction/:localId` and `wss://<edge>/connection/:localId/:remoteId/:key`.
+ *
+ * A CloudFront Function (edge/rewrite.js, runtime cloudfront-js-2.0, on viewer-request)
+ * rewrites that path form into the query form at the stage path, passes the query form through,
+ * answers `GET /` with the fish page and refuses everything else itself. The origin is the
+ * stage's execute-api host over HTTPS only; the origin request policy forwards every query
+ * string and the `Sec-WebSocket-*` handshake headers, never `Host`; nothing is cached; viewers
+ * must use HTTPS.
+ *
+ * The edge carries client traffic only. The management API (`@connections`, the stage's
+ * callback URL) is never called through CloudFront: Lambdas post to the execute-api host
+ * directly. CloudFront also closes a WebSocket after 10 minutes without bytes from the origin
+ * to the client; that is not adjustable.
+ */
+export class EdgeFrontDoor extends Construct {
+  /** The CloudFront distribution. */
+  public readonly distribution: Distribution;
+  /** The viewer-request function that rewrites the path form (edge/rewrite.js). */
+  public readonly function: CloudFrontFunction;
+  /** The origin request policy: all query strings, the `Sec-WebSocket-*` headers, no `Host`. */
+  public readonly originRequestPolicy: OriginRequestPolicy;
+  /** The host name viewers use: the custom domain, else the distribution's own. */
+  public readonly domainName: string;
+  /** `wss://<domainName>`, the URL a cevitxe-signal-client is given. */
+  public readonly webSocketUrl: string;
+  /** `https://<domainName>`, where the fish page answers. */
+  public readonly httpsUrl: string;
+
+  constructor(scope: Construct, id: string, props: EdgeFrontDoorProps) {
+    super(scope, id);
+
+    const { originDomainName, stageName } = resolveOrigin(props);
+    const customDomain = props.customDomain;
+    if (customDomain) validateCustomDomain(customDomain);
+    if (props.minimumProtocolVersion !== undefined && !customDomain) {
+      throw new Error(
+        'EdgeFrontDoor: minimumProtocolVersion needs a customDomain; the default *.cloudfront.net certificate has a fixed security policy',
+      );
+    }
+
+    const code = rewriteSource(stageName);
+    if (Buffer.byteLength(code, 'utf8') > MAX_FUNCTION_CODE_BYTES) {
+      throw new Error(`EdgeFrontDoor: edge/rewrite.js exceeds CloudFront's 10 KB function limit`);
+    }
+    this.function = new CloudFrontFunction(this, 'Rewrite', {
+      code: FunctionCode.fromInline(code),
+      runtime: FunctionRuntime.JS_2_0,
+      comment: `Rewrites the cevitxe path form to the query form at /${stageName}`,
+    });
+
+    this.originRequestPolicy = new OriginRequestPolicy(this, 'OriginRequestPolicy', {
+      comment: 'WebSocket handshake to API Gateway: all query strings, Sec-WebSocket-*, no Host',
+      queryStringBehavior: OriginRequestQueryStringBehavior.all(),
+      headerBehavior: OriginRequestHeaderBehavior.allowList(...FORWARDED_WEBSOCKET_HEADERS),
+      cookieBehavior: OriginRequestCookieBehavior.none(),
+    });
+
+    this.distribution = new Distribution(this, 'Distribution', {
+      comment: props.comment ?? `cevitxe signal server edge for stage ${stageName}`,
+      priceClass: props.priceClass ?? PriceClass.PRICE_CLASS_ALL,
+      defaultBehavior: {
+        origin: new HttpOrigin(originDomainName, {
+          protocolPolicy: OriginProtocolPolicy.HTTPS_ONLY,
+          originSslProtocols: [OriginSslPolicy.TLS_V1_2],
+        }),
+        viewerProtocolPolicy: ViewerProtocolPolicy.HTTPS_ONLY,
+        // The function answers every method itself except GET (405 for the others).
+        allowedMethods: AllowedMethods.ALLOW_ALL,
+        cachePolicy: CachePolicy.CACHING_DISABLED,
+        originRequestPolicy: this.originRequestPolicy,
+        compress: false,
+        functionAssociations: [
+          { function: this.function, eventType: FunctionEventType.VIEWER_REQUEST },
+        ],
+      },
+      ...(customDomain
+        ? {
+            domainNames: [customDomain.domainName],
+            certificate: Certificate.fromCertificateArn(
+              this,
+              'Certificate',
+              customDomain.certificateArn,
+            ),
+            minimumProtocolVersion:
+              props.minimumProtocolVersion ?? SecurityPolicyProtocol.TLS_V1_2_2021,
+          }
+        : {}),
+    });
+
+    if (customDomain?.hostedZone) {
+      const target = RecordTarget.fromAlias(new CloudFrontTarget(this.distribution));
+      const record = { zone: customDomain.hostedZone, recordName: customDomain.domainName, target };
+      new ARecord(this, 'AliasRecord', record);
+      new AaaaRecord(this, 'AliasRecordIpv6', record);
+    }
+
+    this.domainName = customDomain?.domainName ?? this.distribution.distributionDomainName;
+    this.webSocketUrl = `wss://${this.domainName}`;
+    this.httpsUrl = `https://${this.domainName}`;
+  }
+}
+
+function resolveOrigin(props: EdgeFrontDoorProps): { originDomainName: string; stageName: string } {
+  const { stage, originDomainName, stageName } = props;
+  if (stage && (originDomainName !== undefined || stageName !== undefined)) {
+    throw new Error(
+      'EdgeFrontDoor: give either stage, or originDomainName and stageName, not both',
+    );
+  }
+  if (!stage && (originDomainName === undefined || stageName === undefined)) {
+    throw new Error('EdgeFrontDoor: give stage, or both originDomainName and stageName');
+  }
+  const name = stage ? stage.stageName : (stageName as string);
+  if (Token.isUnresolved(name)) {
+    throw new Error(
+      'EdgeFrontDoor: the stage name must be known at synth; it is written into the function code',
+    );
+  }
+  if (!STAGE_NAME.test(name)) {
+    throw new Error(
+      `EdgeFrontDoor: invalid stage name ${JSON.stringify(name)}: use 1 to 128 letters, digits, - or _`,
+    );
+  }
+  if (stage) {
+    // The host of the stage's own wss:// URL; the stage name goes into the path, not the origin.
+    const stack = Stack.of(stage);
+    return {
+      originDomainName: `${stage.api.apiId}.execute-api.${stack.region}.${stack.urlSuffix}`,
+      stageName: name,
+    };
+  }
+  const domain = originDomainName as string;
+  if (!Token.isUnresolved(domain) && !/^[A-Za-z0-9.-]+$/.test(domain)) {
+    throw new Error(
+      `EdgeFrontDoor: originDomainName must be a bare host name, got ${JSON.stringify(domain)}`,
+    );
+  }
+  return { originDomainName: domain, stageName: name };
+}
+
+function validateCustomDomain(domain: EdgeCustomDomain): void {
+  const { domainName, certificateArn, hostedZone } = domain;
+  if (
+    !Token.isUnresolved(domainName) &&
+    !/^(?!-)[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/.test(domainName)
+  ) {
+    throw new Error(
+      `EdgeFrontDoor: customDomain.domainName must be a host name, got ${JSON.stringify(domainName)}`,
+    );
+  }
+  if (!Token.isUnresolved(certificateArn)) {
+    let service: string;
+    let region: string | undefined;
+    try {
+      ({ service, region } = Arn.split(certificateArn, ArnFormat.SLASH_RESOURCE_NAME));
+    } catch {
+      throw new Error(
+        `EdgeFrontDoor: customDomain.certificateArn is not an ARN: ${JSON.stringify(certificateArn)}`,
+      );
+    }
+    if (service !== 'acm') {
+      throw new Error('EdgeFrontDoor: customDomain.certificateArn must be an ACM certificate ARN');
+    }
+    if (region !== undefined && !Token.isUnresolved(region) && region !== 'us-east-1') {
+      throw new Error(
+        `EdgeFrontDoor: CloudFront only uses ACM certificates from us-east-1; customDomain.certificateArn is in ${region}`,
+      );
+    }
+  }
+  if (hostedZone && !Token.isUnresolved(domainName) && !Token.isUnresolved(hostedZone.zoneName)) {
+    const zone = hostedZone.zoneName.replace(/\.$/, '').toLowerCase();
+    const name = domainName.toLowerCase();
+    if (name !== zone && !name.endsWith(`.${zone}`)) {
+      throw new Error(
+        `EdgeFrontDoor: customDomain.domainName ${domainName} is not in the hosted zone ${zone}`,
+      );
+    }
+  }
+}

@@ -4,6 +4,7 @@ import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integra
 import { AttributeType, Billing, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { PAIRING_GRACE_MS } from '../lambda/core/context.js';
 import { DEFAULT_LIMITS, MAX_FRAME_BYTES, type Limits } from '../lambda/core/limits.js';
 import { TABLE_SCHEMA } from '../lambda/core/schema.js';
 import { SignalFunction } from './signal-function.js';
@@ -95,8 +96,11 @@ export const SIGNAL_SERVER_DEFAULTS = {
 const STAGE_NAME = /^[A-Za-z0-9_-]{1,128}$/;
 const ORIGIN = /^https?:\/\/[^\s,/]+$/;
 const LOG_LEVELS: readonly string[] = ['debug', 'info', 'warn', 'error'] satisfies LogLevel[];
-/** Long enough for the deliver function's 410 retries while the second socket's $connect returns. */
-const DELIVER_TIMEOUT = Duration.seconds(30);
+/**
+ * The deliver function retries 410 for up to PAIRING_GRACE_MS after pairing (the peer's $connect
+ * may take API Gateway's full 29 s), then posts the held frames: the grace period plus 30 s.
+ */
+const DELIVER_TIMEOUT = Duration.millis(PAIRING_GRACE_MS).plus(Duration.seconds(30));
 
 /**
  * The cevitxe signal server on API Gateway WebSockets: one DynamoDB table, one function per

@@ -24,9 +24,11 @@ export class SignalStack extends Stack {
 
     this.server = new SignalServer(this, 'SignalServer', props.server);
 
-    // Edge front door: lib/edge-front-door.ts (CloudFront in front of the stage, path form) is
-    // built separately. Wire it in here, from `this.server.webSocketApi` and `this.server.stage`,
-    // and add its https/wss URL as a third output. The management API is never called through it.
+    // Edge front door (not wired in yet): CloudFront in front of the stage, from
+    // lib/edge-front-door.ts. It goes here, e.g.
+    //   const frontDoor = new EdgeFrontDoor(this, 'EdgeFrontDoor', { stage: this.server.stage });
+    // with `frontDoor.webSocketUrl` as a third output. The functions keep the stage's own
+    // callback URL: the management API is never called through CloudFront.
 
     new CfnOutput(this, 'WebSocketUrl', {
       description: 'The wss:// URL clients connect to',

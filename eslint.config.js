@@ -22,8 +22,15 @@ export default tseslint.config(
     // The CloudFront Function is plain ES5-ish script for CloudFront's runtime, not a module.
     files: ['edge/**/*.js'],
     ...tseslint.configs.disableTypeChecked,
-    languageOptions: { sourceType: 'script', globals: {} },
-    rules: { 'no-unused-vars': ['error', { varsIgnorePattern: '^handler$' }] },
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      sourceType: 'script',
+      globals: {},
+    },
+    rules: {
+      ...tseslint.configs.disableTypeChecked.rules,
+      'no-unused-vars': ['error', { varsIgnorePattern: '^handler$' }],
+    },
   },
   {
     files: ['*.js', '*.cjs', '.ci/**/*.js'],

@@ -18,7 +18,7 @@ export interface Logger {
 }
 
 export const isLevel = (value: unknown): value is Level =>
-  typeof value === 'string' && value in ORDER;
+  typeof value === 'string' && Object.hasOwn(ORDER, value);
 
 export type Sink = (level: Level, message: string, fields: Fields) => void;
 

@@ -41,7 +41,14 @@ const LIMIT_NAMES = Object.keys(DEFAULT_LIMITS) as (keyof Limits)[];
 /** Reads a LIMITS JSON object: every known limit a positive integer, defaults for the rest. */
 export function parseLimits(text: string | undefined): Limits {
   if (!text) return DEFAULT_LIMITS;
-  const given = JSON.parse(text) as Record<string, unknown>;
+  let given: unknown;
+  try {
+    given = JSON.parse(text);
+  } catch (error) {
+    throw new Error('LIMITS must be a JSON object', { cause: error });
+  }
+  if (typeof given !== 'object' || given === null || Array.isArray(given))
+    throw new Error('LIMITS must be a JSON object');
   for (const [name, value] of Object.entries(given)) {
     if (!LIMIT_NAMES.includes(name as keyof Limits))
       throw new Error(`LIMITS: unknown limit ${name}`);

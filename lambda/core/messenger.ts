@@ -50,16 +50,19 @@ export class ManagementApiMessenger implements Messenger {
 
 /**
  * A socket paired a moment ago may still be inside its own $connect, and API Gateway answers
- * 410 until that returns. Until `readyBy` (ms), a 410 is retried with a growing pause.
+ * 410 until that returns. Until `readyBy` (ms), a 410 is retried with a growing pause, as long
+ * as `mayBeConnecting` says the socket may still be connecting (by default, always).
  */
 export async function whenReady(
   attempt: () => Promise<Delivery>,
   readyBy: number,
   now: () => number = Date.now,
+  mayBeConnecting: () => Promise<boolean> = () => Promise.resolve(true),
 ): Promise<Delivery> {
   for (let pause = 10; ; pause = Math.min(pause * 2, 1000)) {
     const result = await attempt();
     if (result === 'sent' || now() + pause > readyBy) return result;
+    if (!(await mayBeConnecting())) return result;
     await sleep(pause);
   }
 }

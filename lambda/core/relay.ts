@@ -139,9 +139,25 @@ async function forward(
   await peerGone(ctx, connectionId, pairing.peer);
 }
 
-/** A 410 right after pairing may mean "not ready yet": retry it within the grace period. */
+/**
+ * A 410 right after pairing may mean "not ready yet", but only while the peer's record exists:
+ * it is written first thing in the peer's $connect and removed first thing in its $disconnect.
+ * Without it, the peer is gone for good and retrying until the grace period ends is wasted.
+ */
+const mayBeConnecting = (ctx: Context, peer: string) => async () =>
+  (await ctx.store.getConnection(peer)) !== undefined;
+
+/** Retries a 410 from `peer` within the grace period, while the peer may still be connecting. */
+const untilReady = (
+  ctx: Context,
+  peer: string,
+  pairedAt: number,
+  attempt: () => Promise<Delivery>,
+): Promise<Delivery> =>
+  whenReady(attempt, pairedAt + PAIRING_GRACE_MS, ctx.now, mayBeConnecting(ctx, peer));
+
 const postToPeer = (ctx: Context, { peer, pairedAt }: Pairing, body: string): Promise<Delivery> =>
-  whenReady(() => ctx.messenger.post(peer, body), pairedAt + PAIRING_GRACE_MS, ctx.now);
+  untilReady(ctx, peer, pairedAt, () => ctx.messenger.post(peer, body));
 
 /** The peer answered 410 for good: remove its records and close the sender. */
 async function peerGone(ctx: Context, sender: string, peer: string): Promise<void> {
@@ -177,8 +193,8 @@ export async function releaseRelay(
   cache?.delete(connectionId);
   if (socket.peer) {
     cache?.delete(socket.peer);
-    const readyBy = (socket.pairedAt ?? 0) + PAIRING_GRACE_MS;
-    await whenReady(() => ctx.messenger.close(socket.peer!), readyBy, ctx.now);
+    const peer = socket.peer;
+    await untilReady(ctx, peer, socket.pairedAt ?? 0, () => ctx.messenger.close(peer));
   } else {
     await ctx.store.leaveRendezvous(socket, connectionId);
   }
@@ -194,7 +210,6 @@ const MISSING_FRAME_PATIENCE_MS = 2_000;
  * round; a claim on the counter keeps a duplicate invocation from sending anything twice.
  */
 export async function deliverHeld(ctx: Context, job: DeliveryJob): Promise<void> {
-  const readyBy = job.pairedAt + PAIRING_GRACE_MS;
   let waitingSince: number | undefined;
   for (let round = 0; round < 1000; round++) {
     const socket = await ctx.store.getConnection(job.from);
@@ -227,10 +242,8 @@ export async function deliverHeld(ctx: Context, job: DeliveryJob): Promise<void>
     // Frames are ordered as API Gateway received them, then by the order they were counted.
     frames.sort((a, b) => a.receivedAt - b.receivedAt || a.seq - b.seq);
     for (const frame of frames) {
-      const result = await whenReady(
-        () => ctx.messenger.post(job.to, frame.body),
-        readyBy,
-        ctx.now,
+      const result = await untilReady(ctx, job.to, job.pairedAt, () =>
+        ctx.messenger.post(job.to, frame.body),
       );
       if (result === 'gone') return peerGone(ctx, job.from, job.to);
       ctx.metrics.count('FramesDelivered');

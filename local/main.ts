@@ -1,0 +1,126 @@
+/**
+ * `npm start`: the signal server on this machine. The local gateway (local/gateway.ts) runs the
+ * very handlers deployed on AWS, with DynamoDB in process (dynalite, in memory), or the
+ * DynamoDB API at AWS_ENDPOINT_URL_DYNAMODB (e.g. DynamoDB Local) when that is set.
+ */
+import { parseArgs } from 'node:util';
+import { isLevel } from '../lambda/core/log.js';
+import { startGateway } from './gateway.js';
+
+const HELP = `Usage: npm start -- [options]
+
+Runs the cevitxe signal server locally: the same handlers as on AWS, behind a local
+API Gateway that refuses what API Gateway refuses.
+
+  Clients (path form):  ws://localhost:PORT/introduction/:id
+                        ws://localhost:PORT/connection/:localId/:remoteId/:key
+  Stage URL (query):    ws://localhost:PORT/STAGE?type=introduction&localId=…
+  Management API:       http://localhost:PORT/STAGE/@connections/{id}
+  Fish page:            http://localhost:PORT/
+
+Options:
+  --port <n>             port to listen on (env PORT; default 8080; 0 = any free port)
+  --host <address>       address to listen on (env HOST; default 127.0.0.1;
+                         0.0.0.0 serves other machines too)
+  --stage <name>         API Gateway stage name (default local)
+  --idle-timeout <s>     close a socket after this many seconds without a frame (default 600)
+  --max-connection <s>   close any socket after this many seconds (default 7200)
+  --log-level <level>    debug, info, warn or error (default info; frames only at debug)
+  -h, --help             show this help
+
+Environment:
+  AWS_ENDPOINT_URL_DYNAMODB  use this DynamoDB API (e.g. DynamoDB Local) instead of the
+                             in-process one; the table is created when missing
+  TABLE_NAME                 table name (default cevitxe-signal-STAGE)
+`;
+
+class UsageError extends Error {}
+
+function positiveSeconds(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const seconds = Number(value);
+  if (!Number.isFinite(seconds) || seconds <= 0)
+    throw new UsageError(`--${name} must be a positive number of seconds`);
+  return seconds * 1000;
+}
+
+function port(value: string | undefined): number {
+  if (value === undefined || value === '') return 8080;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new UsageError('the port must be an integer from 0 to 65535');
+  return n;
+}
+
+function parseOptions(argv: string[], env: NodeJS.ProcessEnv) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      stage: { type: 'string' },
+      'idle-timeout': { type: 'string' },
+      'max-connection': { type: 'string' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  const logLevel = values['log-level'] ?? 'info';
+  if (!isLevel(logLevel)) throw new UsageError('--log-level must be debug, info, warn or error');
+  return {
+    help: values.help ?? false,
+    port: port(values.port ?? env.PORT),
+    host: values.host ?? env.HOST ?? '127.0.0.1',
+    ...(values.stage ? { stage: values.stage } : {}),
+    idleTimeoutMs: positiveSeconds('idle-timeout', values['idle-timeout']),
+    maxConnectionMs: positiveSeconds('max-connection', values['max-connection']),
+    logLevel,
+    dynamoDbEndpoint: env.AWS_ENDPOINT_URL_DYNAMODB || undefined,
+    tableName: env.TABLE_NAME || undefined,
+  };
+}
+
+async function main(): Promise<void> {
+  let options: ReturnType<typeof parseOptions>;
+  try {
+    options = parseOptions(process.argv.slice(2), process.env);
+  } catch (error) {
+    console.error(`${(error as Error).message}\n\n${HELP}`);
+    process.exitCode = 2;
+    return;
+  }
+  const { help, ...gatewayOptions } = options;
+  if (help) {
+    console.log(HELP);
+    return;
+  }
+  const gateway = await startGateway(gatewayOptions);
+  console.log(`🐟 Listening at http://localhost:${gateway.port}`);
+  if (gatewayOptions.dynamoDbEndpoint)
+    console.log(`   DynamoDB: ${gatewayOptions.dynamoDbEndpoint}, table ${gateway.tableName}`);
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      console.log(`${signal} again: exiting now`);
+      process.exit(1);
+    }
+    stopping = true;
+    console.log(`${signal}: closing sockets and stopping…`);
+    gateway.close().then(
+      () => console.log('Stopped.'),
+      (error: unknown) => {
+        console.error('Stopping failed:', error);
+        process.exitCode = 1;
+      },
+    );
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exitCode = 1;
+});

@@ -13,10 +13,15 @@
  *   query form and answers 400 itself.
  * - upgrade to /introduction/:localId or /connection/:localId/:remoteId/:key:
  *   forwarded to STAGE_PATH with ?type=introduction&localId=... or
- *   ?type=connection&localId=...&remoteId=...&key=...; the viewer's own query
- *   string is dropped. 400 when the parameters do not fit: wrong segment
- *   count, empty segment, malformed percent-encoding, over 256 UTF-16 code
- *   units, a control character (C0, DEL, C1), or localId equal to remoteId.
+ *   ?type=connection&localId=...&remoteId=...&key=.... The viewer's other
+ *   query parameters (the optional shared `token`, say) ride along unchanged;
+ *   the reserved names type, localId, remoteId and key come from the path
+ *   only, and viewer parameters by those names are dropped, compared after
+ *   percent-decoding (API Gateway decodes names: `%74ype` is `type`), as are
+ *   names that are not valid percent-encoding. 400 when the path parameters do
+ *   not fit: wrong segment count, empty segment, malformed percent-encoding,
+ *   over 256 UTF-16 code units, a control character (C0, DEL, C1), or localId
+ *   equal to remoteId.
  * - upgrade to any other path: 403, as API Gateway answers beyond the stage.
  *
  * Decided here: an upgrade is an `upgrade` header holding the token
@@ -114,6 +119,22 @@ function invalidValue(name, value) {
   return '';
 }
 
+// The query names the path form sets; the viewer's query cannot supply or override them.
+var RESERVED = ['type', 'localId', 'remoteId', 'key'];
+
+// Whether API Gateway could read the viewer's parameter `name` as a reserved name. A name
+// that does not decode counts too: what API Gateway would make of it is unknown.
+function isReserved(name) {
+  try {
+    return RESERVED.indexOf(decodeURIComponent(name)) >= 0;
+  } catch (err) {
+    if (!(err instanceof URIError)) {
+      throw err;
+    }
+    return true;
+  }
+}
+
 var ENDPOINTS = {
   introduction: ['localId'],
   connection: ['localId', 'remoteId', 'key'],
@@ -189,7 +210,18 @@ function handler(event) {
   if (result.error) {
     return refuse(400, result.error, true);
   }
+  // Keep the viewer's own parameters (in place, so no name is ever copied onto a fresh object)
+  // minus the reserved ones, then set those from the path.
+  var querystring = request.querystring || {};
+  Object.keys(querystring).forEach(function (name) {
+    if (isReserved(name)) {
+      delete querystring[name];
+    }
+  });
+  Object.keys(result.querystring).forEach(function (name) {
+    querystring[name] = result.querystring[name];
+  });
   request.uri = STAGE_PATH;
-  request.querystring = result.querystring;
+  request.querystring = querystring;
   return request;
 }

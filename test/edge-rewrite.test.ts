@@ -95,11 +95,72 @@ describe('the path form', () => {
     expect(request.cookies).toEqual({ session: { value: '1' } });
   });
 
-  it('drops a query string the viewer added to the path form', () => {
-    const request = forwarded(
-      handshake('/introduction/a?type=connection&localId=b&remoteId=c&key=d&extra=1'),
+  it('carries the viewer’s other query parameters, such as the shared token', () => {
+    const relay = forwarded(handshake('/connection/a/b/k?token=s3cr%2Bt'));
+    expect(relay.querystring).toEqual({
+      type: { value: 'connection' },
+      localId: { value: 'a' },
+      remoteId: { value: 'b' },
+      key: { value: 'k' },
+      token: { value: 's3cr%2Bt' },
+    });
+    expect(stageQuery(relay).token).toBe('s3cr+t');
+    const intro = forwarded(handshake('/introduction/a/?token=t&client=cevitxe'));
+    expect(stageQuery(intro)).toEqual({
+      type: 'introduction',
+      localId: 'a',
+      token: 't',
+      client: 'cevitxe',
+    });
+  });
+
+  it('keeps extra parameters exactly as the viewer spelled them, repeated or empty', () => {
+    const request = forwarded(handshake('/introduction/a?x=1&x=%F0%9F%90%9F&flag&empty='));
+    expect(request.querystring).toEqual({
+      type: { value: 'introduction' },
+      localId: { value: 'a' },
+      x: { value: '1', multiValue: [{ value: '1' }, { value: '%F0%9F%90%9F' }] },
+      flag: { value: '' },
+      empty: { value: '' },
+    });
+  });
+
+  it('never lets the query override or add a parameter the path sets', () => {
+    const relay = forwarded(
+      handshake('/connection/a/b/k?type=introduction&localId=x&remoteId=y&key=z&token=t'),
     );
-    expect(stageQuery(request)).toEqual({ type: 'introduction', localId: 'a' });
+    expect(stageQuery(relay)).toEqual({
+      type: 'connection',
+      localId: 'a',
+      remoteId: 'b',
+      key: 'k',
+      token: 't',
+    });
+    expect(relay.querystring.localId).toEqual({ value: 'a' });
+    // An introduction takes no remoteId or key: the query cannot add them either.
+    const intro = forwarded(handshake('/introduction/a?type=connection&remoteId=b&key=k&n=1'));
+    expect(stageQuery(intro)).toEqual({ type: 'introduction', localId: 'a', n: '1' });
+  });
+
+  it('drops reserved names spelled with percent-encoding, which API Gateway decodes', () => {
+    const request = forwarded(
+      handshake('/connection/a/b/k?%74ype=introduction&localI%64=x&%6B%65%79=z&%72emoteId=y&t=1'),
+    );
+    expect(Object.keys(request.querystring).sort()).toEqual(
+      ['key', 'localId', 'remoteId', 't', 'type'].sort(),
+    );
+    expect(stageQuery(request)).toMatchObject({ type: 'connection', localId: 'a', key: 'k' });
+  });
+
+  it('drops parameter names that are not valid percent-encoding, keeps other case spellings', () => {
+    const request = forwarded(handshake('/introduction/a?%E0%A4%A=1&bad%zz=2&Type=3&KEY=4'));
+    expect(request.querystring).toEqual({
+      type: { value: 'introduction' },
+      localId: { value: 'a' },
+      // Names are case-sensitive at API Gateway and in the $connect handler.
+      Type: { value: '3' },
+      KEY: { value: '4' },
+    });
   });
 
   it.each([

@@ -97,6 +97,20 @@ const STAGE_NAME = /^[A-Za-z0-9_-]{1,128}$/;
 const ORIGIN = /^https?:\/\/[^\s,/]+$/;
 const LOG_LEVELS: readonly string[] = ['debug', 'info', 'warn', 'error'] satisfies LogLevel[];
 /**
+ * The DynamoDB actions lambda/core/store.ts calls, and nothing more: items and queries on the one
+ * table, no Scan, no table administration (the document client needs no DescribeTable).
+ */
+export const TABLE_ACTIONS = [
+  'dynamodb:GetItem',
+  'dynamodb:BatchGetItem',
+  'dynamodb:Query',
+  'dynamodb:PutItem',
+  'dynamodb:UpdateItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:BatchWriteItem',
+] as const;
+
+/**
  * The deliver function retries 410 for up to PAIRING_GRACE_MS after pairing (the peer's $connect
  * may take API Gateway's full 29 s), then posts the held frames: the grace period plus 30 s.
  */
@@ -227,10 +241,13 @@ export class SignalServer extends Construct {
       this.disconnectFunction,
       this.deliverFunction,
     ]) {
-      this.table.grantReadWriteData(fn);
+      this.table.grant(fn, ...TABLE_ACTIONS);
+      // `<stage>/*/@connections/*`: every method, since closing a peer is a DELETE, and every
+      // connection id, since ids only exist at run time. Scoped to this API and stage.
       this.stage.grantManagementApiAccess(fn);
     }
-    this.deliverFunction.grantInvoke(this.connectFunction);
+    // The connect function invokes the deliver function by its unqualified name: no versions.
+    this.deliverFunction.grantInvokeLatestVersion(this.connectFunction);
   }
 }
 

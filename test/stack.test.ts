@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import type { IRole } from 'aws-cdk-lib/aws-iam';
@@ -7,8 +9,8 @@ import { parseStage, STAGES, stackNameOf } from '../bin/config.js';
 import { PAIRING_GRACE_MS } from '../lambda/core/context.js';
 import { DEFAULT_LIMITS, type Limits } from '../lambda/core/limits.js';
 import { TABLE_SCHEMA } from '../lambda/core/schema.js';
-import { SignalFunction } from '../lib/signal-function.js';
-import type { SignalServer, SignalServerProps } from '../lib/signal-server.js';
+import { PROJECT_ROOT, SignalFunction } from '../lib/signal-function.js';
+import { TABLE_ACTIONS, type SignalServer, type SignalServerProps } from '../lib/signal-server.js';
 import {
   actionsOf,
   appWithoutBundling,
@@ -227,23 +229,40 @@ describe('IAM', () => {
   );
 
   it.each(Object.entries(allFunctions))(
-    'lets %s read and write items of the signal table',
+    'lets %s use exactly the item and query actions the store calls',
     (_name, fn) => {
       const own = dynamodb.filter(({ roles }) => roles.includes(roleIdOf(fn)));
       const actions = own.flatMap(({ statement }) => actionsOf(statement));
-      expect(actions).toEqual(
-        expect.arrayContaining([
-          'dynamodb:GetItem',
+      expect([...actions].sort()).toEqual(
+        [
           'dynamodb:BatchGetItem',
-          'dynamodb:Query',
-          'dynamodb:PutItem',
-          'dynamodb:UpdateItem',
-          'dynamodb:DeleteItem',
           'dynamodb:BatchWriteItem',
-        ]),
+          'dynamodb:DeleteItem',
+          'dynamodb:GetItem',
+          'dynamodb:PutItem',
+          'dynamodb:Query',
+          'dynamodb:UpdateItem',
+        ].sort(),
       );
     },
   );
+
+  it('grants the DynamoDB actions of exactly the commands lambda/core/store.ts sends', () => {
+    // GetCommand -> GetItem, BatchWriteCommand -> BatchWriteItem, QueryCommand -> Query, ...
+    const source = readFileSync(join(PROJECT_ROOT, 'lambda/core/store.ts'), 'utf8');
+    const commands = new Set([...source.matchAll(/\bnew (\w+)Command\(/g)].map((m) => m[1]!));
+    const actionOf = (command: string): string =>
+      `dynamodb:${['Query', 'Scan'].includes(command) ? command : `${command}Item`}`;
+    expect([...commands].map(actionOf).sort()).toEqual([...TABLE_ACTIONS].sort());
+  });
+
+  it('grants no Scan and no table administration anywhere', () => {
+    const everyAction = statements.flatMap(({ statement }) => actionsOf(statement));
+    expect(everyAction).not.toContain('dynamodb:Scan');
+    expect(everyAction.filter((action) => /^dynamodb:.*\*/.test(action))).toEqual([]);
+    expect(everyAction).not.toContain('dynamodb:DescribeTable');
+    expect(JSON.stringify(template.toJSON())).not.toContain('dynamodb:Scan');
+  });
 
   it('scopes every DynamoDB statement to the table’s ARN', () => {
     expect(dynamodb.length).toBeGreaterThanOrEqual(4);
@@ -283,7 +302,11 @@ describe('IAM', () => {
     expect(roles).toEqual([roleIdOf(server.connectFunction)]);
     expect(actionsOf(statement)).toEqual(['lambda:InvokeFunction']);
     const deliverArn = { 'Fn::GetAtt': [logicalIdOf(server.deliverFunction), 'Arn'] };
-    expect(statement.Resource).toEqual([deliverArn, { 'Fn::Join': ['', [deliverArn, ':*']] }]);
+    // The unqualified function (and $LATEST, the same code): no wildcard over versions.
+    expect(statement.Resource).toEqual(
+      expect.arrayContaining([deliverArn, { 'Fn::Join': ['', [deliverArn, ':$LATEST']] }]),
+    );
+    expect(statement.Resource).toHaveLength(2);
   });
 
   it('grants nothing on a wildcard resource', () => {

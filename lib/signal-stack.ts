@@ -1,6 +1,50 @@
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Stack, Token, type StackProps } from 'aws-cdk-lib';
+import { HostedZone } from 'aws-cdk-lib/aws-route53';
 import type { Construct } from 'constructs';
+import { EdgeFrontDoor, type EdgeCustomDomain } from './edge-front-door.js';
 import { SignalServer, type SignalServerProps } from './signal-server.js';
+
+/**
+ * A custom domain for a stage's edge, given as plain values: the hosted zone by ID and name, not
+ * looked up, so that the stack stays environment-agnostic and synthesizes offline.
+ */
+export interface SignalEdgeDomain {
+  /** The host name viewers use, e.g. `signal.example.com`. No default. */
+  readonly domainName: string;
+
+  /** The ARN of an ACM certificate in us-east-1 covering `domainName`. No default. */
+  readonly certificateArn: string;
+
+  /**
+   * The Route 53 public hosted zone holding `domainName`: A and AAAA alias records then point
+   * the name at the distribution.
+   * @default - no DNS records; point `domainName` at the distribution yourself
+   */
+  readonly hostedZone?: {
+    /** The zone's ID, e.g. `Z0123456789ABCDEFGHIJ`. */
+    readonly hostedZoneId: string;
+    /** The zone's domain name, e.g. `example.com`. */
+    readonly zoneName: string;
+  };
+}
+
+/** The edge is on: CloudFront in front of the stage. */
+export interface SignalEdgeOn {
+  readonly enabled: true;
+  /**
+   * A custom domain name for the edge.
+   * @default - only the distribution's own `*.cloudfront.net` name
+   */
+  readonly customDomain?: SignalEdgeDomain;
+}
+
+/** The edge is off: clients connect to the stage URL with the query form only. */
+export interface SignalEdgeOff {
+  readonly enabled: false;
+}
+
+/** Whether a stage has the edge front door ({@link EdgeFrontDoor}), and its domain. */
+export type SignalEdgeSettings = SignalEdgeOn | SignalEdgeOff;
 
 /** Properties of a {@link SignalStack}. */
 export interface SignalStackProps extends StackProps {
@@ -9,34 +53,82 @@ export interface SignalStackProps extends StackProps {
    * @default - the SignalServer defaults
    */
   readonly server?: SignalServerProps;
+
+  /**
+   * The edge front door: a CloudFront distribution in front of the stage that accepts the
+   * original client's path form (`/introduction/:id`, `/connection/:a/:b/:key`) and answers
+   * `GET /` with the fish page.
+   * @default { enabled: true } - on, at the distribution's own `*.cloudfront.net` name
+   */
+  readonly edge?: SignalEdgeSettings;
 }
 
 /**
- * One deployable signal server: a {@link SignalServer} and its two URLs as stack outputs.
- * Environment-agnostic (no lookups), so it synthesizes without credentials.
+ * One deployable signal server: a {@link SignalServer}, by default an {@link EdgeFrontDoor} in
+ * front of its stage, and their URLs as stack outputs. Environment-agnostic (no lookups), so
+ * it synthesizes without credentials.
  */
 export class SignalStack extends Stack {
   /** The signal server this stack holds. */
   public readonly server: SignalServer;
+  /** The edge front door, unless the edge is off. */
+  public readonly edge?: EdgeFrontDoor;
 
   constructor(scope: Construct, id: string, props: SignalStackProps = {}) {
     super(scope, id, props);
+    const edge = props.edge ?? { enabled: true };
+    if (!edge.enabled && (edge as { customDomain?: unknown }).customDomain !== undefined) {
+      throw new Error(`SignalStack ${id}: edge.customDomain needs edge.enabled: true`);
+    }
 
     this.server = new SignalServer(this, 'SignalServer', props.server);
 
-    // Edge front door (not wired in yet): CloudFront in front of the stage, from
-    // lib/edge-front-door.ts. It goes here, e.g.
-    //   const frontDoor = new EdgeFrontDoor(this, 'EdgeFrontDoor', { stage: this.server.stage });
-    // with `frontDoor.webSocketUrl` as a third output. The functions keep the stage's own
-    // callback URL: the management API is never called through CloudFront.
+    if (edge.enabled) {
+      // Clients only: the functions keep the stage's own callback URL, because the management
+      // API is never called through CloudFront.
+      this.edge = new EdgeFrontDoor(this, 'Edge', {
+        stage: this.server.stage,
+        customDomain: edge.customDomain && this.customDomain(edge.customDomain),
+      });
+    }
 
     new CfnOutput(this, 'WebSocketUrl', {
-      description: 'The wss:// URL clients connect to',
+      description: "The stage's own wss:// URL (query form only)",
       value: this.server.webSocketUrl,
     });
     new CfnOutput(this, 'ManagementUrl', {
-      description: "The stage's https:// management (@connections callback) URL",
+      description:
+        "The stage's https:// management (@connections callback) URL; never behind CloudFront",
       value: this.server.callbackUrl,
     });
+    if (this.edge) {
+      new CfnOutput(this, 'EdgeWebSocketUrl', {
+        description:
+          'The wss:// URL of the edge: give it to a cevitxe-signal-client (path or query form)',
+        value: this.edge.webSocketUrl,
+      });
+      new CfnOutput(this, 'EdgeHttpsUrl', {
+        description: 'The https:// URL of the edge, where the fish page answers',
+        value: this.edge.httpsUrl,
+      });
+    }
+  }
+
+  private customDomain(domain: SignalEdgeDomain): EdgeCustomDomain {
+    const { domainName, certificateArn, hostedZone } = domain;
+    if (
+      hostedZone &&
+      !Token.isUnresolved(hostedZone.hostedZoneId) &&
+      !/^Z[A-Z0-9]{1,31}$/.test(hostedZone.hostedZoneId)
+    ) {
+      throw new Error(
+        `SignalStack ${this.node.id}: edge.customDomain.hostedZone.hostedZoneId must be a Route 53 zone ID like Z0123456789ABCDEFGHIJ, got ${JSON.stringify(hostedZone.hostedZoneId)}`,
+      );
+    }
+    return {
+      domainName,
+      certificateArn,
+      hostedZone: hostedZone && HostedZone.fromHostedZoneAttributes(this, 'EdgeZone', hostedZone),
+    };
   }
 }

@@ -3,6 +3,7 @@ import { WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { AttributeType, Billing, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { StringParameter } from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import { PAIRING_GRACE_MS } from '../lambda/core/context.js';
 import { DEFAULT_LIMITS, MAX_FRAME_BYTES, type Limits } from '../lambda/core/limits.js';
@@ -79,6 +80,18 @@ export interface SignalServerProps {
    * @default [] - any origin, and none, may connect
    */
   readonly allowedOrigins?: readonly string[];
+
+  /**
+   * The name of an SSM String parameter (created by the operator) holding a shared token that
+   * every handshake must carry as `token=…` in its query; the edge's path form carries it
+   * through. The template holds only the name: the value is resolved by CloudFormation at each
+   * deploy (an `AWS::SSM::Parameter::Value<String>` stack parameter) and reaches the connect
+   * function as `CONNECT_TOKEN`. Rotate it by putting a new value and deploying again. It is
+   * readable in the function's configuration, so treat it as a gate against casual use, not
+   * as a per-user credential. The original cevitxe client sends no token.
+   * @default - no token is needed
+   */
+  readonly connectTokenParameter?: string;
 }
 
 /** Default values of the optional {@link SignalServerProps}. */
@@ -91,10 +104,12 @@ export const SIGNAL_SERVER_DEFAULTS = {
   logLevel: 'info',
   pointInTimeRecovery: false,
   allowedOrigins: [],
-} as const satisfies Required<Omit<SignalServerProps, 'limits'>>;
+} as const satisfies Settings;
 
 const STAGE_NAME = /^[A-Za-z0-9_-]{1,128}$/;
 const ORIGIN = /^https?:\/\/[^\s,/]+$/;
+// SSM parameter names: a plain name, or a path of such names starting with "/".
+const SSM_PARAMETER_NAME = /^(?:[A-Za-z0-9_.-]+|(?:\/[A-Za-z0-9_.-]+)+)$/;
 const LOG_LEVELS: readonly string[] = ['debug', 'info', 'warn', 'error'] satisfies LogLevel[];
 /**
  * The DynamoDB actions lambda/core/store.ts calls, and nothing more: items and queries on the one
@@ -148,7 +163,7 @@ export class SignalServer extends Construct {
     super(scope, id);
     const settings = { ...SIGNAL_SERVER_DEFAULTS, ...definedOnly(props) };
     this.limits = { ...DEFAULT_LIMITS, ...definedOnly(props.limits ?? {}) };
-    const problems = validate(settings, this.limits);
+    const problems = validate(settings, this.limits, props.connectTokenParameter);
     if (problems.length > 0) {
       throw new Error(
         `Invalid SignalServer props (${this.node.path}):\n- ${problems.join('\n- ')}`,
@@ -210,6 +225,14 @@ export class SignalServer extends Construct {
         ...(settings.allowedOrigins.length > 0
           ? { ALLOWED_ORIGINS: settings.allowedOrigins.join(',') }
           : {}),
+        ...(props.connectTokenParameter !== undefined
+          ? {
+              CONNECT_TOKEN: StringParameter.valueForStringParameter(
+                this,
+                props.connectTokenParameter,
+              ),
+            }
+          : {}),
       },
     });
     this.defaultFunction = new SignalFunction(this, 'DefaultFunction', {
@@ -251,7 +274,8 @@ export class SignalServer extends Construct {
   }
 }
 
-type Settings = Required<Omit<SignalServerProps, 'limits'>>;
+/** The props that always have a value once defaults are applied. */
+type Settings = Required<Omit<SignalServerProps, 'limits' | 'connectTokenParameter'>>;
 
 /** Drops keys whose value is `undefined`, so they do not override defaults when spread. */
 function definedOnly<T extends object>(value: T): Partial<T> {
@@ -259,7 +283,11 @@ function definedOnly<T extends object>(value: T): Partial<T> {
 }
 
 /** Every problem with the props, as sentences; empty when they are valid. Tokens are not checked. */
-function validate(settings: Settings, limits: Limits): string[] {
+function validate(
+  settings: Settings,
+  limits: Limits,
+  connectTokenParameter: string | undefined,
+): string[] {
   const problems: string[] = [];
   const known = (n: number): boolean => !Token.isUnresolved(n);
   const { stageName, throttle, memorySize, logLevel, allowedOrigins } = settings;
@@ -298,6 +326,16 @@ function validate(settings: Settings, limits: Limits): string[] {
         `allowedOrigins entry "${origin}" must be an origin like https://app.example.com (scheme and host, no path, no comma)`,
       );
     }
+  }
+
+  if (
+    connectTokenParameter !== undefined &&
+    !Token.isUnresolved(connectTokenParameter) &&
+    !(SSM_PARAMETER_NAME.test(connectTokenParameter) && connectTokenParameter.length <= 1011)
+  ) {
+    problems.push(
+      `connectTokenParameter "${connectTokenParameter}" must be an SSM parameter name like /cevitxe/prod/connect-token (letters, digits, ".", "-", "_"; a path starts with "/")`,
+    );
   }
 
   for (const [name, value] of Object.entries(limits)) {

@@ -2,15 +2,36 @@ import { RemovalPolicy } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Limits } from '../lambda/core/limits.js';
 import type { SignalServerProps } from '../lib/signal-server.js';
-import type { SignalStackProps } from '../lib/signal-stack.js';
+import type { SignalEdgeSettings, SignalStackProps } from '../lib/signal-stack.js';
 
 /**
  * Everything that differs between deployments of the signal server. Every field is stated per
  * stage (none falls back to a construct default), so a stage reads completely on its own.
+ *
+ * Access checks at `$connect` are both off by default, so the original cevitxe client keeps
+ * working: `allowedOrigins: []` lets any origin (and none) connect, and
+ * `connectTokenParameter: undefined` asks for no token.
  */
-export interface StageConfig extends Required<Omit<SignalServerProps, 'stageName' | 'limits'>> {
+export interface StageConfig extends Required<
+  Omit<SignalServerProps, 'stageName' | 'limits' | 'connectTokenParameter'>
+> {
   /** Protocol limits that differ from `DEFAULT_LIMITS`; `{}` keeps every default. */
   readonly limits: Partial<Limits>;
+
+  /**
+   * The name of an SSM String parameter holding the shared token every handshake must carry
+   * as `token=…`; the operator creates it (`aws ssm put-parameter --type String`), the
+   * template holds only the name. `undefined`: no token is asked for. See
+   * {@link SignalServerProps.connectTokenParameter}.
+   */
+  readonly connectTokenParameter: string | undefined;
+
+  /**
+   * The edge front door (CloudFront in front of the stage, for the original client's path
+   * form and the fish page): `{ enabled: true }` on the distribution's own name, with
+   * `customDomain` for your own name, or `{ enabled: false }` for none.
+   */
+  readonly edge: SignalEdgeSettings;
 }
 
 /** The known stages. The key is the `-c stage=NAME` value and the API Gateway stage name. */
@@ -25,6 +46,8 @@ export const STAGES = {
     logLevel: 'debug',
     pointInTimeRecovery: false,
     allowedOrigins: [],
+    connectTokenParameter: undefined,
+    edge: { enabled: true },
   },
   /** Production: more headroom, longer logs, data kept when the stack goes. */
   prod: {
@@ -37,6 +60,14 @@ export const STAGES = {
     pointInTimeRecovery: true,
     // Any origin: the original cevitxe client is not only run from browsers.
     allowedOrigins: [],
+    // No token: the original cevitxe client sends none. For clients that do, e.g.
+    // connectTokenParameter: '/cevitxe/prod/connect-token',
+    connectTokenParameter: undefined,
+    // On the distribution's own name. With your own name, e.g.
+    // edge: { enabled: true, customDomain: { domainName: 'signal.example.com',
+    //   certificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/…',
+    //   hostedZone: { hostedZoneId: 'Z0123456789ABCDEFGHIJ', zoneName: 'example.com' } } },
+    edge: { enabled: true },
   },
 } as const satisfies Record<string, StageConfig>;
 
@@ -59,12 +90,16 @@ export function stackNameOf(stage: StageName): string {
   return `CevitxeSignal-${stage}`;
 }
 
-/** The props of a stage's {@link SignalStack}: its name, and its config as SignalServer props. */
+/**
+ * The props of a stage's {@link SignalStack}: its name, its edge, and the rest of its config as
+ * SignalServer props.
+ */
 export function signalStackProps(stage: StageName): SignalStackProps & { stackName: string } {
-  const config: StageConfig = STAGES[stage];
+  const { edge, ...server }: StageConfig = STAGES[stage];
   return {
     stackName: stackNameOf(stage),
-    description: `cevitxe signal server, stage ${stage} (API Gateway WebSocket, Lambda, DynamoDB)`,
-    server: { stageName: stage, ...config },
+    description: `cevitxe signal server, stage ${stage} (API Gateway WebSocket, Lambda, DynamoDB, CloudFront)`,
+    server: { stageName: stage, ...server },
+    edge,
   };
 }

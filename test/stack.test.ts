@@ -46,8 +46,10 @@ function propsOf(fn: SignalFunction): Record<string, unknown> {
   return resources[logicalIdOf(fn)]!.Properties;
 }
 
-function environmentOf(fn: SignalFunction): Record<string, unknown> {
-  return (propsOf(fn).Environment as { Variables: Record<string, unknown> }).Variables;
+/** A function's environment variables, from `of` (the dev stage's template by default). */
+function environmentOf(fn: SignalFunction, of: Template = template): Record<string, unknown> {
+  const resource = resourcesOf(of)[logicalIdOf(fn)]!;
+  return (resource.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
 }
 
 describe('the WebSocket API', () => {
@@ -335,8 +337,10 @@ describe('the outputs', () => {
     expect(JSON.stringify(resolved(server.callbackUrl))).toContain('"https://"');
   });
 
-  it('are the only outputs', () => {
+  it('are the only outputs beside the edge’s two URLs', () => {
     expect(Object.keys(template.findOutputs('*')).sort()).toEqual([
+      'EdgeHttpsUrl',
+      'EdgeWebSocketUrl',
       'ManagementUrl',
       'WebSocketUrl',
     ]);
@@ -419,6 +423,19 @@ describe('per-stage configuration', () => {
     });
   });
 
+  it.each(['dev', 'prod'] as const)(
+    'keeps both $connect checks off in %s, so the original client connects',
+    (stage) => {
+      expect(STAGES[stage].allowedOrigins).toEqual([]);
+      expect(STAGES[stage].connectTokenParameter).toBeUndefined();
+      const { stack, template } = stageStack(stage);
+      const env = environmentOf(stack.server.connectFunction, template);
+      expect(env).not.toHaveProperty('ALLOWED_ORIGINS');
+      expect(env).not.toHaveProperty('CONNECT_TOKEN');
+      expect(Object.keys(template.findParameters('*'))).toEqual(['BootstrapVersion']);
+    },
+  );
+
   it('names the API Gateway stage after the stage', () => {
     prod.hasResourceProperties('AWS::ApiGatewayV2::Stage', { StageName: 'prod' });
     prod.hasOutput('WebSocketUrl', {
@@ -479,7 +496,53 @@ describe('SignalServer props', () => {
     expect(environmentOf(stack.server.connectFunction)).not.toHaveProperty('ALLOWED_ORIGINS');
   });
 
+  it('resolves the token from the named SSM parameter at deploy, for the connect function only', () => {
+    const { stack, template } = customStack({
+      server: { connectTokenParameter: '/cevitxe/dev/connect-token' },
+    });
+    // A stack parameter of SSM type: the template holds the name, CloudFormation the value.
+    const parameters = template.findParameters('*', {
+      Type: 'AWS::SSM::Parameter::Value<String>',
+      Default: '/cevitxe/dev/connect-token',
+    });
+    expect(Object.keys(parameters)).toHaveLength(1);
+    const [parameter] = Object.keys(parameters) as [string];
+    expect(environmentOf(stack.server.connectFunction, template).CONNECT_TOKEN).toEqual({
+      Ref: parameter,
+    });
+    for (const fn of [
+      stack.server.defaultFunction,
+      stack.server.disconnectFunction,
+      stack.server.deliverFunction,
+    ]) {
+      expect(environmentOf(fn, template)).not.toHaveProperty('CONNECT_TOKEN');
+    }
+  });
+
+  it('asks for no token by default: no parameter, no CONNECT_TOKEN', () => {
+    expect(Object.keys(template.findParameters('*'))).toEqual(['BootstrapVersion']);
+    for (const fn of Object.values(allFunctions)) {
+      expect(environmentOf(fn)).not.toHaveProperty('CONNECT_TOKEN');
+    }
+  });
+
   it.each<[string, SignalServerProps, RegExp]>([
+    [
+      'a token parameter name with a space',
+      { connectTokenParameter: '/cevitxe/my token' },
+      /connectTokenParameter "\/cevitxe\/my token"/,
+    ],
+    [
+      'a token parameter path without its leading slash',
+      { connectTokenParameter: 'cevitxe/token' },
+      /connectTokenParameter/,
+    ],
+    ['an empty token parameter name', { connectTokenParameter: '' }, /connectTokenParameter/],
+    [
+      'a token parameter given as an ARN',
+      { connectTokenParameter: 'arn:aws:ssm:us-east-1:123456789012:parameter/t' },
+      /connectTokenParameter/,
+    ],
     [
       'an allowed origin with a path',
       { allowedOrigins: ['https://app.example.com/'] },

@@ -1,0 +1,200 @@
+// The edge front door as SignalStack wires it: per stage, off by switch, custom domain, outputs.
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { describe, expect, it } from 'vitest';
+import { signalStackProps, STAGES, type StageName } from '../bin/config.js';
+import { rewriteSource } from '../edge/load.js';
+import type { SignalStackProps } from '../lib/signal-stack.js';
+import { customStack, logicalIdOf, stageStack } from './stack-fixtures.js';
+
+const CERTIFICATE_ARN =
+  'arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555';
+const DOMAIN = { domainName: 'signal.example.com', certificateArn: CERTIFICATE_ARN };
+const ZONE = { hostedZoneId: 'Z0123456789ABCDEFGHIJ', zoneName: 'example.com' };
+
+interface Json {
+  [key: string]: unknown;
+}
+
+function distributionConfig(template: Template): Json {
+  const [distribution] = Object.values(
+    template.findResources('AWS::CloudFront::Distribution'),
+  ) as Array<{ Properties: { DistributionConfig: Json } }>;
+  return distribution!.Properties.DistributionConfig;
+}
+
+describe.each(Object.keys(STAGES) as StageName[])('the %s stage', (stage) => {
+  const { stack, template } = stageStack(stage);
+  const edge = stack.edge!;
+
+  it('has the edge on by default', () => {
+    expect(STAGES[stage].edge).toEqual({ enabled: true });
+    expect(signalStackProps(stage).edge).toEqual({ enabled: true });
+    expect(signalStackProps(stage).server).not.toHaveProperty('edge');
+    template.resourceCountIs('AWS::CloudFront::Distribution', 1);
+    template.resourceCountIs('AWS::CloudFront::Function', 1);
+  });
+
+  it('puts the stage’s execute-api host behind the edge, rewriting to its stage path', () => {
+    const origins = distributionConfig(template).Origins as Json[];
+    expect(origins).toHaveLength(1);
+    expect(origins[0]!.DomainName).toEqual({
+      'Fn::Join': [
+        '',
+        [
+          { Ref: logicalIdOf(stack.server.webSocketApi) },
+          '.execute-api.',
+          { Ref: 'AWS::Region' },
+          '.',
+          { Ref: 'AWS::URLSuffix' },
+        ],
+      ],
+    });
+    template.hasResourceProperties('AWS::CloudFront::Function', {
+      FunctionCode: rewriteSource(stage),
+    });
+  });
+
+  it('outputs the edge’s wss:// and https:// URLs beside the stage URL', () => {
+    const domain = { 'Fn::GetAtt': [logicalIdOf(edge.distribution), 'DomainName'] };
+    template.hasOutput('EdgeWebSocketUrl', { Value: { 'Fn::Join': ['', ['wss://', domain]] } });
+    template.hasOutput('EdgeHttpsUrl', { Value: { 'Fn::Join': ['', ['https://', domain]] } });
+    template.hasOutput('WebSocketUrl', {
+      Value: stack.resolve(stack.server.webSocketUrl) as unknown,
+    });
+    expect(Object.keys(template.findOutputs('*')).sort()).toEqual([
+      'EdgeHttpsUrl',
+      'EdgeWebSocketUrl',
+      'ManagementUrl',
+      'WebSocketUrl',
+    ]);
+  });
+
+  it('keeps the management URL on execute-api: it is never called through CloudFront', () => {
+    const management = stack.resolve(stack.server.callbackUrl) as unknown;
+    template.hasOutput('ManagementUrl', { Value: management });
+    expect(JSON.stringify(management)).toContain('.execute-api.');
+    expect(JSON.stringify(management)).not.toContain(logicalIdOf(edge.distribution));
+    template.allResourcesProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ MANAGEMENT_ENDPOINT: management }) },
+    });
+  });
+
+  it('serves no custom domain and writes no DNS records', () => {
+    expect(distributionConfig(template).Aliases).toBeUndefined();
+    template.resourceCountIs('AWS::Route53::RecordSet', 0);
+  });
+});
+
+describe('an edge turned off', () => {
+  const { stack, template } = customStack({
+    server: { stageName: 'dev' },
+    edge: { enabled: false },
+  });
+
+  it('creates no distribution, function, policy or DNS record', () => {
+    expect(stack.edge).toBeUndefined();
+    for (const type of [
+      'AWS::CloudFront::Distribution',
+      'AWS::CloudFront::Function',
+      'AWS::CloudFront::OriginRequestPolicy',
+      'AWS::Route53::RecordSet',
+    ]) {
+      template.resourceCountIs(type, 0);
+    }
+  });
+
+  it('outputs only the stage and management URLs', () => {
+    expect(Object.keys(template.findOutputs('*')).sort()).toEqual([
+      'ManagementUrl',
+      'WebSocketUrl',
+    ]);
+  });
+
+  it('is refused together with a custom domain', () => {
+    const conflicting = {
+      enabled: false,
+      customDomain: DOMAIN,
+    } as unknown as SignalStackProps['edge'];
+    expect(() => customStack({ edge: conflicting })).toThrow(
+      /edge\.customDomain needs edge\.enabled: true/,
+    );
+  });
+});
+
+describe('an edge without settings', () => {
+  it('is on, as when the stack is given no edge props at all', () => {
+    const { stack, template } = customStack();
+    expect(stack.edge).toBeDefined();
+    template.resourceCountIs('AWS::CloudFront::Distribution', 1);
+  });
+});
+
+describe('an edge with a custom domain', () => {
+  it('serves the name with the us-east-1 certificate at TLS 1.2 and outputs its URLs', () => {
+    const { stack, template } = customStack({ edge: { enabled: true, customDomain: DOMAIN } });
+    expect(distributionConfig(template)).toMatchObject({
+      Aliases: ['signal.example.com'],
+      ViewerCertificate: {
+        AcmCertificateArn: CERTIFICATE_ARN,
+        MinimumProtocolVersion: 'TLSv1.2_2021',
+        SslSupportMethod: 'sni-only',
+      },
+    });
+    template.hasOutput('EdgeWebSocketUrl', { Value: 'wss://signal.example.com' });
+    template.hasOutput('EdgeHttpsUrl', { Value: 'https://signal.example.com' });
+    expect(stack.edge?.webSocketUrl).toBe('wss://signal.example.com');
+    template.resourceCountIs('AWS::Route53::RecordSet', 0);
+  });
+
+  it('aliases the name in the given hosted zone (A and AAAA), without a lookup', () => {
+    const { stack, template } = customStack({
+      edge: { enabled: true, customDomain: { ...DOMAIN, hostedZone: ZONE } },
+    });
+    const target = { 'Fn::GetAtt': [logicalIdOf(stack.edge!.distribution), 'DomainName'] };
+    for (const type of ['A', 'AAAA']) {
+      template.hasResourceProperties('AWS::Route53::RecordSet', {
+        Type: type,
+        Name: 'signal.example.com.',
+        HostedZoneId: ZONE.hostedZoneId,
+        AliasTarget: { DNSName: target, HostedZoneId: Match.anyValue() },
+      });
+    }
+    template.resourceCountIs('AWS::Route53::RecordSet', 2);
+    template.resourceCountIs('AWS::Route53::HostedZone', 0);
+    // No context lookups: an environment-agnostic stack asks nothing of an account.
+    expect(stack.node.metadata.filter((entry) => entry.type === 'aws:cdk:missing')).toEqual([]);
+    expect(stack.environment).toBe('aws://unknown-account/unknown-region');
+  });
+
+  it.each<[string, SignalStackProps['edge'], RegExp]>([
+    [
+      'a certificate outside us-east-1',
+      {
+        enabled: true,
+        customDomain: {
+          ...DOMAIN,
+          certificateArn: CERTIFICATE_ARN.replace('us-east-1', 'eu-west-1'),
+        },
+      },
+      /us-east-1/,
+    ],
+    [
+      'a name outside the hosted zone',
+      {
+        enabled: true,
+        customDomain: { ...DOMAIN, domainName: 'signal.example.org', hostedZone: ZONE },
+      },
+      /not in the hosted zone example\.com/,
+    ],
+    [
+      'a hosted zone ID that is not one',
+      {
+        enabled: true,
+        customDomain: { ...DOMAIN, hostedZone: { ...ZONE, hostedZoneId: '/hostedzone/Z0123' } },
+      },
+      /hostedZoneId must be a Route 53 zone ID/,
+    ],
+  ])('refuses %s', (_what, edge, message) => {
+    expect(() => customStack({ edge })).toThrow(message);
+  });
+});

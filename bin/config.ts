@@ -1,6 +1,7 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Limits } from '../lambda/core/limits.js';
+import type { SignalMonitoringOptions } from '../lib/signal-monitoring.js';
 import type { SignalServerProps } from '../lib/signal-server.js';
 import type { SignalEdgeSettings, SignalStackProps } from '../lib/signal-stack.js';
 
@@ -32,6 +33,12 @@ export interface StageConfig extends Required<
    * `customDomain` for your own name, or `{ enabled: false }` for none.
    */
   readonly edge: SignalEdgeSettings;
+
+  /**
+   * The stage's dashboard and alarms: `{}` for the defaults, notifying no one; `alarmEmail`
+   * subscribes an address to every alarm. See {@link SignalMonitoringOptions}.
+   */
+  readonly monitoring: SignalMonitoringOptions;
 }
 
 /** The known stages. The key is the `-c stage=NAME` value and the API Gateway stage name. */
@@ -48,6 +55,7 @@ export const STAGES = {
     allowedOrigins: [],
     connectTokenParameter: undefined,
     edge: { enabled: true },
+    monitoring: {},
   },
   /** Production: more headroom, longer logs, data kept when the stack goes. */
   prod: {
@@ -68,6 +76,8 @@ export const STAGES = {
     //   certificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/…',
     //   hostedZone: { hostedZoneId: 'Z0123456789ABCDEFGHIJ', zoneName: 'example.com' } } },
     edge: { enabled: true },
+    // Alarms notify no one; to be e-mailed, e.g. monitoring: { alarmEmail: 'ops@example.com' },
+    monitoring: {},
   },
 } as const satisfies Record<string, StageConfig>;
 
@@ -91,15 +101,16 @@ export function stackNameOf(stage: StageName): string {
 }
 
 /**
- * The props of a stage's {@link SignalStack}: its name, its edge, and the rest of its config as
- * SignalServer props.
+ * The props of a stage's {@link SignalStack}: its name, edge and monitoring, and the rest of its
+ * config as SignalServer props.
  */
 export function signalStackProps(stage: StageName): SignalStackProps & { stackName: string } {
-  const { edge, ...server }: StageConfig = STAGES[stage];
+  const { edge, monitoring, ...server }: StageConfig = STAGES[stage];
   return {
     stackName: stackNameOf(stage),
     description: `cevitxe signal server, stage ${stage} (API Gateway WebSocket, Lambda, DynamoDB, CloudFront)`,
     server: { stageName: stage, ...server },
     edge,
+    monitoring,
   };
 }

@@ -2,6 +2,7 @@ import { CfnOutput, Stack, Token, type StackProps } from 'aws-cdk-lib';
 import { HostedZone } from 'aws-cdk-lib/aws-route53';
 import type { Construct } from 'constructs';
 import { EdgeFrontDoor, type EdgeCustomDomain } from './edge-front-door.js';
+import { SignalMonitoring, type SignalMonitoringOptions } from './signal-monitoring.js';
 import { SignalServer, type SignalServerProps } from './signal-server.js';
 
 /**
@@ -61,6 +62,13 @@ export interface SignalStackProps extends StackProps {
    * @default { enabled: true } - on, at the distribution's own `*.cloudfront.net` name
    */
   readonly edge?: SignalEdgeSettings;
+
+  /**
+   * The stage's dashboard and alarms: where alarms notify (`alarmEmail` or `alarmTopic`) and
+   * their thresholds.
+   * @default - a dashboard and alarms with the SignalMonitoring defaults, notifying no one
+   */
+  readonly monitoring?: SignalMonitoringOptions;
 }
 
 /**
@@ -73,6 +81,8 @@ export class SignalStack extends Stack {
   public readonly server: SignalServer;
   /** The edge front door, unless the edge is off. */
   public readonly edge?: EdgeFrontDoor;
+  /** The stage's dashboard and alarms. */
+  public readonly monitoring: SignalMonitoring;
 
   constructor(scope: Construct, id: string, props: SignalStackProps = {}) {
     super(scope, id, props);
@@ -82,6 +92,10 @@ export class SignalStack extends Stack {
     }
 
     this.server = new SignalServer(this, 'SignalServer', props.server);
+    this.monitoring = new SignalMonitoring(this, 'Monitoring', {
+      ...props.monitoring,
+      server: this.server,
+    });
 
     if (edge.enabled) {
       // Clients only: the functions keep the stage's own callback URL, because the management

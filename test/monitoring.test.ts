@@ -7,6 +7,7 @@ import { createHandlers } from '../lambda/core/handlers.js';
 import { DEFAULT_LIMITS } from '../lambda/core/limits.js';
 import { silentLogger } from '../lambda/core/log.js';
 import { NAMESPACE, type MetricName } from '../lambda/core/metrics.js';
+import { signalStackProps, STAGES, type StageName } from '../bin/config.js';
 import type { SignalFunction } from '../lib/signal-function.js';
 import {
   SIGNAL_ALARM_DEFAULTS,
@@ -15,7 +16,7 @@ import {
   type SignalMonitoringOptions,
 } from '../lib/signal-monitoring.js';
 import { SignalServer } from '../lib/signal-server.js';
-import { appWithoutBundling, logicalIdOf } from './stack-fixtures.js';
+import { appWithoutBundling, customStack, logicalIdOf, stageStack } from './stack-fixtures.js';
 
 /** A stack holding a SignalServer for `stageName` and a SignalMonitoring of it. */
 function monitored(options: SignalMonitoringOptions = {}, stageName = 'dev') {
@@ -554,5 +555,58 @@ describe('SignalMonitoring props validation', () => {
     ).toThrow(
       /Invalid SignalMonitoring props \(Monitored\/Monitoring\):\n- alarmEmail "nope".*\n- thresholds\.functionErrors.*\n- thresholds\.evaluationPeriods/,
     );
+  });
+});
+
+describe("each stage's stack", () => {
+  it.each(Object.keys(STAGES) as StageName[])(
+    'has the %s dashboard and its twelve alarms on the stage, notifying no one by default',
+    (stage) => {
+      const { stack, template } = stageStack(stage);
+      expect(STAGES[stage].monitoring).toEqual({});
+      expect(dashboardOf(template).name).toEqual({
+        'Fn::Join': ['', [`cevitxe-signal-${stage}-`, { Ref: 'AWS::Region' }]],
+      });
+      expect(stack.monitoring.alarms).toHaveLength(12);
+      expect(alarmsOf(template)).toHaveLength(12);
+      expect(alarmNamed(template, `cevitxe-signal-${stage}-handler-errors`).Dimensions).toEqual([
+        { Name: 'stage', Value: stage },
+      ]);
+      expect(alarmNamed(template, `cevitxe-signal-${stage}-api-throttled-messages`)).toMatchObject({
+        MetricName: 'ClientError',
+        Dimensions: [
+          { Name: 'ApiId', Value: { Ref: logicalIdOf(stack.server.webSocketApi) } },
+          { Name: 'Stage', Value: stage },
+        ],
+      });
+      for (const [name, fn] of Object.entries(functionsOf(stack.server))) {
+        expect(alarmNamed(template, `cevitxe-signal-${stage}-${name}-errors`).Dimensions).toEqual([
+          { Name: 'FunctionName', Value: { Ref: logicalIdOf(fn) } },
+        ]);
+      }
+      template.resourceCountIs('AWS::SNS::Topic', 0);
+    },
+  );
+
+  it("passes the stage config's monitoring to the stack, not to the server", () => {
+    const props = signalStackProps('prod');
+    expect(props.monitoring).toBe(STAGES.prod.monitoring);
+    expect(props.server).not.toHaveProperty('monitoring');
+  });
+
+  it('subscribes the configured alarmEmail to every alarm of the stack', () => {
+    const { stack, template } = customStack({
+      server: { stageName: 'prod' },
+      monitoring: { alarmEmail: 'ops@example.com' },
+    });
+    const topicRef = { Ref: logicalIdOf(stack.monitoring.topic as Topic) };
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'ops@example.com',
+      TopicArn: topicRef,
+    });
+    for (const alarm of alarmsOf(template)) {
+      expect(alarm.Properties.AlarmActions).toEqual([topicRef]);
+    }
   });
 });

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
+import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -73,10 +74,17 @@ export interface SignalFunctionProps {
 }
 
 /**
- * A Node.js Lambda function with this project's defaults: Node.js 22 on ARM_64, bundled by the
+ * The Lambda runtime of every SignalFunction: the newest Node.js that Lambda and this CDK version
+ * offer (cdk-nag's AwsSolutions-L1 holds us to it), and the esbuild target that matches it.
+ */
+export const SIGNAL_RUNTIME = { runtime: Runtime.NODEJS_24_X, esbuildTarget: 'node24' } as const;
+
+/**
+ * A Node.js Lambda function with this project's defaults: Node.js 24 on ARM_64, bundled by the
  * project's own esbuild (never Docker) into a minified ES module with source maps and the AWS SDK
- * included, a timeout within API Gateway's limit for route functions, and an explicit log group
- * with a retention period.
+ * included, a timeout within API Gateway's limit for route functions, an explicit log group with
+ * a retention period, and a role of its own that may write to that log group only (grants add
+ * the rest).
  */
 export class SignalFunction extends NodejsFunction {
   constructor(scope: Construct, id: string, props: SignalFunctionProps) {
@@ -96,22 +104,30 @@ export class SignalFunction extends NodejsFunction {
       retention: props.logRetention ?? RetentionDays.ONE_MONTH,
       removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.RETAIN,
     });
+    // Not AWSLambdaBasicExecutionRole, whose logs permissions reach every log group in the
+    // account: this role may create streams and put events in the function's own group only.
+    const role = new Role(scope, `${id}Role`, {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: `Runs ${id}: its own log group, plus what grants add`,
+    });
+    logGroup.grantWrite(role);
 
     super(scope, id, {
       entry: resolve(PROJECT_ROOT, props.entry),
       handler: 'handler',
       description: props.description,
-      runtime: Runtime.NODEJS_22_X,
+      runtime: SIGNAL_RUNTIME.runtime,
       architecture: Architecture.ARM_64,
       timeout,
       memorySize: props.memorySize ?? 256,
       environment: { NODE_OPTIONS: '--enable-source-maps', ...props.environment },
       logGroup,
+      role,
       projectRoot: PROJECT_ROOT,
       depsLockFilePath: resolve(PROJECT_ROOT, 'package-lock.json'),
       bundling: {
         format: OutputFormat.ESM,
-        target: 'node22',
+        target: SIGNAL_RUNTIME.esbuildTarget,
         // Prefer the ES module builds of dependencies (the AWS SDK ships both).
         mainFields: ['module', 'main'],
         banner: REQUIRE_BANNER,

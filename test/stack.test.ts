@@ -127,10 +127,10 @@ describe('the functions', () => {
   });
 
   it.each(Object.entries(allFunctions))(
-    'runs %s on Node.js 22, arm64, from a bundled ES module handler',
+    'runs %s on Node.js 24, arm64, from a bundled ES module handler',
     (_name, fn) => {
       expect(propsOf(fn)).toMatchObject({
-        Runtime: 'nodejs22.x',
+        Runtime: 'nodejs24.x',
         Architectures: ['arm64'],
         Handler: 'index.handler',
         MemorySize: STAGES.dev.memorySize,
@@ -318,8 +318,27 @@ describe('IAM', () => {
     }
   });
 
-  it('attaches no policy beyond table, connection management and deliver invocation', () => {
-    const allowed = /^(dynamodb:|execute-api:ManageConnections$|lambda:InvokeFunction$)/;
+  it.each(Object.entries(allFunctions))(
+    'lets %s write logs to its own log group only, with no managed policy',
+    (_name, fn) => {
+      const own = statements.filter(
+        ({ roles, statement }) =>
+          roles.includes(roleIdOf(fn)) && actionsOf(statement).some((a) => a.startsWith('logs:')),
+      );
+      expect(own).toHaveLength(1);
+      expect(actionsOf(own[0]!.statement).sort()).toEqual([
+        'logs:CreateLogStream',
+        'logs:PutLogEvents',
+      ]);
+      const logGroup = (propsOf(fn).LoggingConfig as { LogGroup: { Ref: string } }).LogGroup.Ref;
+      expect(own[0]!.statement.Resource).toEqual({ 'Fn::GetAtt': [logGroup, 'Arn'] });
+      expect(resources[roleIdOf(fn)]!.Properties.ManagedPolicyArns).toBeUndefined();
+    },
+  );
+
+  it('attaches no policy beyond logs, table, connection management and deliver invocation', () => {
+    const allowed =
+      /^(logs:(CreateLogStream|PutLogEvents)$|dynamodb:|execute-api:ManageConnections$|lambda:InvokeFunction$)/;
     for (const { statement } of statements) {
       for (const action of actionsOf(statement)) expect(action).toMatch(allowed);
     }

@@ -1,0 +1,214 @@
+/**
+ * The store's connection records and introduction peers against a real DynamoDB API.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { MAX_CONNECTION_SECONDS, TTL_MARGIN_SECONDS } from '../../lambda/core/limits.js';
+import { applyKeyChange } from '../../lambda/core/protocol.js';
+import type { SignalStore } from '../../lambda/core/store.js';
+import { describeEachBackend, openStore, type OpenStore } from '../support/dynamodb.js';
+
+/** A clock past every record written now: they all look expired (TTL deletion is lazy). */
+const pastExpiry = () => Date.now() + (MAX_CONNECTION_SECONDS + TTL_MARGIN_SECONDS + 60) * 1000;
+
+describeEachBackend('store: connections and peers', (backend) => {
+  let s: OpenStore;
+  let store: SignalStore;
+  beforeAll(async () => {
+    s = await openStore(backend);
+    store = s.store;
+  });
+  afterAll(() => s?.close());
+  afterEach(() => {
+    expect(s.commands).not.toContain('ScanCommand');
+  });
+  const id = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;
+
+  it('records a socket once: a duplicate $connect changes nothing', async () => {
+    const c = id('c');
+    await store.putConnection({
+      kind: 'introduction',
+      connectionId: c,
+      peerId: 'A',
+      connectedAt: 1,
+    });
+    await store.putConnection({
+      kind: 'introduction',
+      connectionId: c,
+      peerId: 'B',
+      connectedAt: 2,
+    });
+    expect(await store.getConnection(c)).toMatchObject({
+      kind: 'introduction',
+      peerId: 'A',
+      connectedAt: 1,
+    });
+  });
+
+  it('removes a socket’s record once, returning what it was', async () => {
+    const c = id('c');
+    await store.putConnection({
+      kind: 'relay',
+      connectionId: c,
+      localId: 'a',
+      remoteId: 'b',
+      key: 'k',
+      connectedAt: 1,
+    });
+    expect(await store.removeConnection(c)).toMatchObject({
+      kind: 'relay',
+      localId: 'a',
+      remoteId: 'b',
+      key: 'k',
+    });
+    expect(await store.removeConnection(c)).toBeUndefined();
+    expect(await store.getConnection(c)).toBeUndefined();
+  });
+
+  it('ignores an expired connection record', async () => {
+    const c = id('c');
+    await store.putConnection({
+      kind: 'introduction',
+      connectionId: c,
+      peerId: 'A',
+      connectedAt: 1,
+    });
+    expect(await s.withClock(pastExpiry).getConnection(c)).toBeUndefined();
+  });
+
+  it('makes a newer socket the current one and keeps the peer’s keys', async () => {
+    const peer = id('P');
+    await store.registerSocket(peer, 'old');
+    await store.changeKeys(peer, () => ['k1', 'k2']);
+    await store.registerSocket(peer, 'new');
+    expect(await store.getPeer(peer)).toEqual({
+      peerId: peer,
+      current: 'new',
+      sockets: expect.arrayContaining(['old', 'new']) as unknown,
+      session: 'old',
+      keys: ['k1', 'k2'],
+      version: 1,
+    });
+  });
+
+  it('never unregisters the newer socket on a late disconnect of the old one', async () => {
+    const peer = id('P');
+    await store.registerSocket(peer, 'old');
+    await store.changeKeys(peer, () => ['k']);
+    await store.indexKeys(peer, 'old', ['k']);
+    await store.registerSocket(peer, 'new');
+
+    expect(await store.unregisterSocket(peer, 'old')).toBeUndefined();
+    expect(await store.unregisterSocket(peer, 'old')).toBeUndefined(); // duplicate
+    expect(await store.getPeer(peer)).toMatchObject({
+      current: 'new',
+      sockets: ['new'],
+      keys: ['k'],
+    });
+    expect(await store.peersWithKey('k', 10)).toContain(peer);
+  });
+
+  it('forgets the keys and their index entries when the last socket closes', async () => {
+    const peer = id('P');
+    const other = id('Q');
+    const key = id('k');
+    await store.registerSocket(peer, 'c1');
+    await store.registerSocket(other, 'c2');
+    await store.changeKeys(peer, () => [key, 'x']);
+    await store.indexKeys(peer, 'c1', [key, 'x']);
+    await store.indexKeys(other, 'c2', [key]);
+
+    expect(await store.unregisterSocket(peer, 'c1')).toEqual([key, 'x']);
+    expect(await store.getPeer(peer)).toBeUndefined();
+    expect(await store.peersWithKey(key, 10)).toEqual([other]);
+  });
+
+  it('sends introductions to an older open socket when the newest closes first', async () => {
+    const peer = id('P');
+    await store.registerSocket(peer, 'first');
+    await store.registerSocket(peer, 'second');
+    expect(await store.unregisterSocket(peer, 'second')).toBeUndefined();
+    expect(await store.getPeer(peer)).toMatchObject({ current: 'first', sockets: ['first'] });
+  });
+
+  it('keeps a peer whose new socket registers while its last socket leaves, its index matching its keys', async () => {
+    await Promise.all(
+      Array.from({ length: 40 }, async () => {
+        const peer = id('P');
+        await store.registerSocket(peer, 's1');
+        await store.changeKeys(peer, () => ['k']);
+        await store.indexKeys(peer, 's1', ['k']);
+        await Promise.all([store.unregisterSocket(peer, 's1'), store.registerSocket(peer, 's2')]);
+        const after = await store.getPeer(peer);
+        expect(after).toMatchObject({ current: 's2', sockets: ['s2'] });
+        // Whichever way the race went, every key the peer keeps is still indexed.
+        if (after!.keys.includes('k')) expect(await store.peersWithKey('k', 1000)).toContain(peer);
+      }),
+    );
+  });
+
+  it('starts an expired peer afresh instead of reviving its keys', async () => {
+    const peer = id('P');
+    await store.registerSocket(peer, 'old');
+    await store.changeKeys(peer, () => ['k']);
+    const later = s.withClock(pastExpiry);
+    expect(await later.getPeer(peer)).toBeUndefined();
+    await later.registerSocket(peer, 'new');
+    expect(await later.getPeer(peer)).toEqual({
+      peerId: peer,
+      current: 'new',
+      sockets: ['new'],
+      session: 'new',
+      keys: [],
+      version: 0,
+    });
+  });
+
+  it('loses no change when many messages of one peer change its keys at once', async () => {
+    const peer = id('P');
+    await store.registerSocket(peer, 'c');
+    await store.changeKeys(peer, () => ['a', 'b', 'c', 'd', 'e']);
+    const joins = Array.from({ length: 8 }, (_, i) => `j${i}`);
+    const leaves = ['a', 'b', 'c', 'd', 'e'];
+    const results = await Promise.all([
+      ...joins.map((key) =>
+        store.changeKeys(peer, (keys) => applyKeyChange(keys, { join: [key], leave: [] })),
+      ),
+      ...leaves.map((key) =>
+        store.changeKeys(peer, (keys) => applyKeyChange(keys, { join: [], leave: [key] })),
+      ),
+    ]);
+    expect(results.every((result) => result && 'peer' in result)).toBe(true);
+    const after = await store.getPeer(peer);
+    expect([...after!.keys].sort()).toEqual([...joins].sort());
+    expect(after!.version).toBe(1 + joins.length + leaves.length);
+  });
+
+  it('writes nothing when the change is refused', async () => {
+    const peer = id('P');
+    await store.registerSocket(peer, 'c');
+    expect(await store.changeKeys(peer, () => ({ error: 'too many' }))).toEqual({
+      error: 'too many',
+    });
+    expect(await store.getPeer(peer)).toMatchObject({ keys: [], version: 0 });
+    expect(await store.changeKeys(id('nobody'), () => ['k'])).toBeUndefined();
+  });
+
+  it('reads at most `limit` peers per key, skipping expired index entries', async () => {
+    const key = id('k');
+    const peers = Array.from({ length: 5 }, (_, i) => `P${i}-${key}`);
+    for (const peer of peers) await store.indexKeys(peer, 's', [key]);
+    expect(await store.peersWithKey(key, 3)).toHaveLength(3);
+    expect([...(await store.peersWithKey(key, 10))].sort()).toEqual(peers);
+    expect(await s.withClock(pastExpiry).peersWithKey(key, 10)).toEqual([]);
+  });
+
+  it('reads many peers at once, skipping missing and expired ones', async () => {
+    const peers = Array.from({ length: 130 }, (_, i) => id(`P${i}`));
+    await Promise.all(peers.map((peer) => store.registerSocket(peer, `c-${peer}`)));
+    const found = await store.getPeers([...peers, id('missing')]);
+    expect(found.map((peer) => peer.peerId).sort()).toEqual([...peers].sort());
+    expect(found[0]).toMatchObject({ sockets: [`c-${found[0]!.peerId}`], keys: [] });
+    expect(await s.withClock(pastExpiry).getPeers(peers.slice(0, 3))).toEqual([]);
+  });
+});

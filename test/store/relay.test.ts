@@ -1,0 +1,212 @@
+/**
+ * The store's relay pairs (rendezvous) and held frames against a real DynamoDB API.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import {
+  DEFAULT_LIMITS,
+  MAX_CONNECTION_SECONDS,
+  TTL_MARGIN_SECONDS,
+} from '../../lambda/core/limits.js';
+import type { RelayIdentity, SignalStore } from '../../lambda/core/store.js';
+import { mapLimit } from '../../lambda/core/util.js';
+import { describeEachBackend, openStore, type OpenStore } from '../support/dynamodb.js';
+
+const pastExpiry = () => Date.now() + (MAX_CONNECTION_SECONDS + TTL_MARGIN_SECONDS + 60) * 1000;
+
+/** The two sides of a fresh pair: A→B and B→A on one key. */
+function pair(): [RelayIdentity, RelayIdentity] {
+  const tag = randomUUID().slice(0, 8);
+  const a = `a-${tag}`;
+  const b = `b-${tag}`;
+  return [
+    { localId: a, remoteId: b, key: `doc-${tag}` },
+    { localId: b, remoteId: a, key: `doc-${tag}` },
+  ];
+}
+
+describeEachBackend('store: relay pairs and held frames', (backend) => {
+  let s: OpenStore;
+  let store: SignalStore;
+  beforeAll(async () => {
+    s = await openStore(backend);
+    store = s.store;
+  });
+  afterAll(() => s?.close());
+  afterEach(() => {
+    expect(s.commands).not.toContain('ScanCommand');
+  });
+
+  async function relaySocket(identity: RelayIdentity = pair()[0]) {
+    const connectionId = `r-${randomUUID().slice(0, 8)}`;
+    await store.putConnection({ kind: 'relay', connectionId, connectedAt: 1, ...identity });
+    return connectionId;
+  }
+
+  it('lets the first socket wait and pairs the reciprocal one with it', async () => {
+    const [ab, ba] = pair();
+    expect(await store.meet(ab, 'x')).toEqual({ waiting: true });
+    expect(await store.meet(ba, 'y')).toEqual({ paired: 'x' });
+    // The rendezvous is used up: a later socket waits afresh.
+    expect(await store.meet(ba, 'z')).toEqual({ waiting: true });
+  });
+
+  it('does not pair sockets of different keys or the same direction', async () => {
+    const [ab, ba] = pair();
+    expect(await store.meet(ab, 'x')).toEqual({ waiting: true });
+    expect(await store.meet({ ...ba, key: `${ba.key}-other` }, 'y')).toEqual({ waiting: true });
+    expect(
+      await store.meet({ ...ab, localId: ab.remoteId, remoteId: `${ab.localId}x` }, 'z'),
+    ).toEqual({
+      waiting: true,
+    });
+  });
+
+  it('makes exactly one pairing when both sides arrive at once, every time (200 times)', async () => {
+    const outcomes = await mapLimit(
+      Array.from({ length: 200 }, (_, i) => i),
+      20,
+      async () => {
+        const [ab, ba] = pair();
+        const [x, y] = await Promise.all([store.meet(ab, 'x'), store.meet(ba, 'y')]);
+        return [x, y] as const;
+      },
+    );
+    for (const [x, y] of outcomes) {
+      const pairings = [x, y].filter((met) => 'paired' in met);
+      expect(pairings).toHaveLength(1);
+      // The one that paired found the other, and the other was told to wait (nothing replaced).
+      if ('paired' in x) expect([x, y]).toEqual([{ paired: 'y' }, { waiting: true }]);
+      else expect([x, y]).toEqual([{ waiting: true }, { paired: 'x' }]);
+    }
+  });
+
+  it('replaces a waiting socket with a newer one for the same side, which is then paired', async () => {
+    const [ab, ba] = pair();
+    await store.meet(ab, 'first');
+    expect(await store.meet(ab, 'second')).toEqual({ waiting: true, replaced: 'first' });
+    // The replaced socket's late close leaves its successor waiting.
+    await store.leaveRendezvous(ab, 'first');
+    expect(await store.meet(ba, 'peer')).toEqual({ paired: 'second' });
+  });
+
+  it('withdraws a waiting socket that closes', async () => {
+    const [ab, ba] = pair();
+    await store.meet(ab, 'x');
+    await store.leaveRendezvous(ab, 'x');
+    expect(await store.meet(ba, 'y')).toEqual({ waiting: true });
+  });
+
+  it('never pairs with a waiting socket whose record has expired', async () => {
+    const [ab, ba] = pair();
+    await store.meet(ab, 'x');
+    const later = s.withClock(pastExpiry);
+    expect(await later.meet(ba, 'y')).toEqual({ waiting: true });
+    expect(await later.meet(ab, 'z')).toEqual({ paired: 'y' });
+  });
+
+  it('records a socket’s peer, unless the socket is gone', async () => {
+    const c = await relaySocket();
+    expect(await store.setPeer(c, 'p', 123, false)).toMatchObject({ peer: 'p', pairedAt: 123 });
+    expect((await store.getConnection(c)) as unknown).not.toHaveProperty('flushed');
+    expect(await store.setPeer(c, 'p', 123, true)).toMatchObject({ flushed: true });
+    expect(await store.setPeer('no-such-socket', 'p', 1, false)).toBeUndefined();
+    expect(await store.getConnection('no-such-socket')).toBeUndefined();
+  });
+
+  it('holds frames in order, numbered from 1', async () => {
+    const c = await relaySocket();
+    for (const [i, body] of ['one', 'two', 'three'].entries())
+      expect(await store.hold(c, body, 100 + i, DEFAULT_LIMITS)).toEqual({ held: i + 1 });
+    expect(await store.listHeld(c)).toEqual([
+      { seq: 1, body: 'one', receivedAt: 100 },
+      { seq: 2, body: 'two', receivedAt: 101 },
+      { seq: 3, body: 'three', receivedAt: 102 },
+    ]);
+    expect(await store.getConnection(c)).toMatchObject({ seq: 3, heldBytes: 11 });
+  });
+
+  it('numbers frames held at once without gaps or duplicates', async () => {
+    const c = await relaySocket();
+    const results = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => store.hold(c, `f${i}`, i, DEFAULT_LIMITS)),
+    );
+    const seqs = results
+      .map((result) => ('held' in result ? result.held : 0))
+      .sort((a, b) => a - b);
+    expect(seqs).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    expect(await store.listHeld(c)).toHaveLength(40);
+  });
+
+  it('refuses frames past the frame limit and holds nothing more', async () => {
+    const c = await relaySocket();
+    const limits = { ...DEFAULT_LIMITS, maxHeldFrames: 2 };
+    expect(await store.hold(c, 'a', 1, limits)).toEqual({ held: 1 });
+    expect(await store.hold(c, 'b', 2, limits)).toEqual({ held: 2 });
+    expect(await store.hold(c, 'c', 3, limits)).toEqual({ full: true });
+    expect((await store.listHeld(c)).map((frame) => frame.body)).toEqual(['a', 'b']);
+  });
+
+  it('refuses frames past the byte limit, counting UTF-8 bytes', async () => {
+    const c = await relaySocket();
+    const limits = { ...DEFAULT_LIMITS, maxHeldBytes: 10 };
+    expect(await store.hold(c, '🐟xx', 1, limits)).toEqual({ held: 1 }); // 6 bytes
+    expect(await store.hold(c, 'xxxxx', 2, limits)).toEqual({ full: true }); // 11 > 10
+    expect(await store.hold(c, 'xxxx', 3, limits)).toEqual({ held: 2 }); // exactly 10
+    expect(await store.hold(c, 'x', 4, limits)).toEqual({ full: true });
+    expect(await store.hold(await relaySocket(), 'x'.repeat(11), 1, limits)).toEqual({
+      full: true,
+    });
+  });
+
+  it('answers gone when the socket’s record is gone', async () => {
+    expect(await store.hold('no-such-socket', 'x', 1, DEFAULT_LIMITS)).toEqual({ gone: true });
+    expect(await store.listHeld('no-such-socket')).toEqual([]);
+  });
+
+  it('opens the direct path only when nothing more was held, then holds nothing more', async () => {
+    const c = await relaySocket();
+    await store.setPeer(c, 'p', 5, false);
+    await store.hold(c, 'a', 1, DEFAULT_LIMITS);
+    await store.hold(c, 'b', 2, DEFAULT_LIMITS);
+    expect(await store.markFlushed(c, 0)).toBe(false);
+    expect(await store.markFlushed(c, 1)).toBe(false);
+    expect(await store.markFlushed(c, 2)).toBe(true);
+    expect(await store.hold(c, 'c', 3, DEFAULT_LIMITS)).toEqual({
+      flushed: expect.objectContaining({
+        connectionId: c,
+        peer: 'p',
+        pairedAt: 5,
+        flushed: true,
+      }) as unknown,
+    });
+    expect(await store.listHeld(c)).toHaveLength(2);
+  });
+
+  it('flushes a socket that never held anything', async () => {
+    const c = await relaySocket();
+    expect(await store.markFlushed(c, 0)).toBe(true);
+    expect(await store.markFlushed('no-such-socket', 0)).toBe(false);
+  });
+
+  it('lets only one deliverer claim each range of held frames', async () => {
+    const c = await relaySocket();
+    for (let i = 0; i < 3; i++) await store.hold(c, `f${i}`, i, DEFAULT_LIMITS);
+    const claims = await Promise.all([store.claimHeld(c, 0, 2), store.claimHeld(c, 0, 2)]);
+    expect(claims.filter(Boolean)).toHaveLength(1);
+    expect(await store.claimHeld(c, 0, 3)).toBe(false);
+    expect(await store.claimHeld(c, 2, 3)).toBe(true);
+    expect(await store.getConnection(c)).toMatchObject({ seq: 3, delivered: 3 });
+  });
+
+  it('removes chosen held frames, or all of them (more than one batch)', async () => {
+    const c = await relaySocket();
+    for (let i = 0; i < 60; i++) await store.hold(c, `f${i}`, i, DEFAULT_LIMITS);
+    await store.removeHeld(c, [1, 2, 60]);
+    const left = await store.listHeld(c);
+    expect(left).toHaveLength(57);
+    expect(left[0]?.seq).toBe(3);
+    await store.removeHeld(c);
+    expect(await store.listHeld(c)).toEqual([]);
+  });
+});

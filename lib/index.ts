@@ -1,3 +1,5 @@
+export * from './edge-front-door.js';
 export * from './signal-function.js';
+export * from './signal-monitoring.js';
 export * from './signal-server.js';
 export * from './signal-stack.js';

@@ -54,6 +54,8 @@ export const STAGES = {
     pointInTimeRecovery: false,
     allowedOrigins: [],
     connectTokenParameter: undefined,
+    accessLogging: true,
+    apiGatewayCloudWatchRole: true,
     edge: { enabled: true },
     monitoring: {},
   },
@@ -71,6 +73,9 @@ export const STAGES = {
     // No token: the original cevitxe client sends none. For clients that do, e.g.
     // connectTokenParameter: '/cevitxe/prod/connect-token',
     connectTokenParameter: undefined,
+    accessLogging: true,
+    // Sets the account's API Gateway logging role; false where the account already has one.
+    apiGatewayCloudWatchRole: true,
     // On the distribution's own name. With your own name, e.g.
     // edge: { enabled: true, customDomain: { domainName: 'signal.example.com',
     //   certificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/…',

@@ -1,8 +1,10 @@
 import { Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
-import { WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
+import { LogGroupLogDestination, WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import { AccessLogField, AccessLogFormat, CfnAccount } from 'aws-cdk-lib/aws-apigateway';
 import { AttributeType, Billing, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
-import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { ManagedPolicy, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { StringParameter } from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import { PAIRING_GRACE_MS } from '../lambda/core/context.js';
@@ -92,6 +94,27 @@ export interface SignalServerProps {
    * @default - no token is needed
    */
   readonly connectTokenParameter?: string;
+
+  /**
+   * Whether the stage writes one JSON access log line per connect, message and disconnect to a
+   * log group of its own (kept for `logRetention`, removed by `removalPolicy`): request and
+   * connection ids, event, route, status, error, latency, source IP and user agent, never the
+   * query string, headers or bodies. Handshakes refused and messages throttled by API Gateway
+   * (429) show only here, since they never reach a function. API Gateway writes the log through
+   * the account's CloudWatch Logs role: see `apiGatewayCloudWatchRole`.
+   * @default true
+   */
+  readonly accessLogging?: boolean;
+
+  /**
+   * Whether to set API Gateway's account-wide CloudWatch Logs role (one setting per account and
+   * region, `AWS::ApiGateway::Account`) to a role this construct creates. Access logging needs
+   * that setting once per account and region; turn this off where it is already made (by a
+   * landing zone, say, or another stack). The role is kept when the stack is deleted, because
+   * every API of the account and region logs through whichever role the setting names.
+   * @default true
+   */
+  readonly apiGatewayCloudWatchRole?: boolean;
 }
 
 /** Default values of the optional {@link SignalServerProps}. */
@@ -104,6 +127,8 @@ export const SIGNAL_SERVER_DEFAULTS = {
   logLevel: 'info',
   pointInTimeRecovery: false,
   allowedOrigins: [],
+  accessLogging: true,
+  apiGatewayCloudWatchRole: true,
 } as const satisfies Settings;
 
 const STAGE_NAME = /^[A-Za-z0-9_-]{1,128}$/;
@@ -126,6 +151,28 @@ export const TABLE_ACTIONS = [
 ] as const;
 
 /**
+ * The stage's access log line: who and what, never the query string (ids, key, token), headers
+ * or message bodies. Every variable is one API Gateway documents for WebSocket access logs.
+ */
+export const ACCESS_LOG_FORMAT = AccessLogFormat.custom(
+  JSON.stringify({
+    requestId: AccessLogField.contextRequestId(),
+    extendedRequestId: '$context.extendedRequestId',
+    requestTimeEpoch: '$context.requestTimeEpoch',
+    eventType: AccessLogField.contextEventType(),
+    routeKey: AccessLogField.contextRouteKey(),
+    connectionId: AccessLogField.contextConnectionId(),
+    messageId: '$context.messageId',
+    status: AccessLogField.contextStatus(),
+    error: AccessLogField.contextErrorMessage(),
+    errorType: AccessLogField.contextErrorResponseType(),
+    integrationLatency: '$context.integrationLatency',
+    sourceIp: AccessLogField.contextIdentitySourceIp(),
+    userAgent: AccessLogField.contextIdentityUserAgent(),
+  }),
+);
+
+/**
  * The deliver function retries 410 for up to PAIRING_GRACE_MS after pairing (the peer's $connect
  * may take API Gateway's full 29 s), then posts the held frames: the grace period plus 30 s.
  */
@@ -144,6 +191,10 @@ export class SignalServer extends Construct {
   public readonly webSocketApi: WebSocketApi;
   /** The auto-deployed stage clients connect to. */
   public readonly stage: WebSocketStage;
+  /** The stage's access log, unless access logging is off. */
+  public readonly accessLogGroup?: LogGroup;
+  /** The role API Gateway logs through, when this construct sets the account's. */
+  public readonly apiGatewayCloudWatchRole?: Role;
   /** Handles `$connect`: validates the query, registers the socket, introduces or pairs it. */
   public readonly connectFunction: SignalFunction;
   /** Handles `$default`: introduction messages and relay frames. */
@@ -185,12 +236,39 @@ export class SignalServer extends Construct {
       apiName: `${Stack.of(this).stackName}-${id}`,
       description: `cevitxe signal server (${settings.stageName})`,
     });
+    if (settings.accessLogging) {
+      this.accessLogGroup = new LogGroup(this, 'AccessLogs', {
+        retention: settings.logRetention,
+        removalPolicy: settings.removalPolicy,
+      });
+    }
     this.stage = new WebSocketStage(this, 'Stage', {
       webSocketApi: this.webSocketApi,
       stageName: settings.stageName,
       autoDeploy: true,
       throttle: settings.throttle,
+      accessLogSettings: this.accessLogGroup && {
+        destination: new LogGroupLogDestination(this.accessLogGroup),
+        format: ACCESS_LOG_FORMAT,
+      },
     });
+    if (settings.apiGatewayCloudWatchRole) {
+      this.apiGatewayCloudWatchRole = new Role(this, 'ApiGatewayCloudWatchRole', {
+        assumedBy: new ServicePrincipal('apigateway.amazonaws.com'),
+        description: "API Gateway's account-wide CloudWatch Logs role (access and execution logs)",
+        managedPolicies: [
+          ManagedPolicy.fromAwsManagedPolicyName(
+            'service-role/AmazonAPIGatewayPushToCloudWatchLogs',
+          ),
+        ],
+      });
+      this.apiGatewayCloudWatchRole.applyRemovalPolicy(RemovalPolicy.RETAIN);
+      const account = new CfnAccount(this, 'ApiGatewayAccount', {
+        cloudWatchRoleArn: this.apiGatewayCloudWatchRole.roleArn,
+      });
+      // The stage can only log once the account names a role.
+      this.stage.node.addDependency(account);
+    }
     this.webSocketUrl = this.stage.url;
     this.callbackUrl = this.stage.callbackUrl;
 

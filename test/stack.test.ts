@@ -192,6 +192,94 @@ describe('the functions', () => {
   );
 });
 
+describe('access logging', () => {
+  const accessLogGroup = logicalIdOf(server.accessLogGroup!);
+  const stageSettings = (of: Template) =>
+    Object.values(of.findResources('AWS::ApiGatewayV2::Stage'))[0] as {
+      Properties: { AccessLogSettings?: { DestinationArn: unknown; Format: string } };
+      DependsOn?: string[];
+    };
+
+  it('writes the stage’s access log to its own log group, kept for the stage’s retention', () => {
+    const settings = stageSettings(template).Properties.AccessLogSettings!;
+    expect(settings.DestinationArn).toEqual({ 'Fn::GetAtt': [accessLogGroup, 'Arn'] });
+    expect(resources[accessLogGroup]).toMatchObject({
+      Type: 'AWS::Logs::LogGroup',
+      Properties: { RetentionInDays: 7 },
+      DeletionPolicy: 'Delete',
+    });
+  });
+
+  it('logs JSON with ids, event, route, status and errors, never the query or a body', () => {
+    const format = stageSettings(template).Properties.AccessLogSettings!.Format;
+    const fields = JSON.parse(format) as Record<string, string>;
+    expect(fields).toMatchObject({
+      requestId: '$context.requestId',
+      connectionId: '$context.connectionId',
+      eventType: '$context.eventType',
+      routeKey: '$context.routeKey',
+      status: '$context.status',
+      error: '$context.error.message',
+      sourceIp: '$context.identity.sourceIp',
+    });
+    for (const variable of Object.values(fields)) {
+      expect(variable).toMatch(/^\$context\.[A-Za-z.]+$/);
+      expect(variable).not.toMatch(/query|header|body|token|authorizer/i);
+    }
+  });
+
+  it('names a CloudWatch Logs role for API Gateway in the account, kept when the stack goes', () => {
+    const role = logicalIdOf(server.apiGatewayCloudWatchRole!);
+    const [accountId, account] = Object.entries(
+      template.findResources('AWS::ApiGateway::Account'),
+    )[0] as [string, { Properties: unknown }];
+    expect(account.Properties).toEqual({ CloudWatchRoleArn: { 'Fn::GetAtt': [role, 'Arn'] } });
+    expect(resources[role]).toMatchObject({ DeletionPolicy: 'Retain' });
+    template.hasResourceProperties('AWS::IAM::Role', {
+      AssumeRolePolicyDocument: {
+        Statement: [Match.objectLike({ Principal: { Service: 'apigateway.amazonaws.com' } })],
+      },
+      ManagedPolicyArns: [
+        {
+          'Fn::Join': [
+            '',
+            [
+              'arn:',
+              { Ref: 'AWS::Partition' },
+              ':iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs',
+            ],
+          ],
+        },
+      ],
+    });
+    // The stage is created (and starts logging) only once the account names the role.
+    expect(stageSettings(template).DependsOn).toContain(accountId);
+  });
+
+  it('leaves the account’s role alone when told to, and still logs', () => {
+    const { template: own } = customStack({ server: { apiGatewayCloudWatchRole: false } });
+    own.resourceCountIs('AWS::ApiGateway::Account', 0);
+    expect(stageSettings(own).Properties.AccessLogSettings).toBeDefined();
+  });
+
+  it('can be turned off: no access log group and no account role', () => {
+    const { stack: off, template: quiet } = customStack({
+      server: { accessLogging: false, apiGatewayCloudWatchRole: false },
+    });
+    expect(off.server.accessLogGroup).toBeUndefined();
+    expect(stageSettings(quiet).Properties.AccessLogSettings).toBeUndefined();
+    quiet.resourceCountIs('AWS::Logs::LogGroup', 4);
+    quiet.resourceCountIs('AWS::ApiGateway::Account', 0);
+  });
+
+  it('is on, with the account role, in both stages', () => {
+    for (const stage of ['dev', 'prod'] as const) {
+      expect(STAGES[stage]).toMatchObject({ accessLogging: true, apiGatewayCloudWatchRole: true });
+    }
+    stageStack('prod').template.resourceCountIs('AWS::ApiGateway::Account', 1);
+  });
+});
+
 describe('the table', () => {
   it('keys on pk and sk strings, expires items by expiresAt, bills on demand, has no index', () => {
     template.resourceCountIs('AWS::DynamoDB::GlobalTable', 1);
@@ -392,7 +480,8 @@ describe('per-stage configuration', () => {
         ...Object.values(template.findResources('AWS::DynamoDB::GlobalTable')),
         ...Object.values(template.findResources('AWS::Logs::LogGroup')),
       ];
-      expect(kept).toHaveLength(5);
+      // The table, four function log groups and the stage's access log.
+      expect(kept).toHaveLength(6);
       for (const resource of kept) {
         expect(resource).toMatchObject({ DeletionPolicy: policy, UpdateReplacePolicy: policy });
       }

@@ -421,6 +421,41 @@ describe('deferred delivery of held frames', () => {
     expect(h.emf[0]).toMatchObject({ FramesDelivered: 3 });
   });
 
+  it('waits briefly for a frame whose number was taken but not yet written, then delivers the rest', async () => {
+    vi.useFakeTimers();
+    const h = harness();
+    const job = { from: 'r2', to: 'r1', pairedAt: Date.now() };
+    h.db.on(GetCommand, { Key: connKey('r2') }).resolves({
+      Item: connectionItem(relay('r2', { peer: 'r1', pairedAt: job.pairedAt, seq: 2 })),
+    });
+    h.db.on(QueryCommand).resolves({ Items: [frame(1, 'first', 1)] });
+    h.db.on(UpdateCommand, { UpdateExpression: 'SET flushed = :yes' }).resolves({});
+    h.db.on(UpdateCommand, { UpdateExpression: 'SET delivered = :upTo' }).callsFake(() => {
+      // Once claimed, the socket reads as fully delivered.
+      h.db.on(GetCommand, { Key: connKey('r2') }).resolves({
+        Item: connectionItem(
+          relay('r2', { peer: 'r1', pairedAt: job.pairedAt, seq: 2, delivered: 2 }),
+        ),
+      });
+      return {};
+    });
+
+    const delivered = h.handlers.deliver(job);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(h.posts()).toEqual([]); // still waiting for frame 2
+    await vi.advanceTimersByTimeAsync(1_500);
+    await delivered;
+
+    expect(h.posts()).toEqual([{ to: 'r1', data: 'first' }]);
+    expect(h.logs).toContainEqual(
+      expect.objectContaining({
+        level: 'error',
+        message: 'held frames missing: delivering the rest',
+        fields: expect.objectContaining({ missing: 1 }) as unknown,
+      }),
+    );
+  });
+
   it('sends nothing when another deliverer claimed the frames first', async () => {
     const h = harness();
     const job = { from: 'r2', to: 'r1', pairedAt: Date.now() };

@@ -53,6 +53,42 @@ export async function openRelay(
   connectedAt: number,
 ): Promise<void> {
   await ctx.store.putConnection({ kind: 'relay', connectionId, connectedAt, ...request });
+  const progress: { claimed?: string } = {};
+  try {
+    await pairOrWait(ctx, connectionId, request, progress);
+  } catch (error) {
+    await abandonRelay(ctx, connectionId, request, progress.claimed);
+    throw error;
+  }
+}
+
+/**
+ * A $connect that fails after recording its socket refuses the handshake, and no $disconnect
+ * will ever come for that socket: undo what it did, so that no socket stays paired with it
+ * (holding its frames for a peer that never opened) or waits for it. A socket it had claimed is
+ * closed, as for a peer that is gone; its client reconnects and pairs afresh.
+ */
+async function abandonRelay(
+  ctx: Context,
+  connectionId: string,
+  request: RelayRequest,
+  claimed: string | undefined,
+): Promise<void> {
+  try {
+    await ctx.store.removeConnection(connectionId);
+    await ctx.store.leaveRendezvous(request, connectionId);
+    if (claimed) await ctx.messenger.close(claimed);
+  } catch (error) {
+    ctx.log.error('could not undo a failed relay $connect', { error });
+  }
+}
+
+async function pairOrWait(
+  ctx: Context,
+  connectionId: string,
+  request: RelayRequest,
+  progress: { claimed?: string },
+): Promise<void> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const met = await ctx.store.meet(request, connectionId);
     if ('waiting' in met) {
@@ -68,6 +104,7 @@ export async function openRelay(
     const pairedAt = ctx.now();
     const waiting = await ctx.store.setPeer(first, connectionId, pairedAt, false);
     if (!waiting) continue; // it left as we claimed it: wait in its place
+    progress.claimed = first;
     // This socket cannot have sent anything yet (its $connect has not returned): it is flushed.
     await ctx.store.setPeer(connectionId, first, pairedAt, true);
     ctx.metrics.count('PairsMade');

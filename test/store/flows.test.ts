@@ -227,6 +227,31 @@ describeEachBackend('handlers over the store', (backend) => {
     expect(await s.store.getConnection('ra')).toBeUndefined();
   });
 
+  it('leaves no socket paired with one whose $connect failed; both sides pair afresh', async () => {
+    fresh();
+    const [a, b, key] = [`a-${tag()}`, `b-${tag()}`, `doc-${tag()}`];
+    await world.relay('ra', a, b, key);
+    await world.send('ra', 'held');
+    const deliverLater = world.deferred.deliverLater.bind(world.deferred);
+    world.deferred.deliverLater = () => Promise.reject(new Error('Rate exceeded'));
+    await expect(
+      world.connect('rb', { type: 'connection', localId: b, remoteId: a, key }),
+    ).rejects.toThrow('Rate exceeded');
+    world.deferred.deliverLater = deliverLater;
+    world.errors.length = 0; // the failure was logged, as it should be
+
+    // The handshake was refused, so no $disconnect comes for rb; ra is closed instead of
+    // holding frames for a peer that never opened.
+    expect(world.connections.closed).toEqual(['ra']);
+    expect(await s.store.getConnection('rb')).toBeUndefined();
+    await world.disconnect('ra');
+
+    await world.relay('ra2', a, b, key);
+    await world.relay('rb2', b, a, key);
+    await world.send('ra2', 'hello');
+    expect(world.connections.received('rb2')).toEqual(['hello']);
+  });
+
   it('closes a socket whose held frames go over the limit, and its pair never forms', async () => {
     fresh({ maxHeldFrames: 3 });
     const [a, b, key] = [`a-${tag()}`, `b-${tag()}`, `doc-${tag()}`];

@@ -1,4 +1,7 @@
-import { PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
+import {
+  DeleteConnectionCommand,
+  PostToConnectionCommand,
+} from '@aws-sdk/client-apigatewaymanagementapi';
 import { InvokeCommand } from '@aws-sdk/client-lambda';
 import {
   BatchWriteCommand,
@@ -184,7 +187,7 @@ describe('relay sockets at $connect', () => {
     expect(h.emf[0]).not.toHaveProperty('PairsMade');
   });
 
-  it('fails the $connect when the invoke of the deliver function fails', async () => {
+  it('undoes a pairing whose $connect fails: the claimed socket is closed, this socket’s record removed', async () => {
     const h = harness();
     h.db.on(UpdateCommand, rendezvous).rejects(conditionFailed());
     h.db
@@ -194,8 +197,40 @@ describe('relay sockets at $connect', () => {
       .on(UpdateCommand, { Key: connKey('r2') })
       .resolves({ Attributes: connectionItem(relay('r2', { peer: 'r1', seq: 1 })) });
     h.lambda.on(InvokeCommand).rejects(new Error('Rate exceeded'));
+
     await expect(h.handlers.connect(connectEvent('r1', A_TO_B))).rejects.toThrow('Rate exceeded');
+
+    // No $disconnect will come for r1: r2 must not stay paired with it, holding frames for it.
+    expect(h.closed()).toEqual(['r2']);
+    expect(h.db.commandCalls(DeleteCommand, { Key: connKey('r1') })).toHaveLength(1);
     expect(h.logs.find((line) => line.level === 'error')?.message).toBe('handler failed');
+  });
+
+  it('withdraws a socket whose $connect fails after it started waiting', async () => {
+    const h = harness();
+    h.db
+      .on(UpdateCommand, rendezvous)
+      .resolves({ Attributes: { lo: 'r0', expiresAt: liveUntil() } });
+    h.api.on(DeleteConnectionCommand).rejects(new Error('Internal'));
+
+    await expect(h.handlers.connect(connectEvent('r1', A_TO_B))).rejects.toThrow('Internal');
+
+    expect(h.db.commandCalls(DeleteCommand, { Key: connKey('r1') })).toHaveLength(1);
+    expect(h.db.commandCalls(DeleteCommand, rendezvous)[0]?.args[0].input).toMatchObject({
+      ConditionExpression: '#side = :c',
+      ExpressionAttributeValues: { ':c': 'r1' },
+    });
+  });
+
+  it('still fails the $connect, logging both, when undoing it fails too', async () => {
+    const h = harness();
+    h.db.on(UpdateCommand, rendezvous).rejects(new Error('DynamoDB down'));
+    h.db.on(DeleteCommand).rejects(new Error('still down'));
+    await expect(h.handlers.connect(connectEvent('r1', A_TO_B))).rejects.toThrow('DynamoDB down');
+    expect(h.logs.filter((line) => line.level === 'error').map((line) => line.message)).toEqual([
+      'could not undo a failed relay $connect',
+      'handler failed',
+    ]);
   });
 });
 

@@ -1,4 +1,4 @@
-import { Arn, ArnFormat, Stack, Token } from 'aws-cdk-lib';
+import { Arn, ArnFormat, Stack, Token, Validations } from 'aws-cdk-lib';
 import type { IWebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import { Certificate } from 'aws-cdk-lib/aws-certificatemanager';
 import {
@@ -204,6 +204,8 @@ export class EdgeFrontDoor extends Construct {
         : {}),
     });
 
+    acknowledgeNagFindings(this.distribution, customDomain !== undefined);
+
     if (customDomain?.hostedZone) {
       const target = RecordTarget.fromAlias(new CloudFrontTarget(this.distribution));
       const record = { zone: customDomain.hostedZone, recordName: customDomain.domainName, target };
@@ -214,6 +216,38 @@ export class EdgeFrontDoor extends Construct {
     this.domainName = customDomain?.domainName ?? this.distribution.distributionDomainName;
     this.webSocketUrl = `wss://${this.domainName}`;
     this.httpsUrl = `https://${this.domainName}`;
+  }
+}
+
+/**
+ * The cdk-nag AwsSolutions findings this construct accepts, each with why it fits this product.
+ * CFR4 only applies, and is only accepted, without a custom domain.
+ */
+function acknowledgeNagFindings(distribution: Distribution, hasCustomDomain: boolean): void {
+  const validations = Validations.of(distribution);
+  validations.acknowledge(
+    {
+      id: 'AwsSolutions-CFR1',
+      reason:
+        'A signal server for cevitxe users anywhere: no country is excluded by design. An operator who must restrict countries can add geo restrictions to the distribution.',
+    },
+    {
+      id: 'AwsSolutions-CFR2',
+      reason:
+        "WAF would only see the WebSocket handshake, never the frames after it. The edge function already refuses malformed paths, other methods and unknown paths itself, and the stage's throttling bounds the request rate; a web ACL (a monthly fee plus per-request charges) is left to operators who need one.",
+    },
+    {
+      id: 'AwsSolutions-CFR3',
+      reason:
+        "CloudFront standard logs record every request's path and query string, which carry the peer ids, the document key and the optional shared token, and this product keeps keys and tokens out of logs. Handshakes that reach the stage are in its access log (which never logs the query); refusals at the edge show in CloudFront's metrics.",
+    },
+  );
+  if (!hasCustomDomain) {
+    validations.acknowledge({
+      id: 'AwsSolutions-CFR4',
+      reason:
+        'Without a custom domain CloudFront serves its default *.cloudfront.net certificate, whose security policy CloudFront fixes at TLSv1 and which cannot be raised. With a custom domain this construct sets TLSv1.2_2021 and the finding no longer applies; the origin side is TLS 1.2 only either way.',
+    });
   }
 }
 

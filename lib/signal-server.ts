@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import { LogGroupLogDestination, WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { AccessLogField, AccessLogFormat, CfnAccount } from 'aws-cdk-lib/aws-apigateway';
@@ -101,7 +101,8 @@ export interface SignalServerProps {
    * connection ids, event, route, status, error, latency, source IP and user agent, never the
    * query string, headers or bodies. Handshakes refused and messages throttled by API Gateway
    * (429) show only here, since they never reach a function. API Gateway writes the log through
-   * the account's CloudWatch Logs role: see `apiGatewayCloudWatchRole`.
+   * the account's CloudWatch Logs role: see `apiGatewayCloudWatchRole`. Turning it off is a
+   * deliberate choice, so the construct then acknowledges cdk-nag's AwsSolutions-APIG1 itself.
    * @default true
    */
   readonly accessLogging?: boolean;
@@ -236,6 +237,11 @@ export class SignalServer extends Construct {
       apiName: `${Stack.of(this).stackName}-${id}`,
       description: `cevitxe signal server (${settings.stageName})`,
     });
+    Validations.of(this.webSocketApi).acknowledge({
+      id: 'AwsSolutions-APIG4',
+      reason:
+        'The cevitxe signal protocol has no credentials and the original client sends none, so no route can require an authorizer. $connect makes its own optional checks (Origin allowlist, shared token from SSM); $default and $disconnect only run for connections $connect accepted.',
+    });
     if (settings.accessLogging) {
       this.accessLogGroup = new LogGroup(this, 'AccessLogs', {
         retention: settings.logRetention,
@@ -252,6 +258,13 @@ export class SignalServer extends Construct {
         format: ACCESS_LOG_FORMAT,
       },
     });
+    if (!settings.accessLogging) {
+      Validations.of(this.stage).acknowledge({
+        id: 'AwsSolutions-APIG1',
+        reason:
+          "Access logging is off because this stage's configuration says accessLogging: false (one log line per message costs CloudWatch Logs ingestion); the functions still log every request they handle.",
+      });
+    }
     if (settings.apiGatewayCloudWatchRole) {
       this.apiGatewayCloudWatchRole = new Role(this, 'ApiGatewayCloudWatchRole', {
         assumedBy: new ServicePrincipal('apigateway.amazonaws.com'),
@@ -263,6 +276,11 @@ export class SignalServer extends Construct {
         ],
       });
       this.apiGatewayCloudWatchRole.applyRemovalPolicy(RemovalPolicy.RETAIN);
+      Validations.of(this.apiGatewayCloudWatchRole).acknowledge({
+        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
+        reason:
+          "The AWS-maintained policy for API Gateway's account-wide CloudWatch Logs role: API Gateway writes the logs of every API in the account and region through this one role, so no policy scoped to this stack can replace it.",
+      });
       const account = new CfnAccount(this, 'ApiGatewayAccount', {
         cloudWatchRoleArn: this.apiGatewayCloudWatchRole.roleArn,
       });
@@ -345,7 +363,14 @@ export class SignalServer extends Construct {
       this.table.grant(fn, ...TABLE_ACTIONS);
       // `<stage>/*/@connections/*`: every method, since closing a peer is a DELETE, and every
       // connection id, since ids only exist at run time. Scoped to this API and stage.
-      this.stage.grantManagementApiAccess(fn);
+      const manage = this.stage.grantManagementApiAccess(fn);
+      for (const arn of manage.principalStatements.flatMap((statement) => statement.resources)) {
+        Validations.of(fn.role!).acknowledge({
+          id: `AwsSolutions-IAM5[Resource::${flattenReference(Stack.of(this).resolve(arn))}]`,
+          reason:
+            'execute-api:ManageConnections on this API and stage only. The method wildcard covers POST (send a frame) and DELETE (close a peer); the connection-id wildcard is needed because connection ids exist only at run time.',
+        });
+      }
     }
     // The connect function invokes the deliver function by its unqualified name: no versions.
     this.deliverFunction.grantInvokeLatestVersion(this.connectFunction);
@@ -354,6 +379,25 @@ export class SignalServer extends Construct {
 
 /** The props that always have a value once defaults are applied. */
 type Settings = Required<Omit<SignalServerProps, 'limits' | 'connectTokenParameter'>>;
+
+/**
+ * A resolved CloudFormation value as cdk-nag spells it in a finding ID: `Fn::Join` joined,
+ * `{ Ref: X }` as `<X>`, `{ 'Fn::GetAtt': [X, Y] }` as `<X.Y>`.
+ */
+function flattenReference(value: unknown): string {
+  if (typeof value === 'string') return value;
+  const node = value as Record<string, unknown>;
+  if ('Fn::Join' in node) {
+    const [delimiter, items] = node['Fn::Join'] as [string, unknown[]];
+    return items.map(flattenReference).join(delimiter);
+  }
+  if ('Ref' in node) return `<${flattenReference(node.Ref)}>`;
+  if ('Fn::GetAtt' in node) {
+    const [resource, attribute] = node['Fn::GetAtt'] as [unknown, unknown];
+    return `<${flattenReference(resource)}.${flattenReference(attribute)}>`;
+  }
+  return JSON.stringify(value);
+}
 
 /** Drops keys whose value is `undefined`, so they do not override defaults when spread. */
 function definedOnly<T extends object>(value: T): Partial<T> {

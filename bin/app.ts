@@ -1,10 +1,15 @@
-import { App, Tags } from 'aws-cdk-lib';
+import { App, Tags, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
 import { SignalStack } from '../lib/signal-stack.js';
 import { parseStage, signalStackProps, type StageName } from './config.js';
 
 // The stage comes from `-c stage=NAME` (cdk.json sets `dev` as the default); configuration is
 // chosen here and passed down as props. Environment-agnostic: no `env`, so synth needs no account.
 const app = new App();
+// cdk-nag's AwsSolutions rules run at synth as a policy validation plugin: an unacknowledged
+// error stops `cdk synth` and `cdk deploy`. Accepted findings are acknowledged, with reasons, in
+// the constructs; test/nag.test.ts holds every stage to no errors and no warnings.
+Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
 
 let stage: StageName;
 try {

@@ -1,7 +1,8 @@
 /**
  * The DynamoDB APIs the store suites run against: dynalite (always; each openStore starts its
  * own, in memory) and AWS's DynamoDB Local (started once per run by test/setup/dynamodb-local.ts
- * when Java is available). Every openStore gets a fresh table with the stack's key schema.
+ * when Java is available). Every openStore gets a fresh table with the stack's key schema
+ * (TABLE_SCHEMA, shared with the CDK table).
  *
  *   describe.each(backends())('store on $name', (backend) => { ... openStore(backend) ... })
  *
@@ -9,10 +10,11 @@
  * the DynamoDB Local variant as skipped, with the reason, when Java is missing.
  */
 import { randomUUID } from 'node:crypto';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { describe, inject } from 'vitest';
-import { ensureTable, LOCAL_AWS, startDynalite } from '../../local/dynamodb.js';
+import { LOCAL_AWS, startDynalite } from '../../local/dynamodb.js';
+import { TABLE_SCHEMA } from '../../lambda/core/schema.js';
 import { SignalStore } from '../../lambda/core/store.js';
 
 export type BackendName = 'dynalite' | 'DynamoDB Local';
@@ -81,6 +83,36 @@ export interface OpenStoreOptions {
   tablePrefix?: string;
 }
 
+/**
+ * Creates the signal table with the stack's key schema and waits until it is ACTIVE, polling
+ * every few milliseconds. (local/dynamodb.ts's ensureTable uses the SDK waiter, whose first
+ * retry comes after 20 s: dynalite under load is sometimes still CREATING at the first look.)
+ */
+async function createTable(client: DynamoDBClient, tableName: string): Promise<void> {
+  const { partitionKey, sortKey } = TABLE_SCHEMA;
+  await client.send(
+    new CreateTableCommand({
+      TableName: tableName,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: partitionKey, AttributeType: 'S' },
+        { AttributeName: sortKey, AttributeType: 'S' },
+      ],
+      KeySchema: [
+        { AttributeName: partitionKey, KeyType: 'HASH' },
+        { AttributeName: sortKey, KeyType: 'RANGE' },
+      ],
+    }),
+  );
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+    if (Table?.TableStatus === 'ACTIVE') return;
+    if (Date.now() > deadline) throw new Error(`table ${tableName} is still ${Table?.TableStatus}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 /** A SignalStore on a fresh table of `backend`, starting dynalite when the backend needs it. */
 export async function openStore(
   backend: Backend,
@@ -97,7 +129,7 @@ export async function openStore(
   const tableName = uniqueTableName(options.tablePrefix);
   const client = new DynamoDBClient({ ...LOCAL_AWS, endpoint });
   try {
-    await ensureTable(endpoint, tableName);
+    await createTable(client, tableName);
   } catch (error) {
     client.destroy();
     await stopDynalite?.();

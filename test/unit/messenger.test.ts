@@ -124,13 +124,20 @@ describe('ManagementApiMessenger over the SDK retry strategy', () => {
     vi.useRealTimers();
   });
 
+  /**
+   * Runs the retry strategy's timers until the request settles. The SDK reaches some of its
+   * timers through real I/O callbacks (reading the response), so one run is not enough.
+   */
   async function settle<T>(promise: Promise<T>): Promise<T> {
-    const settled = promise.then(
-      (value) => ({ value }),
-      (error: unknown) => ({ error }),
+    let outcome: { value: T } | { error: unknown } | undefined;
+    void promise.then(
+      (value) => (outcome = { value }),
+      (error: unknown) => (outcome = { error }),
     );
-    await vi.runAllTimersAsync();
-    const outcome = await settled;
+    while (!outcome) {
+      await vi.runAllTimersAsync();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
     if ('error' in outcome) throw outcome.error;
     return outcome.value;
   }

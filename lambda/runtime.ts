@@ -5,6 +5,7 @@
  */
 import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { LambdaClient } from '@aws-sdk/client-lambda';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AccessPolicy } from './core/access.js';
 import type { Services } from './core/context.js';
@@ -28,12 +29,17 @@ export interface RuntimeSettings {
   access?: AccessPolicy;
 }
 
+/** An AWS SDK client the handlers send through. */
+export type SdkClient = DynamoDBClient | ApiGatewayManagementApiClient | LambdaClient;
+
 /** Overrides for running outside Lambda: local endpoints and fake credentials. */
 export interface ClientOverrides {
   dynamoDbEndpoint?: string;
   lambdaEndpoint?: string;
   region?: string;
   credentials?: { accessKeyId: string; secretAccessKey: string };
+  /** Called with each SDK client as it is made, e.g. to add a middleware (npm run bench counts calls). */
+  instrument?: (client: SdkClient) => void;
 }
 
 const LIMIT_NAMES = Object.keys(DEFAULT_LIMITS) as (keyof Limits)[];
@@ -96,6 +102,7 @@ export function createServices(
     ...common,
     ...(overrides.dynamoDbEndpoint ? { endpoint: overrides.dynamoDbEndpoint } : {}),
   });
+  overrides.instrument?.(dynamo);
   const db = DynamoDBDocumentClient.from(dynamo, {
     marshallOptions: { removeUndefinedValues: true },
   });
@@ -103,16 +110,19 @@ export function createServices(
     ...common,
     endpoint: settings.managementEndpoint,
   });
+  overrides.instrument?.(management);
   return {
     store: new SignalStore(db, settings.tableName, now),
     messenger: new ManagementApiMessenger(management),
     deferred: new LambdaDeferred(settings.deliverFunctionName, ({ LambdaClient }) => {
       if (!settings.deliverFunctionName)
         throw new Error('DELIVER_FUNCTION_NAME is not set for this function');
-      return new LambdaClient({
+      const lambda = new LambdaClient({
         ...common,
         ...(overrides.lambdaEndpoint ? { endpoint: overrides.lambdaEndpoint } : {}),
       });
+      overrides.instrument?.(lambda);
+      return lambda;
     }),
     limits: settings.limits,
     now,

@@ -37,7 +37,7 @@ import type { AccessPolicy } from '../lambda/core/access.js';
 import { createHandlers, type HandlerResult, type Handlers } from '../lambda/core/handlers.js';
 import { DEFAULT_LIMITS, MAX_FRAME_BYTES, type Limits } from '../lambda/core/limits.js';
 import { createLogger, type Level, type Logger, type Sink } from '../lambda/core/log.js';
-import { createServices } from '../lambda/runtime.js';
+import { createServices, type ClientOverrides } from '../lambda/runtime.js';
 import { LOCAL_AWS, ensureTable, startDynalite, type LocalDynamo } from './dynamodb.js';
 import {
   connectEvent,
@@ -116,6 +116,8 @@ export interface GatewayOptions {
   readonly wrapHandlers?: (handlers: Handlers) => Handlers;
   /** How long close() waits for handlers still running before it stops anyway. @default 10 s */
   readonly closeTimeoutMs?: number;
+  /** Called with each AWS SDK client the handlers make, e.g. to count calls (npm run bench). @default none */
+  readonly instrumentClient?: ClientOverrides['instrument'];
 }
 
 export interface Gateway {
@@ -656,7 +658,12 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
         stage,
         ...(options.access ? { access: options.access } : {}),
       },
-      { ...LOCAL_AWS, dynamoDbEndpoint, lambdaEndpoint: internal },
+      {
+        ...LOCAL_AWS,
+        dynamoDbEndpoint,
+        lambdaEndpoint: internal,
+        ...(options.instrumentClient ? { instrument: options.instrumentClient } : {}),
+      },
     ),
     { log: baseLog, stage },
   );

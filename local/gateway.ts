@@ -24,7 +24,7 @@
 import { STATUS_CODES, createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import {
   isResponse,
   loadRewrite,
@@ -521,8 +521,12 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     if (method === 'POST' && tooLarge)
       return awsError(res, 413, 'PayloadTooLargeException', 'Request entity too large');
     const connection = connections.get(connectionId);
-    // Unknown, closed, or still inside its $connect: API Gateway answers 410 for all three.
-    if (!connection || connection.state !== 'open' || !connection.socket) {
+    // Unknown, closing or closed, or still inside its $connect: API Gateway answers 410.
+    if (
+      !connection ||
+      connection.state !== 'open' ||
+      connection.socket?.readyState !== WebSocket.OPEN
+    ) {
       log.debug('management API: gone', { connectionId, method, state: connection?.state });
       return awsError(res, 410, 'GoneException');
     }

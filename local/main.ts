@@ -86,7 +86,7 @@ async function main(): Promise<void> {
   try {
     options = parseOptions(process.argv.slice(2), process.env);
   } catch (error) {
-    console.error(`${(error as Error).message}\n\n${HELP}`);
+    console.error(`${(error as Error).message}\nRun with --help for the options.`);
     process.exitCode = 2;
     return;
   }

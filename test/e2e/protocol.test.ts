@@ -224,6 +224,45 @@ describe.each(backends())('the signal protocol on $name', (backend) => {
     });
   });
 
+  describe('gone sockets', () => {
+    it('removes a peer whose socket answers 410 when its $disconnect was lost', async () => {
+      const lossy = await startTestGateway(backend, { dropDisconnects: true });
+      const opened: TestSocket[] = [];
+      const openOn = async (id: string) => {
+        const socket = await TestSocket.open(lossy.wsUrl(intro(id)));
+        opened.push(socket);
+        return socket;
+      };
+      try {
+        const [P, Q, R] = [name('P'), name('Q'), name('R')];
+        const key = name('doc');
+        const p = await openOn(P);
+        p.send({ type: 'Join', join: [key] });
+        await p.sync();
+        await lossy.settled();
+        await p.close(); // no $disconnect: P's records stay behind
+        await lossy.settled();
+
+        // Q's join finds P, whose socket answers 410: P's records are removed.
+        const q = await openOn(Q);
+        q.send({ type: 'Join', join: [key] });
+        await q.sync();
+        await lossy.settled();
+
+        const r = await openOn(R);
+        r.send({ type: 'Join', join: [key] });
+        expect(await r.nextJson()).toEqual(introduction(Q, [key]));
+        await r.sync();
+        await lossy.settled();
+        await r.sync();
+        expect(r.unread()).toEqual([]);
+      } finally {
+        await Promise.all(opened.map((socket) => socket.close()));
+        await lossy.close();
+      }
+    });
+  });
+
   describe('relay', () => {
     it('delivers frames held for a waiting socket in order, though the second peer never sends', async () => {
       const [A, B] = [name('A'), name('B')];

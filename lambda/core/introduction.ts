@@ -60,12 +60,14 @@ export async function onIntroductionMessage(
   }
   if (changed === undefined) throw new Error(`peer ${peerId} has no record`);
   if ('error' in changed) return reject(changed.error);
-  const { peer } = changed;
+  const { peer, previous } = changed;
 
+  const left = previous.filter((key) => !peer.keys.includes(key));
+  if (left.length > 0) await ctx.store.unindexKeys(peerId, peer.session, left, peer.version);
   const joined = [...new Set(change.join)].filter((key) => peer.keys.includes(key));
   if (joined.length === 0) return;
   // Index first, then look: of two peers joining one key at once, one always sees the other.
-  await ctx.store.indexKeys(peerId, peer.session, joined);
+  await ctx.store.indexKeys(peerId, peer.session, joined, peer.version);
   const candidates = new Set<string>();
   for (const ids of await mapLimit(joined, 8, (key) => ctx.store.peersWithKey(key, maxFanOut + 1)))
     for (const id of ids) if (id !== peerId) candidates.add(id);
@@ -79,9 +81,12 @@ export async function onIntroductionMessage(
   let senderGone = false;
   await mapLimit(pairs, 16, async ({ other, keys }) => {
     if ((await send(ctx, other.current, introduction(peerId, keys))) === 'gone') {
+      // The other peer's socket is gone: forget it, and introduce nobody to it.
       ctx.metrics.count('Gone');
       await dropIntroductionSocket(ctx, other.current, other.peerId);
-    } else ctx.metrics.count('Introductions');
+      return;
+    }
+    ctx.metrics.count('Introductions');
     if (senderGone) return;
     if ((await send(ctx, connectionId, introduction(other.peerId, keys))) === 'gone')
       senderGone = true;

@@ -291,7 +291,7 @@ export class SignalStore {
   async changeKeys(
     peerId: string,
     change: (keys: readonly string[]) => string[] | { error: string },
-  ): Promise<{ peer: PeerRecord } | { error: string } | undefined> {
+  ): Promise<{ peer: PeerRecord; previous: string[] } | { error: string } | undefined> {
     for (let attempt = 0; attempt < 20; attempt++) {
       const peer = await this.getPeer(peerId);
       if (!peer) return undefined;
@@ -314,19 +314,56 @@ export class SignalStore {
           }),
         ),
       );
-      if (written) return { peer: { ...peer, keys: next, version: peer.version + 1 } };
+      if (written)
+        return {
+          peer: { ...peer, keys: next, version: peer.version + 1 },
+          previous: peer.keys,
+        };
       if (attempt > 2) await sleep(Math.random() * 10 * attempt);
     }
     throw new Error(`key set of peer ${peerId} kept changing`);
   }
 
-  /** Indexes a peer under each key (BatchWriteItem, 25 a request). */
-  async indexKeys(peerId: string, session: string, keys: readonly string[]): Promise<void> {
+  /**
+   * Indexes a peer under each key (BatchWriteItem, 25 a request), stamped with the session and
+   * the key-set version that joined them, so that a Leave handled late removes no newer entry.
+   */
+  async indexKeys(
+    peerId: string,
+    session: string,
+    keys: readonly string[],
+    version = 0,
+  ): Promise<void> {
     const expiresAt = this.expiresAt();
     await this.batchWrite(
       keys.map((key) => ({
-        PutRequest: { Item: { ...indexKey(key, peerId), session, [TTL]: expiresAt } },
+        PutRequest: { Item: { ...indexKey(key, peerId), session, version, [TTL]: expiresAt } },
       })),
+    );
+  }
+
+  /**
+   * Removes a peer's index entries for keys it left at key-set `version`: only entries written
+   * before that version (or in an older session), never those of a Join that came after.
+   */
+  async unindexKeys(
+    peerId: string,
+    session: string,
+    keys: readonly string[],
+    version: number,
+  ): Promise<void> {
+    await mapLimit(keys, 16, (key) =>
+      this.conditional(
+        this.db.send(
+          new DeleteCommand({
+            TableName: this.tableName,
+            Key: indexKey(key, peerId),
+            ConditionExpression: '#session <> :session OR #version < :version',
+            ExpressionAttributeNames: { '#session': 'session', '#version': 'version' },
+            ExpressionAttributeValues: { ':session': session, ':version': version },
+          }),
+        ),
+      ),
     );
   }
 

@@ -211,4 +211,19 @@ describeEachBackend('store: connections and peers', (backend) => {
     expect(found[0]).toMatchObject({ sockets: [`c-${found[0]!.peerId}`], keys: [] });
     expect(await s.withClock(pastExpiry).getPeers(peers.slice(0, 3))).toEqual([]);
   });
+  it('removes the index entry of a key left, but never one a later Join wrote', async () => {
+    const peer = id('P');
+    const key = id('k');
+    await store.indexKeys(peer, 's1', [key], 3);
+    // A Leave at version 5 removes the entry joined at version 3.
+    await store.unindexKeys(peer, 's1', [key], 5);
+    expect(await store.peersWithKey(key, 10)).toEqual([]);
+    // A Join handled after the Leave (version 7) survives the Leave's late cleanup (version 6).
+    await store.indexKeys(peer, 's1', [key], 7);
+    await store.unindexKeys(peer, 's1', [key], 6);
+    expect(await store.peersWithKey(key, 10)).toEqual([peer]);
+    // An entry from an older session is stale whatever its version.
+    await store.unindexKeys(peer, 's2', [key], 0);
+    expect(await store.peersWithKey(key, 10)).toEqual([]);
+  });
 });

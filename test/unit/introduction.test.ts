@@ -97,17 +97,30 @@ describe('introduction messages', () => {
       ConditionExpression: '#version = :version AND #ttl > :now',
       ExpressionAttributeValues: { ':keys': ['x', 'k1', 'k2'], ':version': 1, ':next': 2 },
     });
-    // The sender was indexed under what it joined, in its session, before looking.
+    // The sender was indexed under what it joined, in its session and key-set version, before
+    // looking.
     const [batch] = h.db.commandCalls(BatchWriteCommand);
     expect(batch?.args[0].input.RequestItems?.[TABLE]).toEqual([
       {
         PutRequest: {
-          Item: { pk: 'K#k1', sk: 'P#A', session: 'c-a', expiresAt: expect.any(Number) as unknown },
+          Item: {
+            pk: 'K#k1',
+            sk: 'P#A',
+            session: 'c-a',
+            version: 2,
+            expiresAt: expect.any(Number) as unknown,
+          },
         },
       },
       {
         PutRequest: {
-          Item: { pk: 'K#k2', sk: 'P#A', session: 'c-a', expiresAt: expect.any(Number) as unknown },
+          Item: {
+            pk: 'K#k2',
+            sk: 'P#A',
+            session: 'c-a',
+            version: 2,
+            expiresAt: expect.any(Number) as unknown,
+          },
         },
       },
     ]);
@@ -305,6 +318,8 @@ describe('introduction messages', () => {
       ConditionExpression: 'contains(#sockets, :c)',
     });
     expect(h.emf[0]).toMatchObject({ Gone: 1 });
+    // The sender is not introduced to a peer that is gone.
+    expect(parsed(h)).toEqual([]);
   });
 
   it('introduces at most maxFanOut peers and tells the sender the others will come', async () => {

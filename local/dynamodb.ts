@@ -67,7 +67,11 @@ export async function ensureTable(endpoint: string, tableName: string): Promise<
         ],
       }),
     );
-    await waitUntilTableExists({ client, maxWaitTime: 30 }, { TableName: tableName });
+    // The waiter's default first pause is 20 s; local tables are ready within milliseconds.
+    await waitUntilTableExists(
+      { client, maxWaitTime: 30, minDelay: 1, maxDelay: 1 },
+      { TableName: tableName },
+    );
   } finally {
     client.destroy();
   }

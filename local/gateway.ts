@@ -63,7 +63,9 @@ import { readableSink } from './log.js';
  *   code or reason (aws/aws-sdk-js#3636), so no handler can close with anything else.
  * - BINARY: 1003, TOO_BIG: 1009, as ../shared/API-GATEWAY.md states. The close frame carries no
  *   reason (ws closes a too-big frame with a bare 1009; 1003 matches it); the `$disconnect`
- *   reason is our own wording, since no AWS capture of either was found.
+ *   reason is our own wording, since no AWS capture of either was found. ws's maxPayload bounds
+ *   a whole message, so a message fragmented into frames of 32 KB or less but longer in total
+ *   is refused here, where AWS would take up to 128 KB: stricter, never laxer.
  * - SHUTDOWN: the gateway itself stopping, also "going away" (RFC 6455, 7.4.1).
  * - A socket the client closes reports the client's own code and reason (1005 when it sent
  *   none, 1006 when the TCP connection dropped), as the captured `1001, ""` of a browser

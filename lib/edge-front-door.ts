@@ -103,6 +103,13 @@ export interface EdgeFrontDoorProps {
   readonly priceClass?: PriceClass;
 
   /**
+   * Whether the viewer's `Origin` header reaches the stage, for a stage whose `$connect` checks
+   * an Origin allowlist: without it every browser handshake through the edge would be refused.
+   * @default false
+   */
+  readonly forwardOriginHeader?: boolean;
+
+  /**
    * A description of the distribution.
    * @default - 'cevitxe signal server edge for stage <stage name>'
    */
@@ -168,7 +175,10 @@ export class EdgeFrontDoor extends Construct {
     this.originRequestPolicy = new OriginRequestPolicy(this, 'OriginRequestPolicy', {
       comment: 'WebSocket handshake to API Gateway: all query strings, Sec-WebSocket-*, no Host',
       queryStringBehavior: OriginRequestQueryStringBehavior.all(),
-      headerBehavior: OriginRequestHeaderBehavior.allowList(...FORWARDED_WEBSOCKET_HEADERS),
+      headerBehavior: OriginRequestHeaderBehavior.allowList(
+        ...FORWARDED_WEBSOCKET_HEADERS,
+        ...(props.forwardOriginHeader ? ['Origin'] : []),
+      ),
       cookieBehavior: OriginRequestCookieBehavior.none(),
     });
 

@@ -103,6 +103,8 @@ export class SignalStack extends Stack {
       this.edge = new EdgeFrontDoor(this, 'Edge', {
         stage: this.server.stage,
         customDomain: edge.customDomain && this.customDomain(edge.customDomain),
+        // An Origin allowlist at $connect needs the viewer's Origin through CloudFront.
+        forwardOriginHeader: (props.server?.allowedOrigins ?? []).length > 0,
       });
     }
 

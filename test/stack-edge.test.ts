@@ -129,6 +129,29 @@ describe('an edge without settings', () => {
   });
 });
 
+describe('an edge in front of a stage with an Origin allowlist', () => {
+  const headersOf = (template: Template) => {
+    const [policy] = Object.values(
+      template.findResources('AWS::CloudFront::OriginRequestPolicy'),
+    ) as Array<{ Properties: { OriginRequestPolicyConfig: Json } }>;
+    const config = policy!.Properties.OriginRequestPolicyConfig;
+    return (config.HeadersConfig as { Headers: string[] }).Headers;
+  };
+
+  it('forwards the viewer’s Origin header, so that $connect can check it', () => {
+    const { template } = customStack({
+      server: { allowedOrigins: ['https://app.example.com'] },
+    });
+    expect(headersOf(template)).toContain('Origin');
+    expect(headersOf(template)).not.toContain('Host');
+  });
+
+  it('forwards no Origin header when the stage has no allowlist', () => {
+    const { template } = customStack({});
+    expect(headersOf(template)).not.toContain('Origin');
+  });
+});
+
 describe('an edge with a custom domain', () => {
   it('serves the name with the us-east-1 certificate at TLS 1.2 and outputs its URLs', () => {
     const { stack, template } = customStack({ edge: { enabled: true, customDomain: DOMAIN } });

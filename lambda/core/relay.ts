@@ -101,10 +101,15 @@ async function pairOrWait(
       return;
     }
     const first = met.paired;
+    // Claimed: it is out of the rendezvous now, so a failure from here on must not leave it
+    // waiting where no reciprocal socket can ever find it (abandonRelay closes it).
+    progress.claimed = first;
     const pairedAt = ctx.now();
     const waiting = await ctx.store.setPeer(first, connectionId, pairedAt, false);
-    if (!waiting) continue; // it left as we claimed it: wait in its place
-    progress.claimed = first;
+    if (!waiting) {
+      progress.claimed = undefined;
+      continue; // it left as we claimed it: wait in its place
+    }
     // This socket cannot have sent anything yet (its $connect has not returned): it is flushed.
     await ctx.store.setPeer(connectionId, first, pairedAt, true);
     ctx.metrics.count('PairsMade');
@@ -177,12 +182,16 @@ async function forward(
 }
 
 /**
- * A 410 right after pairing may mean "not ready yet", but only while the peer's record exists:
- * it is written first thing in the peer's $connect and removed first thing in its $disconnect.
- * Without it, the peer is gone for good and retrying until the grace period ends is wasted.
+ * A 410 may mean "not ready yet" only while the socket's $connect may still be running: its
+ * record exists (written first thing in $connect, removed first thing in $disconnect) and it
+ * connected less than PAIRING_GRACE_MS ago (API Gateway allows a $connect 29 s). Otherwise the
+ * socket is gone for good, and retrying until the grace period ends is wasted (and longer than a
+ * route function may run).
  */
-const mayBeConnecting = (ctx: Context, peer: string) => async () =>
-  (await ctx.store.getConnection(peer)) !== undefined;
+export const mayBeConnecting = (ctx: Context, connectionId: string) => async () => {
+  const socket = await ctx.store.getConnection(connectionId);
+  return socket !== undefined && ctx.now() < socket.connectedAt + PAIRING_GRACE_MS;
+};
 
 /** Retries a 410 from `peer` within the grace period, while the peer may still be connecting. */
 const untilReady = (
@@ -228,6 +237,8 @@ export async function releaseRelay(
 ): Promise<void> {
   const { connectionId } = socket;
   cache?.delete(connectionId);
+  // Held frames first: if closing the peer fails, nothing of this socket is left behind.
+  if (socket.seq) await ctx.store.removeHeld(connectionId);
   if (socket.peer) {
     cache?.delete(socket.peer);
     const peer = socket.peer;
@@ -235,7 +246,6 @@ export async function releaseRelay(
   } else {
     await ctx.store.leaveRendezvous(socket, connectionId);
   }
-  if (socket.seq) await ctx.store.removeHeld(connectionId);
 }
 
 /** How long the deliverer waits for a held frame whose counter was taken but not yet written. */

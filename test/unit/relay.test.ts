@@ -51,11 +51,13 @@ function pairedR1(h: Harness, pairedAt: number) {
     .resolves({ Item: connectionItem(relay('r1', { peer: 'r2', pairedAt, flushed: true })) });
 }
 
-/** r2 is still inside its $connect: its record exists, and API Gateway answers 410. */
+/** r2 is still inside its $connect: its record exists, it connected just now, and API Gateway answers 410. */
 function peerConnecting(h: Harness) {
-  h.db
-    .on(GetCommand, { Key: connKey('r2') })
-    .resolves({ Item: connectionItem(relay('r2', { localId: 'b', remoteId: 'a', peer: 'r1' })) });
+  h.db.on(GetCommand, { Key: connKey('r2') }).resolves({
+    Item: connectionItem(
+      relay('r2', { localId: 'b', remoteId: 'a', peer: 'r1', connectedAt: Date.now() }),
+    ),
+  });
 }
 
 const rendezvous = { Key: { sk: 'R' } };

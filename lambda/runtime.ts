@@ -9,7 +9,7 @@ import type { LambdaClient } from '@aws-sdk/client-lambda';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AccessPolicy } from './core/access.js';
 import type { Services } from './core/context.js';
-import { LambdaDeferred } from './core/deferred.js';
+import { LambdaDeferred, type Deferred } from './core/deferred.js';
 import { createHandlers, type Handlers } from './core/handlers.js';
 import { DEFAULT_LIMITS, type Limits } from './core/limits.js';
 import { createLogger, isLevel, type Level, type Logger } from './core/log.js';
@@ -89,15 +89,44 @@ export function settingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): R
   };
 }
 
-export function createServices(
+const clientCommon = (overrides: ClientOverrides) => ({
+  ...(overrides.region ? { region: overrides.region } : {}),
+  ...(overrides.credentials ? { credentials: overrides.credentials } : {}),
+});
+
+/** Makes the deliver function's invoker from the settings and the client overrides. */
+export type DeferredFactory = (settings: RuntimeSettings, overrides: ClientOverrides) => Deferred;
+
+/**
+ * Invokes the deliver function through Lambda. Only the $connect function pairs sockets, so only
+ * it defers: the other functions leave this out, and with it the Lambda client, whose code would
+ * otherwise sit in their bundles and slow their cold starts (npm run bench measures it).
+ */
+export const lambdaDeferred: DeferredFactory = (settings, overrides) =>
+  new LambdaDeferred(settings.deliverFunctionName, ({ LambdaClient }) => {
+    if (!settings.deliverFunctionName)
+      throw new Error('DELIVER_FUNCTION_NAME is not set for this function');
+    const lambda = new LambdaClient({
+      ...clientCommon(overrides),
+      ...(overrides.lambdaEndpoint ? { endpoint: overrides.lambdaEndpoint } : {}),
+    });
+    overrides.instrument?.(lambda);
+    return lambda;
+  });
+
+/** For the functions that never pair sockets. */
+const noDeferred: DeferredFactory = () => ({
+  deliverLater: () =>
+    Promise.reject(new Error('only the $connect function invokes the deliver function')),
+});
+
+function buildServices(
   settings: RuntimeSettings,
-  overrides: ClientOverrides = {},
-  now: () => number = Date.now,
+  overrides: ClientOverrides,
+  now: () => number,
+  makeDeferred: DeferredFactory,
 ): Services {
-  const common = {
-    ...(overrides.region ? { region: overrides.region } : {}),
-    ...(overrides.credentials ? { credentials: overrides.credentials } : {}),
-  };
+  const common = clientCommon(overrides);
   const dynamo = new DynamoDBClient({
     ...common,
     ...(overrides.dynamoDbEndpoint ? { endpoint: overrides.dynamoDbEndpoint } : {}),
@@ -114,27 +143,30 @@ export function createServices(
   return {
     store: new SignalStore(db, settings.tableName, now),
     messenger: new ManagementApiMessenger(management),
-    deferred: new LambdaDeferred(settings.deliverFunctionName, ({ LambdaClient }) => {
-      if (!settings.deliverFunctionName)
-        throw new Error('DELIVER_FUNCTION_NAME is not set for this function');
-      const lambda = new LambdaClient({
-        ...common,
-        ...(overrides.lambdaEndpoint ? { endpoint: overrides.lambdaEndpoint } : {}),
-      });
-      overrides.instrument?.(lambda);
-      return lambda;
-    }),
+    deferred: makeDeferred(settings, overrides),
     limits: settings.limits,
     now,
     ...(settings.access ? { access: settings.access } : {}),
   };
 }
 
-/** The handlers as they run on Lambda: JSON logs and EMF metrics on stdout. */
-export function handlersFromEnvironment(): Handlers {
+/** Every service, the deliver function's invoker included (the local gateway, tests). */
+export function createServices(
+  settings: RuntimeSettings,
+  overrides: ClientOverrides = {},
+  now: () => number = Date.now,
+): Services {
+  return buildServices(settings, overrides, now, lambdaDeferred);
+}
+
+/**
+ * The handlers as they run on Lambda: JSON logs and EMF metrics on stdout. Only the $connect
+ * function passes `lambdaDeferred`; for the others deferring is an error.
+ */
+export function handlersFromEnvironment(makeDeferred: DeferredFactory = noDeferred): Handlers {
   const settings = settingsFromEnvironment();
   const log: Logger = createLogger(settings.logLevel);
-  return createHandlers(createServices(settings), {
+  return createHandlers(buildServices(settings, {}, Date.now, makeDeferred), {
     log,
     stage: settings.stage,
     emitMetrics: (emf) => console.log(JSON.stringify(emf)),

@@ -7,7 +7,7 @@ import { ManagedPolicy, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { StringParameter } from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
-import { PAIRING_GRACE_MS } from '../lambda/core/context.js';
+import { DELIVER_TIMEOUT_MS } from '../lambda/core/context.js';
 import { DEFAULT_LIMITS, MAX_FRAME_BYTES, type Limits } from '../lambda/core/limits.js';
 import { TABLE_SCHEMA } from '../lambda/core/schema.js';
 import { SignalFunction } from './signal-function.js';
@@ -176,8 +176,9 @@ export const ACCESS_LOG_FORMAT = AccessLogFormat.custom(
 /**
  * The deliver function retries 410 for up to PAIRING_GRACE_MS after pairing (the peer's $connect
  * may take API Gateway's full 29 s), then posts the held frames: the grace period plus 30 s.
+ * The core treats a delivery claim older than this as dead (DELIVER_TIMEOUT_MS).
  */
-const DELIVER_TIMEOUT = Duration.millis(PAIRING_GRACE_MS).plus(Duration.seconds(30));
+const DELIVER_TIMEOUT = Duration.millis(DELIVER_TIMEOUT_MS);
 
 /**
  * The cevitxe signal server on API Gateway WebSockets: one DynamoDB table, one function per

@@ -28,3 +28,9 @@ export interface Context extends Services {
  * (API Gateway allows a $connect integration 29 s). Past it, 410 means gone.
  */
 export const PAIRING_GRACE_MS = 30_000;
+
+/**
+ * The deliver function's timeout: the pairing grace (410 retried while the peer's $connect may
+ * run) plus time to post. A delivery claim older than this belongs to a deliverer that died.
+ */
+export const DELIVER_TIMEOUT_MS = PAIRING_GRACE_MS + 30_000;

@@ -7,7 +7,7 @@
  * the direct path. After that a frame costs one PostToConnection and no DynamoDB request: the
  * pair never changes, so the peer's connection id is cached in the warm function.
  */
-import { PAIRING_GRACE_MS, type Context } from './context.js';
+import { DELIVER_TIMEOUT_MS, PAIRING_GRACE_MS, type Context } from './context.js';
 import type { DeliveryJob } from './deferred.js';
 import { whenReady, type Delivery } from './messenger.js';
 import type { ConnectionRecord, RelayConnection } from './store.js';
@@ -251,19 +251,40 @@ export async function releaseRelay(
 /** How long the deliverer waits for a held frame whose counter was taken but not yet written. */
 const MISSING_FRAME_PATIENCE_MS = 2_000;
 
+/** How long a deliverer keeps retrying posts that fail (429, 5xx) once the SDK has given up. */
+const POST_PATIENCE_MS = 15_000;
+
 /**
  * The deliver function's job: send every frame held for `from` to `to`, in order, then mark
  * `from` flushed so later frames go straight. Frames held meanwhile are picked up by the next
- * round; a claim on the counter keeps a duplicate invocation from sending anything twice.
+ * round. A claim on the counter keeps a duplicate invocation from sending anything twice, and
+ * the direct path opens only once every claimed frame was posted.
+ *
+ * A failure after claiming (posts failing past the SDK's retries and this function's own, or
+ * DynamoDB) would lose the claimed frames: the pair is closed instead, so that both clients
+ * learn of it, and nothing stays held for a peer that will never get it. A deliverer that died
+ * mid-claim (a timeout) leaves a claim older than DELIVER_TIMEOUT_MS: the next one (Lambda
+ * retries the invocation) takes it over, and frames the dead one posted may then come twice.
  */
 export async function deliverHeld(ctx: Context, job: DeliveryJob): Promise<void> {
   let waitingSince: number | undefined;
+  const patientUntil = ctx.now() + POST_PATIENCE_MS;
   for (let round = 0; round < 1000; round++) {
     const socket = await ctx.store.getConnection(job.from);
     if (!socket || socket.kind !== 'relay' || socket.peer !== job.to || socket.flushed) return;
     const seq = socket.seq ?? 0;
     const delivered = socket.delivered ?? 0;
-    if (seq === delivered) {
+    const sent = socket.sent ?? delivered;
+    let from = delivered;
+    let takeOver: number | undefined;
+    if (sent < delivered) {
+      // Another deliverer is posting (sent, delivered]: it finishes the job, unless it died.
+      const claimedAt = socket.claimedAt ?? 0;
+      if (ctx.now() < claimedAt + DELIVER_TIMEOUT_MS) return;
+      ctx.log.warn('taking over a dead delivery', { peerConnectionId: job.to });
+      from = sent;
+      takeOver = claimedAt;
+    } else if (seq === delivered) {
       if (await ctx.store.markFlushed(job.from, seq)) {
         ctx.log.info('held frames delivered', { peerConnectionId: job.to, frames: seq });
         return;
@@ -271,9 +292,9 @@ export async function deliverHeld(ctx: Context, job: DeliveryJob): Promise<void>
       continue; // a frame was held meanwhile
     }
     const frames = (await ctx.store.listHeld(job.from)).filter(
-      (frame) => frame.seq > delivered && frame.seq <= seq,
+      (frame) => frame.seq > from && frame.seq <= seq,
     );
-    if (frames.length < seq - delivered) {
+    if (frames.length < seq - from) {
       // A frame's counter was taken but its item is not written yet: give it a moment.
       waitingSince ??= ctx.now();
       if (ctx.now() - waitingSince < MISSING_FRAME_PATIENCE_MS) {
@@ -281,19 +302,24 @@ export async function deliverHeld(ctx: Context, job: DeliveryJob): Promise<void>
         continue;
       }
       ctx.log.error('held frames missing: delivering the rest', {
-        missing: seq - delivered - frames.length,
+        missing: seq - from - frames.length,
       });
     }
     waitingSince = undefined;
-    if (!(await ctx.store.claimHeld(job.from, delivered, seq))) continue;
+    const at = ctx.now();
+    if (!(await ctx.store.claimHeld(job.from, delivered, seq, { from, at, takeOver }))) continue;
     // Frames are ordered as API Gateway received them, then by the order they were counted.
     frames.sort((a, b) => a.receivedAt - b.receivedAt || a.seq - b.seq);
-    for (const frame of frames) {
-      const result = await untilReady(ctx, job.to, job.pairedAt, () =>
-        ctx.messenger.post(job.to, frame.body),
-      );
-      if (result === 'gone') return peerGone(ctx, job.from, job.to);
-      ctx.metrics.count('FramesDelivered');
+    try {
+      for (const frame of frames) {
+        const result = await postPatiently(ctx, job, frame.body, patientUntil);
+        if (result === 'gone') return await peerGone(ctx, job.from, job.to);
+        ctx.metrics.count('FramesDelivered');
+      }
+      await ctx.store.finishHeld(job.from, seq, at);
+    } catch (error) {
+      await abandonPair(ctx, job);
+      throw error;
     }
     await ctx.store.removeHeld(
       job.from,
@@ -301,4 +327,36 @@ export async function deliverHeld(ctx: Context, job: DeliveryJob): Promise<void>
     );
   }
   throw new Error('held frames kept arriving: delivery gave up');
+}
+
+/** Posts a held frame: 410 as for any frame; other failures retried with backoff until `until`. */
+async function postPatiently(
+  ctx: Context,
+  job: DeliveryJob,
+  body: string,
+  until: number,
+): Promise<Delivery> {
+  for (let pause = 100; ; pause = Math.min(pause * 2, 2_000)) {
+    try {
+      return await untilReady(ctx, job.to, job.pairedAt, () => ctx.messenger.post(job.to, body));
+    } catch (error) {
+      if (ctx.now() + pause > until) throw error;
+      ctx.log.warn('posting a held frame failed: retrying', { error });
+      await sleep(pause);
+    }
+  }
+}
+
+/** Claimed frames could not be delivered: close both sockets (best effort) rather than lose them silently. */
+async function abandonPair(ctx: Context, job: DeliveryJob): Promise<void> {
+  ctx.log.error('held frames could not be delivered: closing both sockets', {
+    peerConnectionId: job.to,
+  });
+  for (const socket of [job.to, job.from]) {
+    try {
+      await ctx.messenger.close(socket);
+    } catch (error) {
+      ctx.log.error('could not close a socket of an abandoned delivery', { error });
+    }
+  }
 }

@@ -52,6 +52,13 @@ export interface RelayConnection {
   seq?: number;
   /** How many held frames have been claimed for delivery. */
   delivered?: number;
+  /**
+   * How many claimed frames were posted: below `delivered` while a deliverer is at work.
+   * Unset on records claimed before it existed: then it equals `delivered`.
+   */
+  sent?: number;
+  /** When the current claim was made (ms): a claim older than the deliver timeout is dead. */
+  claimedAt?: number;
   heldBytes?: number;
 }
 
@@ -648,26 +655,59 @@ export class SignalStore {
     return frames;
   }
 
-  /** Claims held frames (delivered, upTo] for delivery, so that two deliverers never both send. */
-  async claimHeld(connectionId: string, delivered: number, upTo: number): Promise<boolean> {
+  /**
+   * Claims held frames (delivered, upTo] for delivery, so that two deliverers never both send.
+   * The claim moves `delivered` from the value read to `upTo`, stamps the claim with `at` and
+   * records that the frames up to `from` (default: `delivered`) are posted. `takeOver` (a dead
+   * claim's claimedAt) re-claims from `from` a range whose deliverer died.
+   */
+  async claimHeld(
+    connectionId: string,
+    delivered: number,
+    upTo: number,
+    options: { from?: number; at?: number; takeOver?: number } = {},
+  ): Promise<boolean> {
+    const { from = delivered, at = this.clock(), takeOver } = options;
     return this.conditional(
       this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: connKey(connectionId),
-          UpdateExpression: 'SET delivered = :upTo',
+          UpdateExpression: 'SET delivered = :upTo, sent = :from, claimedAt = :at',
           ConditionExpression:
-            delivered === 0 ? 'attribute_not_exists(delivered)' : 'delivered = :delivered',
+            (delivered === 0 ? 'attribute_not_exists(delivered)' : 'delivered = :delivered') +
+            (takeOver === undefined ? '' : ' AND claimedAt = :takeOver'),
           ExpressionAttributeValues: {
             ':upTo': upTo,
+            ':from': from,
+            ':at': at,
             ...(delivered === 0 ? {} : { ':delivered': delivered }),
+            ...(takeOver === undefined ? {} : { ':takeOver': takeOver }),
           },
         }),
       ),
     );
   }
 
-  /** Opens the direct path once nothing more was held than `seq`; false if more arrived. */
+  /** Records that every frame of the claim made at `at` up to `upTo` was posted. */
+  async finishHeld(connectionId: string, upTo: number, at: number): Promise<boolean> {
+    return this.conditional(
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: connKey(connectionId),
+          UpdateExpression: 'SET sent = :upTo',
+          ConditionExpression: 'delivered = :upTo AND claimedAt = :at',
+          ExpressionAttributeValues: { ':upTo': upTo, ':at': at },
+        }),
+      ),
+    );
+  }
+
+  /**
+   * Opens the direct path once nothing more was held than `seq` and all of it was posted;
+   * false if more arrived (or a deliverer is still posting).
+   */
   async markFlushed(connectionId: string, seq: number): Promise<boolean> {
     return this.conditional(
       this.db.send(
@@ -677,7 +717,9 @@ export class SignalStore {
           UpdateExpression: 'SET flushed = :yes',
           ConditionExpression:
             `attribute_exists(${PK}) AND ` +
-            (seq === 0 ? 'attribute_not_exists(seq)' : 'seq = :seq'),
+            (seq === 0
+              ? 'attribute_not_exists(seq)'
+              : 'seq = :seq AND (attribute_not_exists(sent) OR sent = :seq)'),
           ExpressionAttributeValues: { ':yes': true, ...(seq === 0 ? {} : { ':seq': seq }) },
         }),
       ),

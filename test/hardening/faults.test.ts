@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { PAIRING_GRACE_MS } from '../../lambda/core/context.js';
+import { DELIVER_TIMEOUT_MS, PAIRING_GRACE_MS } from '../../lambda/core/context.js';
 import { describeEachBackend, openStore, type OpenStore } from '../support/dynamodb.js';
 import type { DbFault } from './support/faults.js';
 import { openWorld, type World } from './support/world.js';
@@ -119,6 +119,165 @@ describeEachBackend('injected faults', (backend) => {
           await w.relay(ra2, a, b, key);
           await pairsAfresh(ra2, a, b, key);
         }
+      });
+  });
+
+  describe('delivering held frames', () => {
+    const frames = (n: number, from = 1) => Array.from({ length: n }, (_, i) => `f${from + i}`);
+    /** ra (a→b) holds f1…f5; then rb pairs with it, and the deliver function starts. */
+    async function heldThenPaired() {
+      const [a, b, key] = ids();
+      await w.relay('ra', a, b, key);
+      for (const frame of frames(5)) await w.send('ra', frame);
+      await w.relay('rb', b, a, key);
+      return { a, b, key };
+    }
+
+    it('retries a post that fails past the SDK’s retries; every frame arrives once, in order', async () => {
+      w.sockets.fail('post', 'throttled', (to, data) => to === 'rb' && data === 'f3', 2);
+      w.sockets.fail('post', 'server error', (to, data) => to === 'rb' && data === 'f4');
+      await heldThenPaired();
+      await w.settled();
+      await w.send('ra', 'f6');
+      expect(w.sockets.received('rb')).toEqual(frames(6));
+      expect(w.sockets.closed).toEqual([]);
+      expect(w.deliveries.failures).toEqual([]);
+      expect(w.errors).toEqual([]);
+    });
+
+    it('closes both sockets when posting keeps failing, never losing frames silently or sending twice', async () => {
+      w.sockets.fail('post', 'throttled', (to, data) => to === 'rb' && data === 'f3', 1_000);
+      // Each failure costs the deliverer several seconds of its patience.
+      w.sockets.beforeCall = (op, to, data) => {
+        if (op === 'post' && to === 'rb' && data === 'f3') w.advance(5_000);
+      };
+      const { a, b, key } = await heldThenPaired();
+      await w.settled();
+      expect(w.sockets.received('rb')).toEqual(['f1', 'f2']);
+      expect(w.sockets.closed.sort()).toEqual(['ra', 'rb']);
+      // Lambda retried the failed invocation twice: neither sent anything again.
+      expect(w.deliveries.failures).toHaveLength(1);
+      expect(w.errors.map((line) => line.message)).toContain(
+        'held frames could not be delivered: closing both sockets',
+      );
+      await Promise.all([w.disconnect('ra'), w.disconnect('rb')]);
+      expect(await s.store.listHeld('ra')).toEqual([]);
+      w.sockets.beforeCall = undefined;
+      await w.relay('ra2', a, b, key);
+      await pairsAfresh('ra2', a, b, key);
+    });
+
+    it('never opens the direct path while a duplicate deliverer is still posting', async () => {
+      let duplicate: Promise<void> | undefined;
+      w.sockets.delay = (op, to, data) => {
+        if (op !== 'post' || data !== 'f1' || duplicate) return undefined;
+        // While f1 is being posted, Lambda runs the same job again, and ra sends f6.
+        const job = w.deliveries.jobs[0]!;
+        duplicate = w.handlers.deliver(job).then(() => w.send('ra', 'f6'));
+        return duplicate;
+      };
+      await heldThenPaired();
+      await w.settled();
+      await duplicate;
+      await w.settled();
+      expect(w.sockets.received('rb')).toEqual(frames(6));
+      expect(w.errors).toEqual([]);
+    });
+
+    it('takes over the claim of a deliverer that died, once the deliver timeout has passed', async () => {
+      const [a, b, key] = ids();
+      await w.relay('ra', a, b, key);
+      for (const frame of frames(3)) await w.send('ra', frame);
+      // A deliverer claimed f1…f3 and died before posting (its invocation timed out).
+      expect(await w.store.claimHeld('ra', 0, 3, { at: Date.now() })).toBe(true);
+      await w.relay('rb', b, a, key);
+      await w.settled();
+      expect(w.sockets.received('rb')).toEqual([]); // the claim may still be at work
+      w.advance(DELIVER_TIMEOUT_MS + 1_000);
+      // Lambda retries the timed-out invocation: the dead claim is taken over.
+      await w.handlers.deliver(w.deliveries.jobs[0]!);
+      await w.send('ra', 'f4');
+      expect(w.sockets.received('rb')).toEqual(frames(4));
+    });
+
+    const dbSteps: { step: string; command: string; match: (input: string) => boolean }[] = [
+      {
+        step: 'reading the held frames (before claiming)',
+        command: 'QueryCommand',
+        match: (input) => input.includes('"H#'),
+      },
+      {
+        step: 'claiming them',
+        command: 'UpdateItemCommand',
+        match: (input) => input.includes('claimedAt') && input.includes('delivered'),
+      },
+    ];
+    for (const { step, command, match } of dbSteps)
+      it(`delivers every frame once when DynamoDB fails ${step}: Lambda's retry redoes it`, async () => {
+        w.faults.add({ command, match });
+        await heldThenPaired();
+        await w.settled();
+        await w.send('ra', 'f6');
+        expect(w.faults.pending()).toEqual([]);
+        expect(w.deliveries.failures).toHaveLength(1);
+        expect(w.sockets.received('rb')).toEqual(frames(6));
+        expect(w.sockets.closed).toEqual([]);
+      });
+
+    it('closes both sockets when DynamoDB fails after the frames were posted (recording it)', async () => {
+      w.faults.add({
+        command: 'UpdateItemCommand',
+        match: (input) => input.includes('SET sent = :upTo'),
+        fault: 'server error',
+      });
+      await heldThenPaired();
+      await w.settled();
+      expect(w.faults.pending()).toEqual([]);
+      // Every frame was posted once; the pair could not be recorded as flushed, so it is closed.
+      expect(w.sockets.received('rb')).toEqual(frames(5));
+      expect(w.sockets.closed.sort()).toEqual(['ra', 'rb']);
+    });
+
+    const holdSteps: { step: string; rule: Parameters<World['faults']['add']>[0] }[] = [
+      {
+        step: 'the held-frame counter (nothing written)',
+        rule: { command: 'UpdateItemCommand', match: (input) => input.includes('ADD seq') },
+      },
+      {
+        step: 'the held-frame counter (written, but the answer lost)',
+        rule: {
+          command: 'UpdateItemCommand',
+          match: (input) => input.includes('ADD seq'),
+          after: true,
+        },
+      },
+      {
+        step: 'between the counter and the frame itself',
+        rule: { command: 'PutItemCommand', match: (input) => input.includes('"H#') },
+      },
+    ];
+    for (const { step, rule } of holdSteps)
+      it(`loses only the failed frame when holding fails at ${step}; the pair still forms and flushes`, async () => {
+        const [a, b, key] = ids();
+        await w.relay('ra', a, b, key);
+        await w.send('ra', 'f1');
+        w.faults.add(rule);
+        // The invocation fails: on AWS the client gets API Gateway's internal-error frame.
+        await expect(w.send('ra', 'lost')).rejects.toThrow('(injected)');
+        await w.send('ra', 'f2');
+        // A counter taken without its frame keeps the deliverer waiting a moment, then it goes on.
+        const impatient = setInterval(() => w.advance(1_000), 20);
+        try {
+          await w.relay('rb', b, a, key);
+          await w.settled();
+        } finally {
+          clearInterval(impatient);
+        }
+        await w.send('ra', 'f3');
+        await w.send('rb', 'back');
+        expect(w.sockets.received('rb')).toEqual(['f1', 'f2', 'f3']);
+        expect(w.sockets.received('ra')).toEqual(['back']);
+        expect(w.sockets.closed).toEqual([]);
       });
   });
 

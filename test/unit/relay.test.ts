@@ -443,9 +443,14 @@ describe('deferred delivery of held frames', () => {
     const writes = h.db.commandCalls(UpdateCommand).map((call) => call.args[0].input);
     expect(writes).toEqual([
       expect.objectContaining({
-        UpdateExpression: 'SET delivered = :upTo',
+        UpdateExpression: 'SET delivered = :upTo, sent = :from, claimedAt = :at',
         ConditionExpression: 'attribute_not_exists(delivered)',
-        ExpressionAttributeValues: { ':upTo': 3 },
+        ExpressionAttributeValues: { ':upTo': 3, ':from': 0, ':at': expect.any(Number) as unknown },
+      }),
+      // Every claimed frame posted: only now may the direct path open.
+      expect.objectContaining({
+        UpdateExpression: 'SET sent = :upTo',
+        ConditionExpression: 'delivered = :upTo AND claimedAt = :at',
       }),
       expect.objectContaining({
         UpdateExpression: 'SET flushed = :yes',
@@ -467,15 +472,19 @@ describe('deferred delivery of held frames', () => {
     });
     h.db.on(QueryCommand).resolves({ Items: [frame(1, 'first', 1)] });
     h.db.on(UpdateCommand, { UpdateExpression: 'SET flushed = :yes' }).resolves({});
-    h.db.on(UpdateCommand, { UpdateExpression: 'SET delivered = :upTo' }).callsFake(() => {
-      // Once claimed, the socket reads as fully delivered.
-      h.db.on(GetCommand, { Key: connKey('r2') }).resolves({
-        Item: connectionItem(
-          relay('r2', { peer: 'r1', pairedAt: job.pairedAt, seq: 2, delivered: 2 }),
-        ),
+    h.db
+      .on(UpdateCommand, {
+        UpdateExpression: 'SET delivered = :upTo, sent = :from, claimedAt = :at',
+      })
+      .callsFake(() => {
+        // Once claimed, the socket reads as fully delivered.
+        h.db.on(GetCommand, { Key: connKey('r2') }).resolves({
+          Item: connectionItem(
+            relay('r2', { peer: 'r1', pairedAt: job.pairedAt, seq: 2, delivered: 2 }),
+          ),
+        });
+        return {};
       });
-      return {};
-    });
 
     const delivered = h.handlers.deliver(job);
     await vi.advanceTimersByTimeAsync(1_000);

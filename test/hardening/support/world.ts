@@ -56,6 +56,8 @@ export class Sockets implements Messenger {
   private readonly rules: SocketRule[] = [];
   /** Runs before each call is answered: a test may change the world there. */
   beforeCall?: (op: 'post' | 'close', connectionId: string, data?: string) => void;
+  /** Awaited before each call is answered: a test may hold a call while others run. */
+  delay?: (op: 'post' | 'close', connectionId: string, data?: string) => Promise<void> | undefined;
 
   /** Makes the next `times` matching calls fail with `fault`. */
   fail(
@@ -74,15 +76,16 @@ export class Sockets implements Messenger {
     return rule.fault;
   }
 
-  private answer(op: 'post' | 'close', to: string, data?: string): Promise<Delivery> {
+  private async answer(op: 'post' | 'close', to: string, data?: string): Promise<Delivery> {
+    await this.delay?.(op, to, data);
     this.beforeCall?.(op, to, data);
     const fault = this.injected(op, to, data);
     if (fault) this.calls.push({ op, to, outcome: fault });
-    if (fault === 'gone') return Promise.resolve('gone');
-    if (fault) return Promise.reject(managementError(fault));
+    if (fault === 'gone') return 'gone';
+    if (fault) throw managementError(fault);
     if (!this.open.has(to)) {
       this.calls.push({ op, to, outcome: 'gone' });
-      return Promise.resolve('gone');
+      return 'gone';
     }
     this.calls.push({ op, to, outcome: 'sent' });
     if (op === 'post') this.posts.push({ to, data: data! });
@@ -90,7 +93,7 @@ export class Sockets implements Messenger {
       this.open.delete(to);
       this.closed.push(to);
     }
-    return Promise.resolve('sent');
+    return 'sent';
   }
 
   post(connectionId: string, data: string): Promise<Delivery> {

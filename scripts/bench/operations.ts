@@ -147,7 +147,7 @@ const REASONS: Record<string, Record<string, string>> = {
     'DynamoDB GetItem':
       'after posting, the deliverer reads the socket record again before marking it flushed, though markFlushed is conditional on the count it read and would do alone (and each 410 retry, if any, checks that the new socket still exists)',
     'DynamoDB UpdateItem':
-      'after posting, the deliverer records that every claimed frame was posted (finishHeld), so that the invocation Lambda retries after a deliverer died mid-claim can take its claim over',
+      'after posting, the deliverer records that every claimed frame was posted (finishHeld), so that the invocation Lambda retries after a deliverer died mid-claim can take its claim over; when nothing was held meanwhile, one conditional write could record it and open the direct path together (not changed here: this is the delivery hardening just made for issue 5)',
     '@connections PostToConnection':
       'posts answered 410: the deliver function started before the new socket’s $connect had returned (API Gateway answers 410 until it has) and retried',
   },

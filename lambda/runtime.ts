@@ -38,6 +38,11 @@ export interface ClientOverrides {
   lambdaEndpoint?: string;
   region?: string;
   credentials?: { accessKeyId: string; secretAccessKey: string };
+  /**
+   * DynamoDB is a real table (an AWS endpoint): its client takes the default region and
+   * credential chain, not `region` and `credentials`, which are for the local endpoints.
+   */
+  dynamoDbUsesDefaultCredentials?: boolean;
   /** Called with each SDK client as it is made, e.g. to add a middleware (npm run bench counts calls). */
   instrument?: (client: SdkClient) => void;
 }
@@ -128,7 +133,7 @@ function buildServices(
 ): Services {
   const common = clientCommon(overrides);
   const dynamo = new DynamoDBClient({
-    ...common,
+    ...(overrides.dynamoDbUsesDefaultCredentials ? {} : common),
     ...(overrides.dynamoDbEndpoint ? { endpoint: overrides.dynamoDbEndpoint } : {}),
   });
   overrides.instrument?.(dynamo);

@@ -1,7 +1,7 @@
 /**
  * The local stand-ins for DynamoDB: dynalite in-process (in memory), or any DynamoDB API
- * endpoint (DynamoDB Local, or a real table) given by URL. Either way the table is created
- * with the stack's key schema when it is missing.
+ * endpoint given by URL: DynamoDB Local, or AWS itself (a real table, with the credentials of
+ * the environment). Either way the table is created with the stack's key schema when missing.
  */
 import type { AddressInfo } from 'node:net';
 import {
@@ -19,6 +19,18 @@ export const LOCAL_AWS = {
   region: 'us-east-1',
   credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
 } as const;
+
+/** Whether an endpoint is on this machine (dynalite, DynamoDB Local) rather than AWS itself. */
+export function isLocalEndpoint(endpoint: string): boolean {
+  const host = new URL(endpoint).hostname.replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/**
+ * Region and credentials for a DynamoDB endpoint: fake ones on this machine; for a real table,
+ * none, so that the SDK takes them from the environment (AWS_REGION, AWS_PROFILE, …).
+ */
+export const awsFor = (endpoint: string) => (isLocalEndpoint(endpoint) ? LOCAL_AWS : {});
 
 export interface LocalDynamo {
   endpoint: string;
@@ -44,7 +56,7 @@ export async function startDynalite(): Promise<LocalDynamo> {
 
 /** Creates the signal table at `endpoint` unless it exists. */
 export async function ensureTable(endpoint: string, tableName: string): Promise<void> {
-  const client = new DynamoDBClient({ ...LOCAL_AWS, endpoint });
+  const client = new DynamoDBClient({ ...awsFor(endpoint), endpoint });
   try {
     try {
       await client.send(new DescribeTableCommand({ TableName: tableName }));

@@ -38,7 +38,13 @@ import { createHandlers, type HandlerResult, type Handlers } from '../lambda/cor
 import { DEFAULT_LIMITS, MAX_FRAME_BYTES, type Limits } from '../lambda/core/limits.js';
 import { createLogger, type Level, type Logger, type Sink } from '../lambda/core/log.js';
 import { createServices, type ClientOverrides } from '../lambda/runtime.js';
-import { LOCAL_AWS, ensureTable, startDynalite, type LocalDynamo } from './dynamodb.js';
+import {
+  LOCAL_AWS,
+  ensureTable,
+  isLocalEndpoint,
+  startDynalite,
+  type LocalDynamo,
+} from './dynamodb.js';
 import {
   connectEvent,
   disconnectEvent,
@@ -667,6 +673,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
       {
         ...LOCAL_AWS,
         dynamoDbEndpoint,
+        dynamoDbUsesDefaultCredentials: !isLocalEndpoint(dynamoDbEndpoint),
         lambdaEndpoint: internal,
         ...(options.instrumentClient ? { instrument: options.instrumentClient } : {}),
       },

@@ -3,7 +3,6 @@
  * introduces the sender and every peer sharing one of them to each other, both ways, with the
  * full list of shared keys.
  */
-import type { Context } from './context.js';
 import {
   applyKeyChange,
   errorReply,
@@ -12,7 +11,10 @@ import {
   sharedKeys,
   type ServerMessage,
 } from './protocol.js';
-import type { IntroductionConnection } from './store.js';
+import { PAIRING_GRACE_MS, type Context } from './context.js';
+import { whenReady } from './messenger.js';
+import { mayBeConnecting } from './relay.js';
+import type { IntroductionConnection, PeerRecord } from './store.js';
 import { mapLimit } from './util.js';
 
 /** At $connect: the socket becomes its peer id's current one; the peer keeps its keys. */
@@ -52,11 +54,19 @@ export async function onIntroductionMessage(
       ? { error: `a peer may hold at most ${maxKeysPerPeer} keys` }
       : next;
   };
-  let changed = await ctx.store.changeKeys(peerId, update);
+  // Index the joined keys before writing the key set: a peer must never hold a key that no index
+  // entry leads to (had indexing failed after the write, later joiners would never find it). An
+  // entry for a key the peer does not hold is harmless: readers check the peer's record.
+  const indexJoined = async (before: PeerRecord, next: string[]) => {
+    const keys = [...new Set(change.join)].filter((key) => next.includes(key));
+    if (keys.length > 0)
+      await ctx.store.indexKeys(peerId, before.session, keys, before.version + 1);
+  };
+  let changed = await ctx.store.changeKeys(peerId, update, indexJoined);
   if (changed === undefined) {
     // The peer's record expired or was removed while this socket lives: register it again.
     await ctx.store.registerSocket(peerId, connectionId);
-    changed = await ctx.store.changeKeys(peerId, update);
+    changed = await ctx.store.changeKeys(peerId, update, indexJoined);
   }
   if (changed === undefined) throw new Error(`peer ${peerId} has no record`);
   if ('error' in changed) return reject(changed.error);
@@ -66,8 +76,7 @@ export async function onIntroductionMessage(
   if (left.length > 0) await ctx.store.unindexKeys(peerId, peer.session, left, peer.version);
   const joined = [...new Set(change.join)].filter((key) => peer.keys.includes(key));
   if (joined.length === 0) return;
-  // Index first, then look: of two peers joining one key at once, one always sees the other.
-  await ctx.store.indexKeys(peerId, peer.session, joined, peer.version);
+  // Indexed first, then look: of two peers joining one key at once, one always sees the other.
   const candidates = new Set<string>();
   for (const ids of await mapLimit(joined, 8, (key) => ctx.store.peersWithKey(key, maxFanOut + 1)))
     for (const id of ids) if (id !== peerId) candidates.add(id);
@@ -79,18 +88,25 @@ export async function onIntroductionMessage(
     .map((other) => ({ other, keys: sharedKeys(peer.keys, other.keys) }));
 
   let senderGone = false;
+  // One pair failing (the management API throttling past the SDK's retries) must not cost the
+  // others their introductions: every pair is tried, then the first failure is reported.
+  let failed: { error: unknown } | undefined;
   await mapLimit(pairs, 16, async ({ other, keys }) => {
-    if ((await send(ctx, other.current, introduction(peerId, keys))) === 'gone') {
-      // The other peer's socket is gone: forget it, and introduce nobody to it.
-      ctx.metrics.count('Gone');
-      await dropIntroductionSocket(ctx, other.current, other.peerId);
-      return;
+    try {
+      if ((await sendToPeer(ctx, other.current, introduction(peerId, keys))) === 'gone') {
+        // The other peer's socket is gone: forget it, and introduce nobody to it.
+        ctx.metrics.count('Gone');
+        await dropIntroductionSocket(ctx, other.current, other.peerId);
+        return;
+      }
+      ctx.metrics.count('Introductions');
+      if (senderGone) return;
+      if ((await send(ctx, connectionId, introduction(other.peerId, keys))) === 'gone')
+        senderGone = true;
+      else ctx.metrics.count('Introductions');
+    } catch (error) {
+      failed ??= { error };
     }
-    ctx.metrics.count('Introductions');
-    if (senderGone) return;
-    if ((await send(ctx, connectionId, introduction(other.peerId, keys))) === 'gone')
-      senderGone = true;
-    else ctx.metrics.count('Introductions');
   });
   ctx.log.info('introduced', { peerId, peers: pairs.length, joined: joined.length });
   if (candidates.size > maxFanOut)
@@ -98,7 +114,21 @@ export async function onIntroductionMessage(
       `more than ${maxFanOut} peers share these keys: introduced ${maxFanOut} of them; ` +
         'the others will introduce themselves when they join',
     );
+  if (failed) throw failed.error;
 }
+
+/**
+ * Sends to another peer's current socket. A socket still inside its $connect (a peer id that
+ * reconnected a moment ago) answers 410 until its $connect returns: that is retried briefly,
+ * never taken for gone.
+ */
+const sendToPeer = (ctx: Context, connectionId: string, message: ServerMessage) =>
+  whenReady(
+    () => send(ctx, connectionId, message),
+    ctx.now() + PAIRING_GRACE_MS,
+    ctx.now,
+    mayBeConnecting(ctx, connectionId),
+  );
 
 /** At $disconnect: the socket leaves its peer; the last socket of a peer id forgets its keys. */
 export async function closeIntroduction(

@@ -77,7 +77,7 @@ async function abandonRelay(
   try {
     await ctx.store.removeConnection(connectionId);
     await ctx.store.leaveRendezvous(request, connectionId);
-    if (claimed) await ctx.messenger.close(claimed);
+    if (claimed) await closeSocket(ctx, claimed);
   } catch (error) {
     ctx.log.error('could not undo a failed relay $connect', { error });
   }
@@ -94,7 +94,7 @@ async function pairOrWait(
     if ('waiting' in met) {
       if (met.replaced) {
         // A newer socket for the same (A, B, key) replaces the waiting one, which is closed.
-        await ctx.messenger.close(met.replaced);
+        await closeSocket(ctx, met.replaced);
         ctx.log.info('waiting relay socket replaced', { replacedConnectionId: met.replaced });
       }
       ctx.log.info('relay socket waiting', { localId: request.localId });
@@ -201,6 +201,19 @@ const untilReady = (
   attempt: () => Promise<Delivery>,
 ): Promise<Delivery> =>
   whenReady(attempt, pairedAt + PAIRING_GRACE_MS, ctx.now, mayBeConnecting(ctx, peer));
+
+/**
+ * Closes a socket that may still be inside its own $connect (two sockets of a pair arriving at
+ * the same moment): its 410 is retried while it may be connecting, so it is never left open,
+ * unpaired and out of the rendezvous, once its $connect returns.
+ */
+const closeSocket = (ctx: Context, connectionId: string): Promise<Delivery> =>
+  whenReady(
+    () => ctx.messenger.close(connectionId),
+    ctx.now() + PAIRING_GRACE_MS,
+    ctx.now,
+    mayBeConnecting(ctx, connectionId),
+  );
 
 const postToPeer = (ctx: Context, { peer, pairedAt }: Pairing, body: string): Promise<Delivery> =>
   untilReady(ctx, peer, pairedAt, () => ctx.messenger.post(peer, body));

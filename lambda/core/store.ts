@@ -293,17 +293,20 @@ export class SignalStore {
   /**
    * Changes a peer's key set with optimistic concurrency: messages of one socket may be handled
    * concurrently, and no change may be lost. `change` returns the new set, or an error to report
-   * (then nothing is written). Undefined when the peer has no record.
+   * (then nothing is written). `beforeWrite` runs before each attempt's write (e.g. to index the
+   * keys joined). Undefined when the peer has no record.
    */
   async changeKeys(
     peerId: string,
     change: (keys: readonly string[]) => string[] | { error: string },
+    beforeWrite?: (peer: PeerRecord, next: string[]) => Promise<void>,
   ): Promise<{ peer: PeerRecord; previous: string[] } | { error: string } | undefined> {
     for (let attempt = 0; attempt < 20; attempt++) {
       const peer = await this.getPeer(peerId);
       if (!peer) return undefined;
       const next = change(peer.keys);
       if (!Array.isArray(next)) return next;
+      await beforeWrite?.(peer, next);
       const written = await this.conditional(
         this.db.send(
           new UpdateCommand({

@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DELIVER_TIMEOUT_MS, PAIRING_GRACE_MS } from '../../lambda/core/context.js';
 import { describeEachBackend, openStore, type OpenStore } from '../support/dynamodb.js';
 import type { DbFault } from './support/faults.js';
-import { openWorld, type World } from './support/world.js';
+import { introductionsOf, openWorld, type World } from './support/world.js';
 
 describeEachBackend('injected faults', (backend) => {
   let s: OpenStore;
@@ -279,6 +279,62 @@ describeEachBackend('injected faults', (backend) => {
         expect(w.sockets.received('ra')).toEqual(['back']);
         expect(w.sockets.closed).toEqual([]);
       });
+  });
+
+  describe('introductions', () => {
+    const intro = (id: string, keys: string[]) => ({ type: 'Introduction', id, keys });
+    const peers = (n: number) => Array.from({ length: n }, (_, i) => `p${i}-${tag()}`);
+
+    it('never leaves a peer holding a key it is not indexed under when indexing fails', async () => {
+      const [p, q] = peers(2) as [string, string];
+      const key = `doc-${tag()}`;
+      await w.introduce('cp', p);
+      w.faults.add({ command: 'BatchWriteItemCommand', fault: 'throughput exceeded' });
+      await expect(w.join('cp', key)).rejects.toThrow('(injected)');
+      // The Join failed as a whole: P does not hold the key…
+      expect((await s.store.getPeer(p))?.keys).toEqual([]);
+      // …and once its client joins again, a later joiner finds it.
+      await w.join('cp', key);
+      await w.introduce('cq', q);
+      await w.join('cq', key);
+      expect(introductionsOf(w, 'cq')).toEqual([{ type: 'Introduction', id: p, keys: [key] }]);
+      expect(introductionsOf(w, 'cp')).toEqual([{ type: 'Introduction', id: q, keys: [key] }]);
+    });
+
+    it('introduces every other pair when posting one introduction fails past the SDK’s retries', async () => {
+      // More peers than introductions run at once (16), so one failure could stop a worker.
+      const ids = peers(25);
+      const key = `doc-${tag()}`;
+      for (const id of ids.slice(1)) {
+        await w.introduce(`c-${id}`, id);
+        await w.join(`c-${id}`, key);
+      }
+      w.sockets.posts.length = 0;
+      const [joiner, unlucky] = [ids[0]!, ids[3]!];
+      w.sockets.fail('post', 'throttled', (to) => to === `c-${unlucky}`);
+      // The failure comes at once; every other post takes a moment, as over the network.
+      w.sockets.delay = (op, to) =>
+        op === 'post' && to !== `c-${unlucky}`
+          ? new Promise((done) => setTimeout(done, 5))
+          : undefined;
+      await w.introduce(`c-${joiner}`, joiner);
+      await expect(w.join(`c-${joiner}`, key)).rejects.toThrow('(injected)');
+      // Checked the moment the invocation fails: on Lambda, work left running then is frozen.
+      const others = ids.slice(1).filter((id) => id !== unlucky);
+      const introduced = others.filter(
+        (id) =>
+          JSON.stringify(introductionsOf(w, `c-${id}`)) === JSON.stringify([intro(joiner, [key])]),
+      );
+      expect(introduced).toEqual(others);
+      expect(
+        introductionsOf(w, `c-${joiner}`)
+          .map((message) => message.id)
+          .sort(),
+      ).toEqual(others.sort());
+      // The unlucky peer's socket is fine: it was not taken for gone.
+      expect(await s.store.getConnection(`c-${unlucky}`)).toBeDefined();
+      expect((await s.store.getPeer(unlucky))?.keys).toEqual([key]);
+    });
   });
 
   it('closes the socket with held frames when the deliver function cannot be invoked; both pair afresh', async () => {

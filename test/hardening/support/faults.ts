@@ -41,18 +41,24 @@ export function dbError(fault: DbFault): Error {
   });
 }
 
+const READS = new Set(['GetItemCommand', 'QueryCommand', 'BatchGetItemCommand']);
+
 export class DbFaults {
   private readonly rules: (DbRule & { left: number })[] = [];
   /** Every command sent, by name, in order. */
   readonly commands: string[] = [];
   /** How many faults struck. */
   struck = 0;
+  /** Reads sent without ConsistentRead (GetItem, Query, BatchGetItem), by command name. */
+  readonly eventualReads: string[] = [];
 
   constructor(client: DynamoDBClient) {
     client.middlewareStack.add(
       (next, context) => async (args) => {
         const name = context.commandName ?? 'unknown';
         this.commands.push(name);
+        if (READS.has(name) && !JSON.stringify(args.input).includes('"ConsistentRead":true'))
+          this.eventualReads.push(name);
         const rule = this.take(name, args.input);
         if (!rule) return next(args);
         this.struck++;

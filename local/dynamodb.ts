@@ -9,7 +9,6 @@ import {
   DescribeTableCommand,
   DynamoDBClient,
   ResourceNotFoundException,
-  waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 import { TABLE_SCHEMA } from '../lambda/core/schema.js';
@@ -79,11 +78,16 @@ export async function ensureTable(endpoint: string, tableName: string): Promise<
         ],
       }),
     );
-    // The waiter's default first pause is 20 s; local tables are ready within milliseconds.
-    await waitUntilTableExists(
-      { client, maxWaitTime: 30, minDelay: 1, maxDelay: 1 },
-      { TableName: tableName },
-    );
+    // Local tables are ready within milliseconds, real ones within seconds: poll with a growing
+    // pause (the SDK waiter's first pause is 20 s).
+    const deadline = Date.now() + 60_000;
+    for (let pause = 5; ; pause = Math.min(pause * 2, 1000)) {
+      const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+      if (Table?.TableStatus === 'ACTIVE') return;
+      if (Date.now() > deadline)
+        throw new Error(`table ${tableName} is still ${Table?.TableStatus ?? 'missing'}`);
+      await new Promise((resolve) => setTimeout(resolve, pause));
+    }
   } finally {
     client.destroy();
   }

@@ -10,11 +10,10 @@
  * the DynamoDB Local variant as skipped, with the reason, when Java is missing.
  */
 import { randomUUID } from 'node:crypto';
-import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { describe, inject } from 'vitest';
-import { LOCAL_AWS, startDynalite } from '../../local/dynamodb.js';
-import { TABLE_SCHEMA } from '../../lambda/core/schema.js';
+import { LOCAL_AWS, ensureTable, startDynalite } from '../../local/dynamodb.js';
 import { SignalStore } from '../../lambda/core/store.js';
 
 export type BackendName = 'dynalite' | 'DynamoDB Local';
@@ -83,36 +82,6 @@ export interface OpenStoreOptions {
   tablePrefix?: string;
 }
 
-/**
- * Creates the signal table with the stack's key schema and waits until it is ACTIVE, polling
- * every few milliseconds. (local/dynamodb.ts's ensureTable uses the SDK waiter, whose first
- * retry comes after 20 s: dynalite under load is sometimes still CREATING at the first look.)
- */
-async function createTable(client: DynamoDBClient, tableName: string): Promise<void> {
-  const { partitionKey, sortKey } = TABLE_SCHEMA;
-  await client.send(
-    new CreateTableCommand({
-      TableName: tableName,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [
-        { AttributeName: partitionKey, AttributeType: 'S' },
-        { AttributeName: sortKey, AttributeType: 'S' },
-      ],
-      KeySchema: [
-        { AttributeName: partitionKey, KeyType: 'HASH' },
-        { AttributeName: sortKey, KeyType: 'RANGE' },
-      ],
-    }),
-  );
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
-    if (Table?.TableStatus === 'ACTIVE') return;
-    if (Date.now() > deadline) throw new Error(`table ${tableName} is still ${Table?.TableStatus}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
 /** A SignalStore on a fresh table of `backend`, starting dynalite when the backend needs it. */
 export async function openStore(
   backend: Backend,
@@ -129,7 +98,7 @@ export async function openStore(
   const tableName = uniqueTableName(options.tablePrefix);
   const client = new DynamoDBClient({ ...LOCAL_AWS, endpoint });
   try {
-    await createTable(client, tableName);
+    await ensureTable(endpoint, tableName);
   } catch (error) {
     client.destroy();
     await stopDynalite?.();

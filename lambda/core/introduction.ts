@@ -78,7 +78,8 @@ export async function onIntroductionMessage(
   if (joined.length === 0) return;
   // Indexed first, then look: of two peers joining one key at once, one always sees the other.
   const candidates = new Set<string>();
-  for (const ids of await mapLimit(joined, 8, (key) => ctx.store.peersWithKey(key, maxFanOut + 1)))
+  // Two past the limit: the sender's own entry (indexed already) and one to know there are more.
+  for (const ids of await mapLimit(joined, 8, (key) => ctx.store.peersWithKey(key, maxFanOut + 2)))
     for (const id of ids) if (id !== peerId) candidates.add(id);
 
   const others = await ctx.store.getPeers([...candidates].slice(0, maxFanOut));

@@ -329,7 +329,10 @@ export async function deliverHeld(ctx: Context, job: DeliveryJob): Promise<void>
         if (result === 'gone') return await peerGone(ctx, job.from, job.to);
         ctx.metrics.count('FramesDelivered');
       }
-      await ctx.store.finishHeld(job.from, seq, at);
+      await ctx.store.finishHeld(job.from, seq, at, {
+        frames: seq - from,
+        bytes: frames.reduce((sum, frame) => sum + Buffer.byteLength(frame.body), 0),
+      });
     } catch (error) {
       await abandonPair(ctx, job);
       throw error;

@@ -50,6 +50,8 @@ export interface RelayConnection {
   flushed?: boolean;
   /** How many frames were ever held (the last held frame's sequence number). */
   seq?: number;
+  /** How many frames are held now (not yet posted): the held-frame bound applies to it. */
+  held?: number;
   /** How many held frames have been claimed for delivery. */
   delivered?: number;
   /**
@@ -599,10 +601,10 @@ export class SignalStore {
           new UpdateCommand({
             TableName: this.tableName,
             Key: connKey(connectionId),
-            UpdateExpression: 'ADD seq :one, heldBytes :bytes',
+            UpdateExpression: 'ADD seq :one, held :one, heldBytes :bytes',
             ConditionExpression:
               `attribute_exists(${PK}) AND attribute_not_exists(flushed) AND ` +
-              '(attribute_not_exists(seq) OR seq < :maxFrames) AND ' +
+              '(attribute_not_exists(held) OR held < :maxFrames) AND ' +
               '(attribute_not_exists(heldBytes) OR heldBytes <= :room)',
             ExpressionAttributeValues: {
               ':one': 1,
@@ -692,16 +694,29 @@ export class SignalStore {
     );
   }
 
-  /** Records that every frame of the claim made at `at` up to `upTo` was posted. */
-  async finishHeld(connectionId: string, upTo: number, at: number): Promise<boolean> {
+  /**
+   * Records that every frame of the claim made at `at` up to `upTo` was posted, and releases
+   * what they took of the held-frame bound: the bound is on frames held now, not ever.
+   */
+  async finishHeld(
+    connectionId: string,
+    upTo: number,
+    at: number,
+    released: { frames: number; bytes: number },
+  ): Promise<boolean> {
     return this.conditional(
       this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: connKey(connectionId),
-          UpdateExpression: 'SET sent = :upTo',
+          UpdateExpression: 'SET sent = :upTo ADD held :frames, heldBytes :bytes',
           ConditionExpression: 'delivered = :upTo AND claimedAt = :at',
-          ExpressionAttributeValues: { ':upTo': upTo, ':at': at },
+          ExpressionAttributeValues: {
+            ':upTo': upTo,
+            ':at': at,
+            ':frames': -released.frames,
+            ':bytes': -released.bytes,
+          },
         }),
       ),
     );

@@ -200,6 +200,29 @@ describeEachBackend('injected faults', (backend) => {
       expect(w.sockets.received('rb')).toEqual(frames(4));
     });
 
+    it('counts only frames not yet delivered against the bound: one held while flushing is kept', async () => {
+      const small = openWorld(s, { limits: { maxHeldFrames: 3 } });
+      try {
+        const [a, b, key] = ids();
+        await small.relay('ra', a, b, key);
+        for (const frame of frames(3)) await small.send('ra', frame); // up to the bound
+        // The three are posted; just before the direct path opens, ra sends another.
+        small.faults.add({
+          command: 'UpdateItemCommand',
+          match: (input) => input.includes('SET flushed'),
+          pause: () => small.send('ra', 'f4'),
+        });
+        await small.relay('rb', b, a, key);
+        await small.settled();
+        await small.send('ra', 'f5');
+        expect(small.sockets.received('rb')).toEqual(frames(5));
+        expect(small.sockets.closed).toEqual([]);
+      } finally {
+        await small.settled();
+        small.close();
+      }
+    });
+
     const dbSteps: { step: string; command: string; match: (input: string) => boolean }[] = [
       {
         step: 'reading the held frames (before claiming)',

@@ -345,8 +345,8 @@ describe('introduction messages', () => {
 
     await h.handlers.message(messageEvent('c-a', '{"type":"Join","join":["k"]}'));
 
-    // The index is read one past the limit, to know that there are more.
-    expect(h.db.commandCalls(QueryCommand)[0]?.args[0].input.Limit).toBe(3);
+    // The index is read two past the limit: the sender's own entry, and one to know there are more.
+    expect(h.db.commandCalls(QueryCommand)[0]?.args[0].input.Limit).toBe(4);
     const messages = parsed(h);
     expect(messages.filter(({ to }) => to !== 'c-a')).toHaveLength(2);
     expect(messages.at(-1)).toEqual({

@@ -261,7 +261,7 @@ describe('relay frames', () => {
     await h.handlers.message(messageEvent('r1', 'hello', 1234));
 
     expect(h.db.commandCalls(UpdateCommand)[0]?.args[0].input).toMatchObject({
-      UpdateExpression: 'ADD seq :one, heldBytes :bytes',
+      UpdateExpression: 'ADD seq :one, held :one, heldBytes :bytes',
       ExpressionAttributeValues: { ':one': 1, ':bytes': 5, ':maxFrames': 256 },
     });
     expect(h.db.commandCalls(PutCommand)[0]?.args[0].input.Item).toMatchObject({
@@ -449,8 +449,13 @@ describe('deferred delivery of held frames', () => {
       }),
       // Every claimed frame posted: only now may the direct path open.
       expect.objectContaining({
-        UpdateExpression: 'SET sent = :upTo',
+        UpdateExpression: 'SET sent = :upTo ADD held :frames, heldBytes :bytes',
         ConditionExpression: 'delivered = :upTo AND claimedAt = :at',
+        // What was posted no longer counts against the held-frame bound.
+        ExpressionAttributeValues: expect.objectContaining({
+          ':frames': -3,
+          ':bytes': -3,
+        }) as unknown,
       }),
       expect.objectContaining({
         UpdateExpression: 'SET flushed = :yes',

@@ -20,6 +20,8 @@ export interface DbRule {
   after?: boolean;
   /** Runs when the fault strikes. */
   onFault?: () => void;
+  /** No fault: awaits this before the command is sent (a test acts in the gap), then sends it. */
+  pause?: () => Promise<void>;
 }
 
 /** The error the DynamoDB client throws for a fault. */
@@ -61,6 +63,10 @@ export class DbFaults {
           this.eventualReads.push(name);
         const rule = this.take(name, args.input);
         if (!rule) return next(args);
+        if (rule.pause) {
+          await rule.pause();
+          return next(args);
+        }
         this.struck++;
         rule.onFault?.();
         if (rule.after) await next(args);

@@ -17,6 +17,8 @@ export interface WireRule {
   service: Service;
   /** The command, e.g. 'UpdateItemCommand', 'PostToConnectionCommand'. @default any */
   command?: string;
+  /** Only requests whose input, as JSON, passes this. @default any */
+  match?: (input: string) => boolean;
   /** Fail one request in `every` (counted per rule, first attempts only). @default 1 */
   every?: number;
   /** How many attempts of a chosen request fail in a row. @default 1 */
@@ -111,7 +113,8 @@ export class WireFaults {
               (r) =>
                 r.service === service &&
                 (r.command === undefined || r.command === context.commandName) &&
-                r.failed < (r.times ?? Infinity),
+                r.failed < (r.times ?? Infinity) &&
+                (r.match === undefined || r.match(JSON.stringify(args.input))),
             );
             if (rule && rule.seen++ % (rule.every ?? 1) === 0) {
               rule.failed++;

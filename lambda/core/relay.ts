@@ -52,7 +52,15 @@ export async function openRelay(
   request: RelayRequest,
   connectedAt: number,
 ): Promise<void> {
-  await ctx.store.putConnection({ kind: 'relay', connectionId, connectedAt, ...request });
+  if (!(await ctx.store.putConnection({ kind: 'relay', connectionId, connectedAt, ...request }))) {
+    // A duplicate $connect for this socket: once paired, pairing it again would put it back in
+    // the rendezvous beside its pair. Unpaired, meeting again is harmless (it is the same socket).
+    const existing = await ctx.store.getConnection(connectionId);
+    if (existing?.kind === 'relay' && existing.peer) {
+      ctx.log.info('duplicate $connect of a paired relay socket: nothing to do');
+      return;
+    }
+  }
   const progress: { claimed?: string } = {};
   try {
     await pairOrWait(ctx, connectionId, request, progress);

@@ -160,9 +160,12 @@ export class SignalStore {
 
   // ---- connections -------------------------------------------------------------------------
 
-  /** Records a socket at $connect. A duplicate $connect for the same id changes nothing. */
-  async putConnection(record: ConnectionRecord): Promise<void> {
-    await this.conditional(
+  /**
+   * Records a socket at $connect. A duplicate $connect for the same id changes nothing: false
+   * then, true when the record was made now.
+   */
+  async putConnection(record: ConnectionRecord): Promise<boolean> {
+    return this.conditional(
       this.db.send(
         new PutCommand({
           TableName: this.tableName,

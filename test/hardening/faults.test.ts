@@ -360,6 +360,57 @@ describeEachBackend('injected faults', (backend) => {
     });
   });
 
+  describe('repeated invocations', () => {
+    // API Gateway does not retry a WebSocket route's integration, but Lambda retries a failed
+    // asynchronous invocation (the deliver function) and may deliver one twice; a client may
+    // also repeat itself. Every handler must be safe to run again.
+    it('treats a repeated $connect of a paired relay socket as done: it never waits again', async () => {
+      const [a, b, key] = ids();
+      await w.relay('ra', a, b, key);
+      await w.relay('rb', b, a, key);
+      expect(await w.connect('rb', relayQuery(b, a, key))).toBe(200);
+      // rb is not back in the rendezvous: a new a-side socket waits instead of claiming it.
+      await w.relay('ra2', a, b, key);
+      expect(await s.store.getConnection('ra2')).not.toHaveProperty('peer');
+      expect(await s.store.getConnection('rb')).toMatchObject({ peer: 'ra' });
+      await w.send('ra', 'still paired');
+      expect(w.sockets.received('rb')).toEqual(['still paired']);
+    });
+
+    it('lets a repeated $connect of a waiting relay socket wait, once', async () => {
+      const [a, b, key] = ids();
+      await w.relay('ra', a, b, key);
+      expect(await w.connect('ra', relayQuery(a, b, key))).toBe(200);
+      expect(w.sockets.closed).toEqual([]); // it did not replace itself
+      await pairsAfresh('ra', a, b, key);
+    });
+
+    it('ignores a repeated $disconnect and a repeated introduction $connect', async () => {
+      const [p, q, key] = ids();
+      await w.introduce('cp', p);
+      await w.introduce('cp', p);
+      await w.join('cp', key);
+      await w.introduce('cq', q);
+      await w.join('cq', key);
+      expect(introductionsOf(w, 'cp')).toEqual([{ type: 'Introduction', id: q, keys: [key] }]);
+      await w.disconnect('cq');
+      await w.disconnect('cq');
+      expect(await s.store.getPeer(q)).toBeUndefined();
+      expect((await s.store.getPeer(p))?.keys).toEqual([key]);
+    });
+
+    it('delivers held frames once when the deliver function runs twice, one after the other', async () => {
+      const [a, b, key] = ids();
+      await w.relay('ra', a, b, key);
+      for (const frame of ['f1', 'f2']) await w.send('ra', frame);
+      await w.relay('rb', b, a, key);
+      await w.settled();
+      await w.handlers.deliver(w.deliveries.jobs[0]!);
+      await w.send('ra', 'f3');
+      expect(w.sockets.received('rb')).toEqual(['f1', 'f2', 'f3']);
+    });
+  });
+
   it('closes the socket with held frames when the deliver function cannot be invoked; both pair afresh', async () => {
     const [a, b, key] = ids();
     await w.relay('ra', a, b, key);

@@ -200,6 +200,48 @@ describeEachBackend('injected faults', (backend) => {
       expect(w.sockets.received('rb')).toEqual(frames(4));
     });
 
+    const vanishing: { step: string; at: (data?: string) => boolean }[] = [
+      { step: 'before the first held frame is posted', at: (data) => data === 'f1' },
+      { step: 'after some held frames were posted', at: (data) => data === 'f3' },
+    ];
+    for (const { step, at } of vanishing)
+      it(`closes the holding socket when its new peer vanishes ${step}, and both pair afresh`, async () => {
+        // rb vanishes without $disconnect: every post to it answers 410 from then on. Its
+        // $connect was a moment ago, so 410 may first mean "not ready": the deliverer waits out
+        // the grace (the clock jumps here), then treats it as gone.
+        w.sockets.beforeCall = (op, to, data) => {
+          if (op !== 'post' || to !== 'rb' || !at(data)) return;
+          w.sockets.open.delete('rb');
+          w.advance(PAIRING_GRACE_MS);
+        };
+        const { a, b, key } = await heldThenPaired();
+        await w.settled();
+        const got = w.sockets.received('rb');
+        expect(got).toEqual(frames(got.length)); // a prefix, in order, nothing twice
+        expect(w.sockets.closed).toEqual(['ra']);
+        expect(await s.store.getConnection('rb')).toBeUndefined();
+        w.sockets.beforeCall = undefined;
+        await w.disconnect('ra');
+        expect(await s.store.listHeld('ra')).toEqual([]);
+        await w.relay('ra2', a, b, key);
+        await pairsAfresh('ra2', a, b, key);
+        expect(w.errors).toEqual([]);
+      });
+
+    it('closes the sender when its peer vanishes after the direct path opened', async () => {
+      const { a, b, key } = await heldThenPaired();
+      await w.settled();
+      w.sockets.open.delete('rb');
+      w.advance(PAIRING_GRACE_MS);
+      await w.send('ra', 'f6');
+      expect(w.sockets.received('rb')).toEqual(frames(5));
+      expect(w.sockets.closed).toEqual(['ra']);
+      await w.disconnect('ra');
+      await w.relay('ra2', a, b, key);
+      await pairsAfresh('ra2', a, b, key);
+      expect(w.errors).toEqual([]);
+    });
+
     it('counts only frames not yet delivered against the bound: one held while flushing is kept', async () => {
       const small = openWorld(s, { limits: { maxHeldFrames: 3 } });
       try {

@@ -21,7 +21,21 @@ export interface Services {
 export interface Context extends Services {
   readonly log: Logger;
   readonly metrics: Metrics;
+  /**
+   * Until when (ms) this invocation may keep retrying a 410 from a socket that may still be
+   * connecting. Route functions run at most 10 s, so they wait at most ROUTE_WAIT_MS; the
+   * deliver function may wait the whole pairing grace. @default no limit beyond the grace
+   */
+  readonly waitUntil?: number;
 }
+
+/**
+ * How long a route function ($connect, $default, $disconnect; 10 s timeout) waits for a socket
+ * that answers 410 but may still be inside its $connect. A socket's $connect normally returns
+ * within a second of its record being written; one that answers 410 for longer is taken for gone
+ * rather than letting the invocation run into its timeout.
+ */
+export const ROUTE_WAIT_MS = 5_000;
 
 /**
  * How long after pairing a 410 from the peer may only mean "its $connect has not returned yet"

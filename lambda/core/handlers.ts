@@ -3,7 +3,7 @@
  * the environment once per cold start; the local gateway and the tests build them directly.
  */
 import { checkAccess } from './access.js';
-import type { Context, Services } from './context.js';
+import { PAIRING_GRACE_MS, ROUTE_WAIT_MS, type Context, type Services } from './context.js';
 import { isDeliveryJob } from './deferred.js';
 import { closeIntroduction, onIntroductionMessage, openIntroduction } from './introduction.js';
 import type { Logger } from './log.js';
@@ -62,7 +62,9 @@ export function createHandlers(services: Services, options: HandlerOptions): Han
   ): Promise<T> {
     const metrics = new MetricCounter();
     const log = options.log.with({ route, ...fields });
-    const ctx: Context = { ...services, log, metrics };
+    // Route functions may wait ROUTE_WAIT_MS for a socket still connecting; deliver, the grace.
+    const wait = route === 'deliver' ? PAIRING_GRACE_MS : ROUTE_WAIT_MS;
+    const ctx: Context = { ...services, log, metrics, waitUntil: services.now() + wait };
     try {
       return await work(ctx);
     } catch (error) {

@@ -193,10 +193,11 @@ async function forward(
  * A 410 may mean "not ready yet" only while the socket's $connect may still be running: its
  * record exists (written first thing in $connect, removed first thing in $disconnect) and it
  * connected less than PAIRING_GRACE_MS ago (API Gateway allows a $connect 29 s). Otherwise the
- * socket is gone for good, and retrying until the grace period ends is wasted (and longer than a
- * route function may run).
+ * socket is gone for good, and retrying until the grace period ends is wasted. An invocation
+ * also stops waiting at its own `waitUntil`, so a route function never runs into its timeout.
  */
 export const mayBeConnecting = (ctx: Context, connectionId: string) => async () => {
+  if (ctx.waitUntil !== undefined && ctx.now() >= ctx.waitUntil) return false;
   const socket = await ctx.store.getConnection(connectionId);
   return socket !== undefined && ctx.now() < socket.connectedAt + PAIRING_GRACE_MS;
 };

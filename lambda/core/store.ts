@@ -384,26 +384,43 @@ export class SignalStore {
 
   /** The peer ids indexed under a key, at most `limit` of them. Stale entries are possible. */
   async peersWithKey(key: string, limit: number): Promise<string[]> {
-    const ids: string[] = [];
+    const items = await this.queryPartition(`K#${key}`, { liveOnly: true, keysOnly: true, limit });
+    return items.map((item) => (item[SK] as string).slice(2));
+  }
+
+  /**
+   * The items of one partition, read consistently page by page: only live ones (TTL not past),
+   * only their sort keys, and at most `limit`, as asked.
+   */
+  private async queryPartition(
+    pk: string,
+    options: { liveOnly?: boolean; keysOnly?: boolean; limit?: number } = {},
+  ): Promise<Item[]> {
+    const { liveOnly = false, keysOnly = false, limit = Infinity } = options;
+    const items: Item[] = [];
     let start: Item | undefined;
     do {
       const page = await this.db.send(
         new QueryCommand({
           TableName: this.tableName,
           KeyConditionExpression: `${PK} = :pk`,
-          FilterExpression: '#ttl > :now',
-          ProjectionExpression: SK,
-          ExpressionAttributeNames: { '#ttl': TTL },
-          ExpressionAttributeValues: { ':pk': `K#${key}`, ':now': this.nowSeconds() },
+          ...(liveOnly
+            ? { FilterExpression: '#ttl > :now', ExpressionAttributeNames: { '#ttl': TTL } }
+            : {}),
+          ...(keysOnly ? { ProjectionExpression: SK } : {}),
+          ExpressionAttributeValues: {
+            ':pk': pk,
+            ...(liveOnly ? { ':now': this.nowSeconds() } : {}),
+          },
           ConsistentRead: true,
-          Limit: limit - ids.length,
+          ...(Number.isFinite(limit) ? { Limit: limit - items.length } : {}),
           ExclusiveStartKey: start,
         }),
       );
-      for (const item of page.Items ?? []) ids.push((item[SK] as string).slice(2));
+      items.push(...(page.Items ?? []));
       start = page.LastEvaluatedKey;
-    } while (start && ids.length < limit);
-    return ids;
+    } while (start && items.length < limit);
+    return items;
   }
 
   /**
@@ -640,27 +657,12 @@ export class SignalStore {
 
   /** The frames held for a socket, in sequence order. */
   async listHeld(connectionId: string): Promise<HeldFrame[]> {
-    const frames: HeldFrame[] = [];
-    let start: Item | undefined;
-    do {
-      const page = await this.db.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: `${PK} = :pk`,
-          ExpressionAttributeValues: { ':pk': `H#${connectionId}` },
-          ConsistentRead: true,
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of page.Items ?? [])
-        frames.push({
-          seq: Number(item[SK]),
-          body: item.body as string,
-          receivedAt: item.receivedAt as number,
-        });
-      start = page.LastEvaluatedKey;
-    } while (start);
-    return frames;
+    const items = await this.queryPartition(`H#${connectionId}`);
+    return items.map((item) => ({
+      seq: Number(item[SK]),
+      body: item.body as string,
+      receivedAt: item.receivedAt as number,
+    }));
   }
 
   /**

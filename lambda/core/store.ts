@@ -149,11 +149,15 @@ export class SignalStore {
 
   /** Runs a conditional write; false when its condition did not hold. */
   private async conditional(write: Promise<unknown>): Promise<boolean> {
+    return (await this.ifConditionHolds(write)) !== undefined;
+  }
+
+  /** Runs a conditional write; its output, or undefined when its condition did not hold. */
+  private async ifConditionHolds<T>(write: Promise<T>): Promise<T | undefined> {
     try {
-      await write;
-      return true;
+      return await write;
     } catch (error) {
-      if (isConditionFailure(error)) return false;
+      if (isConditionFailure(error)) return undefined;
       throw error;
     }
   }
@@ -429,9 +433,8 @@ export class SignalStore {
    * Returns the keys forgotten, or undefined when the peer lives on.
    */
   async unregisterSocket(peerId: string, connectionId: string): Promise<string[] | undefined> {
-    let remaining: Item | undefined;
-    try {
-      ({ Attributes: remaining } = await this.db.send(
+    const left = await this.ifConditionHolds(
+      this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: peerKey(peerId),
@@ -441,11 +444,10 @@ export class SignalStore {
           ExpressionAttributeValues: { ':cs': new Set([connectionId]), ':c': connectionId },
           ReturnValues: 'ALL_NEW',
         }),
-      ));
-    } catch (error) {
-      if (isConditionFailure(error)) return undefined; // a late or duplicate disconnect
-      throw error;
-    }
+      ),
+    );
+    if (!left) return undefined; // a late or duplicate disconnect
+    const remaining: Item | undefined = left.Attributes;
     const sockets = [...((remaining?.sockets as Set<string> | undefined) ?? [])];
     if (sockets.length > 0) {
       if (remaining?.current === connectionId) {
@@ -468,9 +470,8 @@ export class SignalStore {
       }
       return undefined;
     }
-    let removed: Item | undefined;
-    try {
-      ({ Attributes: removed } = await this.db.send(
+    const deleted = await this.ifConditionHolds(
+      this.db.send(
         new DeleteCommand({
           TableName: this.tableName,
           Key: peerKey(peerId),
@@ -479,11 +480,10 @@ export class SignalStore {
           ExpressionAttributeValues: { ':session': remaining?.session },
           ReturnValues: 'ALL_OLD',
         }),
-      ));
-    } catch (error) {
-      if (isConditionFailure(error)) return undefined; // a new socket arrived meanwhile
-      throw error;
-    }
+      ),
+    );
+    if (!deleted) return undefined; // a new socket arrived meanwhile
+    const removed: Item | undefined = deleted.Attributes;
     const keys = (removed?.keys as string[] | undefined) ?? [];
     await mapLimit(keys, 16, (key) =>
       this.conditional(
@@ -512,8 +512,8 @@ export class SignalStore {
     const { key, side, other } = rendezvousKey(relay);
     const names = { '#side': side, '#other': other, '#ttl': TTL };
     for (let attempt = 0; attempt < 10; attempt++) {
-      try {
-        const { Attributes: old } = await this.db.send(
+      const waiting = await this.ifConditionHolds(
+        this.db.send(
           new UpdateCommand({
             TableName: this.tableName,
             Key: key,
@@ -527,16 +527,17 @@ export class SignalStore {
             },
             ReturnValues: 'ALL_OLD',
           }),
-        );
+        ),
+      );
+      if (waiting) {
+        const old = waiting.Attributes;
         const replaced = old?.[side] as string | undefined;
         return replaced && replaced !== connectionId && this.live(old)
           ? { waiting: true, replaced }
           : { waiting: true };
-      } catch (error) {
-        if (!isConditionFailure(error)) throw error;
       }
-      try {
-        const { Attributes: old } = await this.db.send(
+      const claimed = await this.ifConditionHolds(
+        this.db.send(
           new DeleteCommand({
             TableName: this.tableName,
             Key: key,
@@ -545,11 +546,9 @@ export class SignalStore {
             ExpressionAttributeValues: { ':now': this.nowSeconds() },
             ReturnValues: 'ALL_OLD',
           }),
-        );
-        return { paired: old?.[other] as string };
-      } catch (error) {
-        if (!isConditionFailure(error)) throw error;
-      }
+        ),
+      );
+      if (claimed) return { paired: claimed.Attributes?.[other] as string };
     }
     throw new Error('relay rendezvous kept changing');
   }
@@ -577,8 +576,8 @@ export class SignalStore {
     pairedAt: number,
     flushed: boolean,
   ): Promise<RelayConnection | undefined> {
-    try {
-      const { Attributes } = await this.db.send(
+    const updated = await this.ifConditionHolds(
+      this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: connKey(connectionId),
@@ -595,12 +594,9 @@ export class SignalStore {
           },
           ReturnValues: 'ALL_NEW',
         }),
-      );
-      return Attributes as RelayConnection;
-    } catch (error) {
-      if (isConditionFailure(error)) return undefined;
-      throw error;
-    }
+      ),
+    );
+    return updated?.Attributes as RelayConnection | undefined;
   }
 
   /**
@@ -616,8 +612,8 @@ export class SignalStore {
     const bytes = Buffer.byteLength(body);
     let seq: number | undefined;
     if (bytes <= limits.maxHeldBytes) {
-      try {
-        const { Attributes } = await this.db.send(
+      const counted = await this.ifConditionHolds(
+        this.db.send(
           new UpdateCommand({
             TableName: this.tableName,
             Key: connKey(connectionId),
@@ -634,11 +630,9 @@ export class SignalStore {
             },
             ReturnValues: 'UPDATED_NEW',
           }),
-        );
-        seq = Attributes?.seq as number;
-      } catch (error) {
-        if (!isConditionFailure(error)) throw error;
-      }
+        ),
+      );
+      seq = counted?.Attributes?.seq as number | undefined;
     }
     if (seq === undefined) {
       const record = await this.getConnection(connectionId);

@@ -98,9 +98,12 @@ export function createHandlers(services: Services, options: HandlerOptions): Han
         }
         const at = connectedAt ?? ctx.now();
         ctx.metrics.count('Connections');
-        if (request.value.type === 'introduction')
+        if (request.value.type === 'introduction') {
           await openIntroduction(ctx, connectionId, request.value.localId, at);
-        else await openRelay(ctx, connectionId, request.value, at);
+          return OK;
+        }
+        const conflict = await openRelay(ctx, connectionId, request.value, at);
+        if (conflict) return { statusCode: 409, body: conflict };
         return OK;
       }),
 

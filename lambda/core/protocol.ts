@@ -139,6 +139,13 @@ export const introduction = (id: string, keys: string[]): Introduction => ({
 export const errorReply = (error: string): ErrorReply => ({ type: 'Error', error });
 
 /**
+ * What the client transport sends on an idle introduction socket so that neither API Gateway
+ * nor CloudFront cuts it: answered with nothing and changing nothing. Only this exact text; on
+ * a relay socket the same text is the app's and is relayed like any frame.
+ */
+export const KEEP_ALIVE_FRAME = '{"type":"KeepAlive"}';
+
+/**
  * Why two relay sockets of a pair may not be paired, as told to `mine`: one speaks the
  * SignalSocket transport and the other does not, so the plain app would see framing.
  */

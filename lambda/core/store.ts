@@ -185,9 +185,13 @@ export class SignalStore {
     );
   }
 
-  async getConnection(id: string): Promise<ConnectionRecord | undefined> {
+  /**
+   * A socket's record. `consistent: false` reads at half the cost, for callers that only need
+   * what never changes after $connect (its kind) and can do without a record written just now.
+   */
+  async getConnection(id: string, consistent = true): Promise<ConnectionRecord | undefined> {
     const { Item } = await this.db.send(
-      new GetCommand({ TableName: this.tableName, Key: connKey(id), ConsistentRead: true }),
+      new GetCommand({ TableName: this.tableName, Key: connKey(id), ConsistentRead: consistent }),
     );
     return this.live(Item) as ConnectionRecord | undefined;
   }

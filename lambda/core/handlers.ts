@@ -9,6 +9,7 @@ import { closeIntroduction, onIntroductionMessage, openIntroduction } from './in
 import type { Logger } from './log.js';
 import { MetricCounter } from './metrics.js';
 import { KEEP_ALIVE_FRAME, parseConnectRequest } from './protocol.js';
+import { isPlatformCut, reintroduceAfterCut } from './reintroduction.js';
 import { PairCache, deliverHeld, onRelayFrame, openRelay, releaseRelay } from './relay.js';
 
 /** The part of API Gateway's WebSocket event the handlers read. */
@@ -155,6 +156,9 @@ export function createHandlers(services: Services, options: HandlerOptions): Han
           else if (socket) {
             await releaseRelay(ctx, socket, cache);
             ctx.log.info('relay socket closed', { paired: Boolean(socket.peer) });
+            const { disconnectStatusCode, disconnectReason } = event.requestContext;
+            if (isPlatformCut(disconnectStatusCode, disconnectReason))
+              await reintroduceAfterCut(ctx, socket);
           }
           return OK;
         },

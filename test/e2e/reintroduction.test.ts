@@ -42,7 +42,7 @@ describe.each(backends())('re-introduction after a platform cut on $name', (back
   const introduction = (id: string) => ({ type: 'Introduction', id, keys: [key] });
 
   /** Two introduction sockets sharing `key`, introduced, then their relay pair. */
-  async function paired(options: GatewayOptions, stagger = 0) {
+  async function paired(options: GatewayOptions, stagger = 0, query = '') {
     gateway = await startTestGateway(backend, options);
     const a = await open(`/introduction/${A}`);
     const b = await open(`/introduction/${B}`);
@@ -52,10 +52,10 @@ describe.each(backends())('re-introduction after a platform cut on $name', (back
     b.send({ type: 'Join', join: [key] });
     expect(await a.nextJson()).toEqual(introduction(B));
     expect(await b.nextJson()).toEqual(introduction(A));
-    const ab = await open(`/connection/${A}/${B}/${key}`);
+    const ab = await open(`/connection/${A}/${B}/${key}${query}`);
     // Opened a little apart, one relay socket goes idle first and the server closes the other.
     if (stagger) await sleep(stagger);
-    const ba = await open(`/connection/${B}/${A}/${key}`);
+    const ba = await open(`/connection/${B}/${A}/${key}${query}`);
     ab.send('hello');
     expect(await ba.next()).toBe('hello');
     return { a, b, ab, ba };
@@ -98,6 +98,18 @@ describe.each(backends())('re-introduction after a platform cut on $name', (back
     expect(await ab.closedBy(10_000)).toEqual({ code: 1001, reason: 'Going away' });
     expect(await a2.nextJson(10_000)).toEqual(introduction(B));
     expect(await b2.nextJson(10_000)).toEqual(introduction(A));
+  });
+
+  it('leaves a SignalSocket transport pair cut by the platform to the transport, which resumes it', async () => {
+    const { a, b, ab, ba } = await paired({ idleTimeoutMs: 1_500 }, 0, '?transport=signalsocket-1');
+    keepAlive(a, 300);
+    keepAlive(b, 300);
+    expect(await ab.closedBy(10_000)).toEqual({ code: 1001, reason: 'Going away' });
+    await ba.closedBy(10_000);
+    await gateway!.disconnected(ab);
+    await gateway!.disconnected(ba);
+    await quiet(a, b);
+    expect([...a.unread(), ...b.unread()]).toEqual([]);
   });
 
   it('introduces nobody after a deliberate close', async () => {

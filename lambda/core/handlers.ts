@@ -9,7 +9,15 @@ import { closeIntroduction, onIntroductionMessage, openIntroduction } from './in
 import type { Logger } from './log.js';
 import { MetricCounter } from './metrics.js';
 import { parseConnectRequest } from './protocol.js';
-import { PairCache, deliverHeld, onRelayFrame, openRelay, releaseRelay } from './relay.js';
+import {
+  PairCache,
+  closeBestEffort,
+  deliverHeld,
+  onRelayFrame,
+  openRelay,
+  releaseRelay,
+  retryUntil,
+} from './relay.js';
 
 /** The part of API Gateway's WebSocket event the handlers read. */
 export interface WebSocketEvent {
@@ -113,7 +121,18 @@ export function createHandlers(services: Services, options: HandlerOptions): Han
           await onRelayFrame(ctx, cache, connectionId, body, receivedAt);
           return OK;
         }
-        const socket = await ctx.store.getConnection(connectionId);
+        let socket;
+        try {
+          socket = await retryUntil(ctx, ctx.waitUntil!, 'reading a socket', () =>
+            ctx.store.getConnection(connectionId),
+          );
+        } catch (error) {
+          // Its kind is unknown: an Error frame could land in a relay stream. Closing is clear.
+          ctx.metrics.count('Errors');
+          ctx.log.error('could not read the socket: closing it', { error });
+          await closeBestEffort(ctx, [connectionId]);
+          return OK;
+        }
         if (socket?.kind === 'introduction') await onIntroductionMessage(ctx, socket, body);
         else await onRelayFrame(ctx, cache, connectionId, body, receivedAt, socket ?? null);
         return OK;

@@ -240,10 +240,12 @@ async function relayFrame(
       body,
     );
 
-  // A retry after a counter was taken but its frame not written leaves a gap the deliverer
-  // waits out: the frame itself is held once, under the later number.
+  // The frame's write is retried under the number it took. Only a counter whose answer was lost
+  // leaves a gap (the deliverer waits it out): the frame itself is held once, under a later one.
   const held = await retryUntil(ctx, until, 'holding a frame', () =>
-    ctx.store.hold(connectionId, body, receivedAt, ctx.limits),
+    ctx.store.hold(connectionId, body, receivedAt, ctx.limits, (write) =>
+      retryUntil(ctx, until, 'writing a held frame', write),
+    ),
   );
   if ('held' in held) {
     ctx.metrics.count('FramesHeld');

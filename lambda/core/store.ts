@@ -669,6 +669,8 @@ export class SignalStore {
     body: string,
     receivedAt: number,
     limits: Limits,
+    /** Runs the frame's own write, e.g. retrying it: its counter is taken already. */
+    writeFrame: (write: () => Promise<unknown>) => Promise<unknown> = (write) => write(),
   ): Promise<HoldResult> {
     const bytes = Buffer.byteLength(body);
     let seq: number | undefined;
@@ -701,12 +703,8 @@ export class SignalStore {
       if (record.flushed) return { flushed: record };
       return { full: true };
     }
-    await this.db.send(
-      new PutCommand({
-        TableName: this.tableName,
-        Item: { ...heldKey(connectionId, seq), body, receivedAt, [TTL]: this.expiresAt() },
-      }),
-    );
+    const item = { ...heldKey(connectionId, seq), body, receivedAt, [TTL]: this.expiresAt() };
+    await writeFrame(() => this.db.send(new PutCommand({ TableName: this.tableName, Item: item })));
     return { held: seq };
   }
 

@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startGateway } from '../local/gateway.js';
 import { measureBundles, NO_SOURCE_MAPS, type BundlesRun } from './bench/bundles.js';
+import { describeFanOut, measureFanOut } from './bench/fanout.js';
 import { costModel, DEFAULT_ASSUMPTIONS, price, type Bill, type CostModel } from './bench/cost.js';
 import {
   JOIN_POINTS,
@@ -65,7 +66,7 @@ bundle sizes and cold init, and the modelled price per million frames and per pe
   --samples S            cold-init samples per bundle (env BENCH_SAMPLES; default 31)
   --relay-sockets K      cost model: relay sockets per peer (default ${DEFAULT_ASSUMPTIONS.relaySockets})
   --frames-per-minute F  cost model: frames a peer sends per minute per relay socket (default ${DEFAULT_ASSUMPTIONS.framesPerMinute})
-  --only LIST            comma-separated sections: relay, calls, bundles (default all)
+  --only LIST            comma-separated sections: relay, calls, bundles, fanout (default all)
   --markdown PATH        where to write the README section (default $TMPDIR/bench-results.md)
   -h, --help             show this help
 `;
@@ -98,10 +99,12 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv) {
     },
     strict: true,
   });
-  const sections = new Set((values.only ?? 'relay,calls,bundles').split(',').map((s) => s.trim()));
+  const sections = new Set(
+    (values.only ?? 'relay,calls,bundles,fanout').split(',').map((s) => s.trim()),
+  );
   for (const section of sections)
-    if (!['relay', 'calls', 'bundles'].includes(section))
-      throw new UsageError(`--only: unknown section ${section} (relay, calls, bundles)`);
+    if (!['relay', 'calls', 'bundles', 'fanout'].includes(section))
+      throw new UsageError(`--only: unknown section ${section} (relay, calls, bundles, fanout)`);
   const load: RelayLoad = {
     pairs: positive('pairs', values.pairs ?? env.BENCH_PAIRS, 10),
     frames: positive('frames', values.frames ?? env.BENCH_FRAMES, 200),
@@ -588,6 +591,14 @@ async function main(): Promise<void> {
       console.error(`[bench] ${line}`),
     );
     printBundles(report, bundles);
+  }
+
+  if (options.sections.has('fanout')) {
+    const fanOut = await measureFanOut({}, (line) => console.error(`[bench] ${line}`));
+    report.both('### Large fan-out');
+    report.both();
+    for (const text of describeFanOut(fanOut)) report.both(text);
+    report.both();
   }
 
   let model: CostModel | undefined;

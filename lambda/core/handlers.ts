@@ -10,7 +10,15 @@ import type { Logger } from './log.js';
 import { MetricCounter } from './metrics.js';
 import { KEEP_ALIVE_FRAME, parseConnectRequest } from './protocol.js';
 import { isPlatformCut, reintroduceAfterCut } from './reintroduction.js';
-import { PairCache, deliverHeld, onRelayFrame, openRelay, releaseRelay } from './relay.js';
+import {
+  PairCache,
+  closeBestEffort,
+  deliverHeld,
+  onRelayFrame,
+  openRelay,
+  releaseRelay,
+  retryUntil,
+} from './relay.js';
 
 /** The part of API Gateway's WebSocket event the handlers read. */
 export interface WebSocketEvent {
@@ -128,12 +136,22 @@ export function createHandlers(services: Services, options: HandlerOptions): Han
         // introduction socket's keep-alive (answer nothing) or a relay app's frame (relay it), and
         // its kind never changes, so an eventually consistent read (half a consistent one) does.
         // Missing there (written a moment ago), the consistent read below decides.
-        if (
-          keepAlive &&
-          (await ctx.store.getConnection(connectionId, false))?.kind === 'introduction'
-        )
-          return keptAlive(ctx);
-        const socket = await ctx.store.getConnection(connectionId);
+        if (keepAlive) {
+          const known = await ctx.store.getConnection(connectionId, false).catch(() => undefined);
+          if (known?.kind === 'introduction') return keptAlive(ctx);
+        }
+        let socket;
+        try {
+          socket = await retryUntil(ctx, ctx.waitUntil!, 'reading a socket', () =>
+            ctx.store.getConnection(connectionId),
+          );
+        } catch (error) {
+          // Its kind is unknown: an Error frame could land in a relay stream. Closing is clear.
+          ctx.metrics.count('Errors');
+          ctx.log.error('could not read the socket: closing it', { error });
+          await closeBestEffort(ctx, [connectionId]);
+          return OK;
+        }
         if (socket?.kind === 'introduction') {
           if (keepAlive) return keptAlive(ctx);
           await onIntroductionMessage(ctx, socket, body);

@@ -25,15 +25,83 @@ export async function openIntroduction(
   connectedAt: number,
 ): Promise<void> {
   await ctx.store.putConnection({ kind: 'introduction', connectionId, peerId, connectedAt });
-  await ctx.store.registerSocket(peerId, connectionId);
+  await registerSocket(ctx, peerId, connectionId);
   ctx.log.info('introduction socket open', { peerId });
 }
+
+/**
+ * Registers a socket with its peer id. A peer id has at most maxSocketsPerPeer sockets (its
+ * record is one item of at most 400 KB): at the bound the oldest socket is closed and forgotten.
+ */
+async function registerSocket(ctx: Context, peerId: string, connectionId: string) {
+  const { maxSocketsPerPeer } = ctx.limits;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const full = await ctx.store.registerSocket(peerId, connectionId, maxSocketsPerPeer);
+    if (!full) return;
+    const oldest = await oldestSocket(ctx, full.full);
+    await ctx.store.evictSocket(peerId, oldest);
+    ctx.log.info('too many sockets for one peer id: the oldest is closed', {
+      peerId,
+      maxSocketsPerPeer,
+      closedConnectionId: oldest,
+    });
+    // Its $disconnect, if it ever comes, finds it out of the set and changes nothing. Out of the
+    // set it gets no more introductions, so a close that fails is only logged.
+    try {
+      if ((await ctx.messenger.close(oldest)) === 'gone') await ctx.store.removeConnection(oldest);
+    } catch (error) {
+      ctx.log.warn('could not close the oldest socket of a peer id', { error });
+    }
+  }
+  throw new Error(`could not register socket for peer ${peerId}`);
+}
+
+/** The socket that connected first; one without a record (it vanished) comes before all. */
+async function oldestSocket(ctx: Context, sockets: readonly string[]): Promise<string> {
+  const records = await mapLimit(sockets, 8, (id) => ctx.store.getConnection(id));
+  const connectedAt = (index: number) => records[index]?.connectedAt ?? -Infinity;
+  let oldest = 0;
+  for (let index = 1; index < sockets.length; index++)
+    if (connectedAt(index) < connectedAt(oldest)) oldest = index;
+  return sockets[oldest]!;
+}
+
+/**
+ * Introduction posts in flight at once per message: 1,000 peers (2,000 posts at ~75 ms each)
+ * take about 2.5 s, well within the route's 10 s (npm run bench measures it).
+ */
+export const INTRODUCTION_CONCURRENCY = 64;
 
 const send = (ctx: Context, connectionId: string, message: ServerMessage) =>
   ctx.messenger.post(connectionId, JSON.stringify(message));
 
-/** A Join/Leave frame. Bad input changes nothing and is answered with an Error frame. */
+/**
+ * A Join/Leave frame. Bad input changes nothing and is answered with an Error frame. Never
+ * throws: a failure (DynamoDB or the management API past their retries) is answered with an
+ * Error frame too, never API Gateway's internal-error frame.
+ */
 export async function onIntroductionMessage(
+  ctx: Context,
+  socket: IntroductionConnection,
+  body: string | undefined,
+): Promise<void> {
+  try {
+    await handleIntroductionMessage(ctx, socket, body);
+  } catch (error) {
+    ctx.metrics.count('Errors');
+    ctx.log.error('introduction message failed', { error });
+    try {
+      await send(ctx, socket.connectionId, errorReply(MESSAGE_FAILED));
+    } catch (replyError) {
+      ctx.log.error('could not report the failure to the sender', { error: replyError });
+    }
+  }
+}
+
+/** What a sender is told when its message failed on the server's side. */
+export const MESSAGE_FAILED = 'the server could not handle this message: send it again';
+
+async function handleIntroductionMessage(
   ctx: Context,
   socket: IntroductionConnection,
   body: string | undefined,
@@ -65,7 +133,7 @@ export async function onIntroductionMessage(
   let changed = await ctx.store.changeKeys(peerId, update, indexJoined);
   if (changed === undefined) {
     // The peer's record expired or was removed while this socket lives: register it again.
-    await ctx.store.registerSocket(peerId, connectionId);
+    await registerSocket(ctx, peerId, connectionId);
     changed = await ctx.store.changeKeys(peerId, update, indexJoined);
   }
   if (changed === undefined) throw new Error(`peer ${peerId} has no record`);
@@ -77,22 +145,27 @@ export async function onIntroductionMessage(
   const joined = [...new Set(change.join)].filter((key) => peer.keys.includes(key));
   if (joined.length === 0) return;
   // Indexed first, then look: of two peers joining one key at once, one always sees the other.
-  const candidates = new Set<string>();
-  // Two past the limit: the sender's own entry (indexed already) and one to know there are more.
-  for (const ids of await mapLimit(joined, 8, (key) => ctx.store.peersWithKey(key, maxFanOut + 2)))
-    for (const id of ids) if (id !== peerId) candidates.add(id);
-
-  const others = await ctx.store.getPeers([...candidates].slice(0, maxFanOut));
-  // Index entries may be stale (a key left since): only peers holding a joined key now count.
-  const pairs = others
+  // Past maxFanOut, the peers that joined these keys most recently are introduced: each peer
+  // then meets the maxFanOut that joined before it and, in turn, those that join after it.
+  const joinedAt = new Map<string, number>();
+  for (const joiners of await mapLimit(joined, 8, (key) => ctx.store.joinersOfKey(key)))
+    for (const joiner of joiners)
+      if (joiner.peerId !== peerId)
+        joinedAt.set(joiner.peerId, Math.max(joinedAt.get(joiner.peerId) ?? 0, joiner.joinedAt));
+  const recent = [...joinedAt.keys()].sort((a, b) => joinedAt.get(b)! - joinedAt.get(a)!);
+  // A few more than the limit: index entries may be stale, and those are skipped.
+  const others = (await ctx.store.getPeers(recent.slice(0, maxFanOut + STALE_ALLOWANCE)))
+    // Index entries may be stale (a key left since): only peers holding a joined key now count.
     .filter((other) => joined.some((key) => other.keys.includes(key)))
-    .map((other) => ({ other, keys: sharedKeys(peer.keys, other.keys) }));
+    .sort((a, b) => joinedAt.get(b.peerId)! - joinedAt.get(a.peerId)!)
+    .slice(0, maxFanOut);
+  const pairs = others.map((other) => ({ other, keys: sharedKeys(peer.keys, other.keys) }));
 
   let senderGone = false;
   // One pair failing (the management API throttling past the SDK's retries) must not cost the
   // others their introductions: every pair is tried, then the first failure is reported.
   let failed: { error: unknown } | undefined;
-  await mapLimit(pairs, 16, async ({ other, keys }) => {
+  await mapLimit(pairs, INTRODUCTION_CONCURRENCY, async ({ other, keys }) => {
     try {
       if ((await sendToPeer(ctx, other.current, introduction(peerId, keys))) === 'gone') {
         // The other peer's socket is gone: forget it, and introduce nobody to it.
@@ -110,13 +183,16 @@ export async function onIntroductionMessage(
     }
   });
   ctx.log.info('introduced', { peerId, peers: pairs.length, joined: joined.length });
-  if (candidates.size > maxFanOut)
+  if (joinedAt.size > maxFanOut)
     await reject(
-      `more than ${maxFanOut} peers share these keys: introduced ${maxFanOut} of them; ` +
-        'the others will introduce themselves when they join',
+      `more than ${maxFanOut} peers share these keys: introduced the ${maxFanOut} that joined ` +
+        'them most recently; peers that join them later are introduced to this one in turn',
     );
   if (failed) throw failed.error;
 }
+
+/** How many index entries past maxFanOut are read, in case some are stale. */
+const STALE_ALLOWANCE = 8;
 
 /**
  * Sends to another peer's current socket. A socket still inside its $connect (a peer id that

@@ -10,8 +10,10 @@ export interface Limits {
   readonly maxHeldFrames: number;
   /** Most bytes held for a relay socket whose peer has not arrived. @default 1 MiB */
   readonly maxHeldBytes: number;
-  /** Most peers one introduction message may introduce. @default 1000 */
+  /** Most peers one introduction message may introduce: the most recent joiners. @default 1000 */
   readonly maxFanOut: number;
+  /** Most open sockets of one peer id: one more closes the oldest. @default 32 */
+  readonly maxSocketsPerPeer: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -21,6 +23,7 @@ export const DEFAULT_LIMITS: Limits = {
   maxHeldFrames: 256,
   maxHeldBytes: 1024 * 1024,
   maxFanOut: 1000,
+  maxSocketsPerPeer: 32,
 };
 
 /** API Gateway's own frame limit: a larger frame closes the connection with 1009. */

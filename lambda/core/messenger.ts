@@ -1,9 +1,11 @@
 /**
- * The management API (`@connections`) as the core sees it: post a frame, close a socket.
- * A 410 is an answer, not an error: the socket is gone, or its $connect has not returned yet.
+ * The management API (`@connections`) as the core sees it: post a frame, close a socket, ask
+ * whether a socket is open. A 410 is an answer, not an error: the socket is gone, or its
+ * $connect has not returned yet.
  */
 import {
   DeleteConnectionCommand,
+  GetConnectionCommand,
   PostToConnectionCommand,
   type ApiGatewayManagementApiClient,
 } from '@aws-sdk/client-apigatewaymanagementapi';
@@ -14,6 +16,8 @@ export type Delivery = 'sent' | 'gone';
 export interface Messenger {
   post(connectionId: string, data: string): Promise<Delivery>;
   close(connectionId: string): Promise<Delivery>;
+  /** False when API Gateway answers 410: the socket is gone (or still inside its $connect). */
+  isAlive(connectionId: string): Promise<boolean>;
 }
 
 export const isGone = (error: unknown): boolean => {
@@ -34,8 +38,12 @@ export class ManagementApiMessenger implements Messenger {
     return this.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
   }
 
+  async isAlive(connectionId: string): Promise<boolean> {
+    return (await this.send(new GetConnectionCommand({ ConnectionId: connectionId }))) === 'sent';
+  }
+
   private async send(
-    command: PostToConnectionCommand | DeleteConnectionCommand,
+    command: PostToConnectionCommand | DeleteConnectionCommand | GetConnectionCommand,
   ): Promise<Delivery> {
     try {
       // The SDK's own retry strategy retries 429 (LimitExceeded) and 5xx; never 410.

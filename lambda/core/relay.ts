@@ -7,11 +7,11 @@
  * the direct path. After that a frame costs one PostToConnection and no DynamoDB request: the
  * pair never changes, so the peer's connection id is cached in the warm function.
  */
-import { DELIVER_TIMEOUT_MS, PAIRING_GRACE_MS, type Context } from './context.js';
+import { DELIVER_TIMEOUT_MS, PAIRING_GRACE_MS, ROUTE_WAIT_MS, type Context } from './context.js';
 import type { DeliveryJob } from './deferred.js';
 import { whenReady, type Delivery } from './messenger.js';
 import { errorReply, transportMismatch, type Transport } from './protocol.js';
-import type { ConnectionRecord, RelayConnection } from './store.js';
+import { isConditionFailure, type ConnectionRecord, type RelayConnection } from './store.js';
 import { sleep } from './util.js';
 
 interface Pairing {
@@ -116,6 +116,18 @@ async function pairOrWait(
     // Claimed: it is out of the rendezvous now, so a failure from here on must not leave it
     // waiting where no reciprocal socket can ever find it (abandonRelay closes it).
     progress.claimed = first;
+    if (!(await isWaitingAlive(ctx, first))) {
+      // It vanished without $disconnect: pairing with it would leave its client's next socket
+      // waiting alone. Forget it and wait in its place.
+      progress.claimed = undefined;
+      const vanished = await ctx.store.removeConnection(first);
+      if (vanished?.kind === 'relay' && vanished.seq) await ctx.store.removeHeld(first);
+      ctx.metrics.count('Gone');
+      ctx.log.info('waiting relay socket vanished: waiting in its place', {
+        vanishedConnectionId: first,
+      });
+      continue;
+    }
     const mismatch = transportMismatch(request.transport, met.transport);
     if (mismatch) return refuseMismatch(ctx, connectionId, first, met.transport, mismatch);
     const pairedAt = ctx.now();
@@ -166,7 +178,53 @@ async function refuseMismatch(
   return reason;
 }
 
-/** A frame from a relay socket. */
+/**
+ * Whether a waiting socket is still there (GetConnection). A 410 from a socket that may still be
+ * inside its $connect is not conclusive, and a failed check pairs as before: the first post
+ * then finds out.
+ */
+async function isWaitingAlive(ctx: Context, connectionId: string): Promise<boolean> {
+  try {
+    if (await ctx.messenger.isAlive(connectionId)) return true;
+    return await mayBeConnecting(ctx, connectionId)();
+  } catch (error) {
+    ctx.log.warn('could not check the waiting relay socket: pairing with it', { error });
+    return true;
+  }
+}
+
+/** How long a retried call waits between attempts at most (ms). */
+const MAX_RETRY_PAUSE_MS = 1_000;
+
+/**
+ * Retries a call that failed past the SDK's own retries (throttling, 5xx) with a growing pause,
+ * until `until` (ms); then throws its last error. A condition failure is an answer: never retried.
+ */
+export async function retryUntil<T>(
+  ctx: Context,
+  until: number,
+  what: string,
+  attempt: () => Promise<T>,
+): Promise<T> {
+  for (let pause = 50; ; pause = Math.min(pause * 2, MAX_RETRY_PAUSE_MS)) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (isConditionFailure(error) || ctx.now() + pause > until) throw error;
+      ctx.log.warn(`${what} failed: retrying`, { error });
+      await sleep(pause);
+    }
+  }
+}
+
+/** A route invocation's retry budget: its `waitUntil`, which leaves room before its timeout. */
+const routeBudget = (ctx: Context) => ctx.waitUntil ?? ctx.now() + ROUTE_WAIT_MS;
+
+/**
+ * A frame from a relay socket. Never throws: API Gateway would write its internal-error frame
+ * into the sender's stream. A frame that cannot be held or posted within the route's budget
+ * closes the sender and its peer instead, so that no frame is lost while both stay open.
+ */
 export async function onRelayFrame(
   ctx: Context,
   cache: PairCache,
@@ -176,9 +234,36 @@ export async function onRelayFrame(
   /** The socket's record when the caller has read it already (null: it has none). */
   known?: ConnectionRecord | null,
 ): Promise<void> {
+  const pair: { peer?: string } = { peer: cache.get(connectionId)?.peer };
+  try {
+    await relayFrame(ctx, cache, connectionId, body, receivedAt, known, pair);
+  } catch (error) {
+    ctx.metrics.count('Errors');
+    ctx.log.error('relay frame could not be passed on: closing the pair', { error });
+    cache.delete(connectionId);
+    await closeBestEffort(ctx, pair.peer ? [connectionId, pair.peer] : [connectionId]);
+  }
+}
+
+async function relayFrame(
+  ctx: Context,
+  cache: PairCache,
+  connectionId: string,
+  body: string,
+  receivedAt: number,
+  known: ConnectionRecord | null | undefined,
+  pair: { peer?: string },
+): Promise<void> {
   const cached = cache.get(connectionId);
   if (cached) return forward(ctx, cache, connectionId, cached, body);
-  const socket = known === undefined ? await ctx.store.getConnection(connectionId) : known;
+  const until = routeBudget(ctx);
+  const socket =
+    known === undefined
+      ? await retryUntil(ctx, until, 'reading a relay socket', () =>
+          ctx.store.getConnection(connectionId),
+        )
+      : known;
+  if (socket?.kind === 'relay') pair.peer = socket.peer;
   if (!socket || socket.kind !== 'relay') {
     await ctx.messenger.close(connectionId);
     return;
@@ -192,7 +277,13 @@ export async function onRelayFrame(
       body,
     );
 
-  const held = await ctx.store.hold(connectionId, body, receivedAt, ctx.limits);
+  // The frame's write is retried under the number it took. Only a counter whose answer was lost
+  // leaves a gap (the deliverer waits it out): the frame itself is held once, under a later one.
+  const held = await retryUntil(ctx, until, 'holding a frame', () =>
+    ctx.store.hold(connectionId, body, receivedAt, ctx.limits, (write) =>
+      retryUntil(ctx, until, 'writing a held frame', write),
+    ),
+  );
   if ('held' in held) {
     ctx.metrics.count('FramesHeld');
     ctx.log.debug('frame held', { seq: held.held, paired: Boolean(socket.peer) });
@@ -217,7 +308,9 @@ async function forward(
   body: string,
 ): Promise<void> {
   cache.set(connectionId, pairing);
-  const result = await postToPeer(ctx, pairing, body);
+  const result = await retryUntil(ctx, routeBudget(ctx), 'posting a relay frame', () =>
+    postToPeer(ctx, pairing, body),
+  );
   if (result === 'sent') {
     ctx.metrics.count('FramesRelayed');
     return;
@@ -326,8 +419,33 @@ const POST_PATIENCE_MS = 15_000;
  * retries the invocation) takes it over, and frames the dead one posted may then come twice.
  */
 export async function deliverHeld(ctx: Context, job: DeliveryJob): Promise<void> {
-  let waitingSince: number | undefined;
   const patientUntil = ctx.now() + POST_PATIENCE_MS;
+  // A failure before the claim (DynamoDB throttled past the SDK's retries) is retried here, at
+  // once: left to Lambda's retry a minute later, it would stall this direction of the pair.
+  const retryBy = ctx.now() + DELIVERY_RETRY_MS;
+  for (let pause = 100; ; pause = Math.min(pause * 2, MAX_RETRY_PAUSE_MS)) {
+    try {
+      return await deliverRounds(ctx, job, patientUntil);
+    } catch (error) {
+      if (error instanceof AbandonedDelivery) throw error;
+      if (ctx.now() + pause > retryBy) {
+        await abandonPair(ctx, job);
+        throw error;
+      }
+      ctx.log.warn('delivering held frames failed before claiming them: retrying', { error });
+      await sleep(pause);
+    }
+  }
+}
+
+/** How long a delivery retries failures that came before it claimed anything. */
+const DELIVERY_RETRY_MS = 10_000;
+
+/** Claimed frames could not be posted or recorded: the pair was closed. */
+class AbandonedDelivery extends Error {}
+
+async function deliverRounds(ctx: Context, job: DeliveryJob, patientUntil: number): Promise<void> {
+  let waitingSince: number | undefined;
   for (let round = 0; round < 1000; round++) {
     const socket = await ctx.store.getConnection(job.from);
     if (!socket || socket.kind !== 'relay' || socket.peer !== job.to || socket.flushed) return;
@@ -381,7 +499,9 @@ export async function deliverHeld(ctx: Context, job: DeliveryJob): Promise<void>
       });
     } catch (error) {
       await abandonPair(ctx, job);
-      throw error;
+      throw new AbandonedDelivery('held frames could not be delivered: pair closed', {
+        cause: error,
+      });
     }
     await ctx.store.removeHeld(
       job.from,
@@ -414,11 +534,20 @@ async function abandonPair(ctx: Context, job: DeliveryJob): Promise<void> {
   ctx.log.error('held frames could not be delivered: closing both sockets', {
     peerConnectionId: job.to,
   });
-  for (const socket of [job.to, job.from]) {
+  await closeBestEffort(ctx, [job.to, job.from]);
+}
+
+/** Closes sockets, each retried within a short budget; a failure is logged, never thrown. */
+export async function closeBestEffort(ctx: Context, sockets: readonly string[]): Promise<void> {
+  const until = ctx.now() + CLOSE_PATIENCE_MS;
+  for (const socket of sockets) {
     try {
-      await ctx.messenger.close(socket);
+      await retryUntil(ctx, until, 'closing a socket', () => ctx.messenger.close(socket));
     } catch (error) {
-      ctx.log.error('could not close a socket of an abandoned delivery', { error });
+      ctx.log.error('could not close a socket of an abandoned pair', { error });
     }
   }
 }
+
+/** How long closing an abandoned pair's sockets may take: within a route's timeout. */
+const CLOSE_PATIENCE_MS = 2_000;

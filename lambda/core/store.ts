@@ -9,8 +9,9 @@
  *   R#<hash of key, ids> / R     rendezvous of a relay pair: the one socket waiting, if any
  *   H#<connectionId> / <seq>     a frame held for a relay socket whose peer is not ready
  *
- * Every item carries expiresAt (epoch seconds): the 2-hour connection limit plus a margin.
- * TTL deletion is lazy, so reads ignore expired items. Only single-item conditional writes are
+ * Every item carries expiresAt (epoch seconds): the 2-hour connection limit plus a margin. Every
+ * write that can create an item sets it; every other write requires the item to exist. TTL
+ * deletion is lazy, so reads ignore expired items. Only single-item conditional writes are
  * used (no transactions), so dynalite, DynamoDB Local and DynamoDB behave alike.
  */
 import { createHash } from 'node:crypto';
@@ -206,8 +207,17 @@ export class SignalStore {
 
   // ---- introduction peers ------------------------------------------------------------------
 
-  /** Makes `connectionId` the current socket of `peerId`, keeping the peer's keys. */
-  async registerSocket(peerId: string, connectionId: string): Promise<void> {
+  /**
+   * Makes `connectionId` the current socket of `peerId`, keeping the peer's keys. A peer may have
+   * at most `maxSockets` sockets: at the bound nothing is written, and the sockets it has are
+   * returned (the caller makes room with `evictSocket`).
+   */
+  async registerSocket(
+    peerId: string,
+    connectionId: string,
+    maxSockets = Infinity,
+  ): Promise<{ full: string[] } | undefined> {
+    const bounded = Number.isFinite(maxSockets);
     for (let attempt = 0; attempt < 5; attempt++) {
       const refreshed = await this.conditional(
         this.db.send(
@@ -218,7 +228,10 @@ export class SignalStore {
               'SET #current = :c, #ttl = :ttl, #session = if_not_exists(#session, :c), ' +
               '#keys = if_not_exists(#keys, :none), #version = if_not_exists(#version, :zero) ' +
               'ADD #sockets :cs',
-            ConditionExpression: `attribute_not_exists(${PK}) OR #ttl > :now`,
+            ConditionExpression: bounded
+              ? `attribute_not_exists(${PK}) OR (#ttl > :now AND (attribute_not_exists(#sockets) ` +
+                'OR size(#sockets) < :max OR contains(#sockets, :c)))'
+              : `attribute_not_exists(${PK}) OR #ttl > :now`,
             ExpressionAttributeNames: {
               '#current': 'current',
               '#session': 'session',
@@ -234,11 +247,12 @@ export class SignalStore {
               ':zero': 0,
               ':ttl': this.expiresAt(),
               ':now': this.nowSeconds(),
+              ...(bounded ? { ':max': maxSockets } : {}),
             },
           }),
         ),
       );
-      if (refreshed) return;
+      if (refreshed) return undefined;
       // An expired record lingers (TTL is lazy): start the peer afresh.
       const replaced = await this.conditional(
         this.db.send(
@@ -260,9 +274,30 @@ export class SignalStore {
           }),
         ),
       );
-      if (replaced) return;
+      if (replaced) return undefined;
+      if (bounded) {
+        const peer = await this.getPeer(peerId);
+        if (peer && peer.sockets.length >= maxSockets && !peer.sockets.includes(connectionId))
+          return { full: peer.sockets };
+      }
     }
     throw new Error(`could not register socket for peer ${peerId}`);
+  }
+
+  /** Takes a socket out of its peer's set to make room, never removing the peer itself. */
+  async evictSocket(peerId: string, connectionId: string): Promise<void> {
+    await this.conditional(
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: peerKey(peerId),
+          UpdateExpression: 'DELETE #sockets :cs',
+          ConditionExpression: 'contains(#sockets, :c)',
+          ExpressionAttributeNames: { '#sockets': 'sockets' },
+          ExpressionAttributeValues: { ':cs': new Set([connectionId]), ':c': connectionId },
+        }),
+      ),
+    );
   }
 
   private toPeer(item: Item | undefined): PeerRecord | undefined {
@@ -354,7 +389,8 @@ export class SignalStore {
 
   /**
    * Indexes a peer under each key (BatchWriteItem, 25 a request), stamped with the session and
-   * the key-set version that joined them, so that a Leave handled late removes no newer entry.
+   * the key-set version that joined them, so that a Leave handled late removes no newer entry,
+   * and with when they joined (ms), so that a large fan-out picks the most recent joiners.
    */
   async indexKeys(
     peerId: string,
@@ -363,9 +399,12 @@ export class SignalStore {
     version = 0,
   ): Promise<void> {
     const expiresAt = this.expiresAt();
+    const joinedAt = this.clock();
     await this.batchWrite(
       keys.map((key) => ({
-        PutRequest: { Item: { ...indexKey(key, peerId), session, version, [TTL]: expiresAt } },
+        PutRequest: {
+          Item: { ...indexKey(key, peerId), session, version, joinedAt, [TTL]: expiresAt },
+        },
       })),
     );
   }
@@ -395,21 +434,42 @@ export class SignalStore {
     );
   }
 
-  /** The peer ids indexed under a key, at most `limit` of them. Stale entries are possible. */
+  /**
+   * The peers indexed under a key with when they joined it, most recent first: every entry is
+   * read (only its sort key and joinedAt), so the most recent are found among any number.
+   * Stale entries are possible. Entries written before joinedAt existed count as oldest.
+   */
+  async joinersOfKey(key: string): Promise<{ peerId: string; joinedAt: number }[]> {
+    const items = await this.queryPartition(`K#${key}`, {
+      liveOnly: true,
+      projection: [SK, 'joinedAt'],
+    });
+    return items
+      .map((item) => ({
+        peerId: (item[SK] as string).slice(2),
+        joinedAt: (item.joinedAt as number | undefined) ?? 0,
+      }))
+      .sort((a, b) => b.joinedAt - a.joinedAt);
+  }
+
+  /** The ids of the `limit` peers that joined a key most recently. Stale entries are possible. */
   async peersWithKey(key: string, limit: number): Promise<string[]> {
-    const items = await this.queryPartition(`K#${key}`, { liveOnly: true, keysOnly: true, limit });
-    return items.map((item) => (item[SK] as string).slice(2));
+    return (await this.joinersOfKey(key)).slice(0, limit).map((joiner) => joiner.peerId);
   }
 
   /**
    * The items of one partition, read consistently page by page: only live ones (TTL not past),
-   * only their sort keys, and at most `limit`, as asked.
+   * only the attributes projected, and at most `limit`, as asked.
    */
   private async queryPartition(
     pk: string,
-    options: { liveOnly?: boolean; keysOnly?: boolean; limit?: number } = {},
+    options: { liveOnly?: boolean; projection?: string[]; limit?: number } = {},
   ): Promise<Item[]> {
-    const { liveOnly = false, keysOnly = false, limit = Infinity } = options;
+    const { liveOnly = false, projection, limit = Infinity } = options;
+    const names = {
+      ...(liveOnly ? { '#ttl': TTL } : {}),
+      ...Object.fromEntries((projection ?? []).map((name, i) => [`#p${i}`, name])),
+    };
     const items: Item[] = [];
     let start: Item | undefined;
     do {
@@ -417,10 +477,11 @@ export class SignalStore {
         new QueryCommand({
           TableName: this.tableName,
           KeyConditionExpression: `${PK} = :pk`,
-          ...(liveOnly
-            ? { FilterExpression: '#ttl > :now', ExpressionAttributeNames: { '#ttl': TTL } }
+          ...(liveOnly ? { FilterExpression: '#ttl > :now' } : {}),
+          ...(projection
+            ? { ProjectionExpression: projection.map((_, i) => `#p${i}`).join(', ') }
             : {}),
-          ...(keysOnly ? { ProjectionExpression: SK } : {}),
+          ...(Object.keys(names).length ? { ExpressionAttributeNames: names } : {}),
           ExpressionAttributeValues: {
             ':pk': pk,
             ...(liveOnly ? { ':now': this.nowSeconds() } : {}),
@@ -637,6 +698,8 @@ export class SignalStore {
     body: string,
     receivedAt: number,
     limits: Limits,
+    /** Runs the frame's own write, e.g. retrying it: its counter is taken already. */
+    writeFrame: (write: () => Promise<unknown>) => Promise<unknown> = (write) => write(),
   ): Promise<HoldResult> {
     const bytes = Buffer.byteLength(body);
     let seq: number | undefined;
@@ -669,12 +732,8 @@ export class SignalStore {
       if (record.flushed) return { flushed: record };
       return { full: true };
     }
-    await this.db.send(
-      new PutCommand({
-        TableName: this.tableName,
-        Item: { ...heldKey(connectionId, seq), body, receivedAt, [TTL]: this.expiresAt() },
-      }),
-    );
+    const item = { ...heldKey(connectionId, seq), body, receivedAt, [TTL]: this.expiresAt() };
+    await writeFrame(() => this.db.send(new PutCommand({ TableName: this.tableName, Item: item })));
     return { held: seq };
   }
 
@@ -707,7 +766,9 @@ export class SignalStore {
           TableName: this.tableName,
           Key: connKey(connectionId),
           UpdateExpression: 'SET delivered = :upTo, sent = :from, claimedAt = :at',
+          // The record must exist: a socket gone since the deliverer read it gets no new item.
           ConditionExpression:
+            `attribute_exists(${PK}) AND ` +
             (delivered === 0 ? 'attribute_not_exists(delivered)' : 'delivered = :delivered') +
             (takeOver === undefined ? '' : ' AND claimedAt = :takeOver'),
           ExpressionAttributeValues: {
@@ -738,7 +799,7 @@ export class SignalStore {
           TableName: this.tableName,
           Key: connKey(connectionId),
           UpdateExpression: 'SET sent = :upTo ADD held :frames, heldBytes :bytes',
-          ConditionExpression: 'delivered = :upTo AND claimedAt = :at',
+          ConditionExpression: `attribute_exists(${PK}) AND delivered = :upTo AND claimedAt = :at`,
           ExpressionAttributeValues: {
             ':upTo': upTo,
             ':at': at,

@@ -61,8 +61,13 @@ export const FLOORS = {
     'DynamoDB UpdateItem': 1,
   }),
   pairing: floor(
-    'claim the waiting socket at the rendezvous, record this socket with its peer, give the waiting socket its peer and (nothing held) its direct path',
-    { 'DynamoDB DeleteItem': 1, 'DynamoDB PutItem': 1, 'DynamoDB UpdateItem': 1 },
+    'claim the waiting socket at the rendezvous, check with API Gateway that it is still open (one that vanished without $disconnect would leave its client’s next socket waiting alone), record this socket with its peer, give the waiting socket its peer and (nothing held) its direct path',
+    {
+      'DynamoDB DeleteItem': 1,
+      'DynamoDB PutItem': 1,
+      'DynamoDB UpdateItem': 1,
+      '@connections GetConnection': 1,
+    },
   ),
   firstFrame: floor(
     '$default events carry only the connection id: a function that has not seen the socket reads its record for the peer, then posts',
@@ -82,6 +87,7 @@ export const FLOORS = {
       'DynamoDB DeleteItem': 1,
       'DynamoDB PutItem': 1,
       'DynamoDB UpdateItem': 1,
+      '@connections GetConnection': 1,
       'Lambda Invoke': 1,
     },
   ),

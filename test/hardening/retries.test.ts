@@ -2,7 +2,8 @@
  * Throttling and server errors from DynamoDB, the management API and Lambda, answered on the
  * wire below the SDK's retries (./support/wire.ts) of the real clients the local gateway's
  * handlers use: the SDK's retry strategy absorbs them, so clients see nothing; past its attempts
- * the invocation fails, and nothing is left stuck.
+ * a Join is answered with an Error frame (never API Gateway's internal-error frame), and nothing
+ * is left stuck.
  *
  * The attempts are the SDK's defaults (checked here): DynamoDB 4 (backoff base 25 ms, 1 s for
  * throttling, doubling, full jitter), the management API and Lambda 3. With throttling that is
@@ -11,6 +12,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { MESSAGE_FAILED } from '../../lambda/core/introduction.js';
 import { TestSocket } from '../support/clients.js';
 import { backends, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { WireFaults } from './support/wire.js';
@@ -145,7 +147,7 @@ describe.each(backends())('SDK retries on $name', (backend) => {
     expect(failedInvocations()).toEqual([]);
   });
 
-  it('fails the invocation past the last attempt, and the same request then works', async () => {
+  it('answers a Join that fails past the last attempt with an Error frame; sent again, it works', async () => {
     const key = name('doc');
     const p = await open(`/introduction/${name('P')}`);
     const q = await open(`/introduction/${name('Q')}`);
@@ -161,9 +163,9 @@ describe.each(backends())('SDK retries on $name', (backend) => {
       faults: ['500'],
     });
     p.send({ type: 'Join', join: [key] });
-    const frame = JSON.parse(await p.next()) as { message?: string };
-    expect(frame.message).toBe('Internal server error'); // API Gateway's frame for a failed integration
-    expect(failedInvocations()).toHaveLength(1);
+    // Never API Gateway's internal-error frame: the invocation itself does not fail.
+    expect(await p.nextJson()).toEqual({ type: 'Error', error: MESSAGE_FAILED });
+    expect(failedInvocations()).toEqual([]);
     await quiet(p, q);
     expect(q.unread()).toEqual([]); // nobody was introduced to a half-done Join
     // The client sends its Join again (as on every reconnect): it works.

@@ -35,6 +35,10 @@ export class FakeConnections implements Messenger {
     return Promise.resolve('sent');
   }
 
+  isAlive(connectionId: string): Promise<boolean> {
+    return Promise.resolve(this.open.has(connectionId));
+  }
+
   /** What one connection received, in order. */
   received(connectionId: string): string[] {
     return this.posts.filter((post) => post.to === connectionId).map((post) => post.data);

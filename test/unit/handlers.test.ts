@@ -5,6 +5,7 @@ import {
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { createHandlers } from '../../lambda/core/handlers.js';
+import { MESSAGE_FAILED } from '../../lambda/core/introduction.js';
 import { silentLogger } from '../../lambda/core/log.js';
 import {
   conditionFailed,
@@ -119,7 +120,7 @@ describe('DynamoDB errors', () => {
     expect(h.emf).toEqual([expect.objectContaining({ stage: 'test', Errors: 1, Connections: 1 })]);
   });
 
-  it('fails a message on a DynamoDB 500, and the next message works', async () => {
+  it('retries a message whose socket read fails on a DynamoDB 500, never failing the invocation', async () => {
     const h = harness();
     h.db
       .on(GetCommand, { Key: connKey('c1') })
@@ -135,16 +136,33 @@ describe('DynamoDB errors', () => {
     h.db.on(GetCommand, { Key: peerKey('A') }).resolves({
       Item: peerItem({ peerId: 'A', current: 'c1', sockets: ['c1'], session: 'c1', keys: [] }),
     });
-    await expect(h.handlers.message(messageEvent('c1', '{"join":[]}'))).rejects.toBeInstanceOf(
-      InternalServerError,
-    );
-    expect(h.logs.at(-1)).toMatchObject({
-      level: 'error',
-      message: 'handler failed',
-      fields: { route: '$default', connectionId: 'c1' },
-    });
     await expect(h.handlers.message(messageEvent('c1', '{"join":[]}'))).resolves.toEqual({
       statusCode: 200,
+    });
+    expect(h.logs).toContainEqual(
+      expect.objectContaining({
+        level: 'warn',
+        message: 'reading a socket failed: retrying',
+        fields: expect.objectContaining({ route: '$default', connectionId: 'c1' }) as unknown,
+      }),
+    );
+    expect(h.posts()).toEqual([]);
+    expect(h.closed()).toEqual([]);
+  });
+
+  it('closes a socket whose record cannot be read: its kind is unknown, so no Error frame', async () => {
+    // Each look at the clock moves it a second on: the retry budget runs out at once.
+    let clock = 0;
+    const h = harness({ now: () => (clock += 1_000) });
+    h.db.on(GetCommand, { Key: connKey('c1') }).rejects(internalError());
+    await expect(h.handlers.message(messageEvent('c1', 'data'))).resolves.toEqual({
+      statusCode: 200,
+    });
+    expect(h.posts()).toEqual([]);
+    expect(h.closed()).toEqual(['c1']);
+    expect(h.logs.at(-1)).toMatchObject({
+      level: 'error',
+      message: 'could not read the socket: closing it',
     });
   });
 
@@ -179,9 +197,10 @@ describe('DynamoDB errors', () => {
       }),
     });
     h.db.on(GetCommand, { Key: peerKey('A') }).rejects(internalError());
-    await expect(
-      h.handlers.message(messageEvent('c1', '{"join":["secret-document-key"]}')),
-    ).rejects.toThrow();
+    await h.handlers.message(messageEvent('c1', '{"join":["secret-document-key"]}'));
+    expect(h.posts()).toEqual([
+      { to: 'c1', data: JSON.stringify({ type: 'Error', error: MESSAGE_FAILED }) },
+    ]);
     await h.handlers.message(messageEvent('c1', '{"join":"secret-document-key"}'));
     expect(JSON.stringify(h.logs)).not.toContain('secret-document-key');
   });

@@ -50,10 +50,11 @@ const intro = (connectionId: string, peerId: string) => ({
 });
 
 /** The index answers `ids` for `key`. */
+/** Index entries of a key, `ids` in the order they joined it. */
 function indexed(h: Harness, key: string, ids: string[]) {
   h.db
     .on(QueryCommand, { ExpressionAttributeValues: { ':pk': `K#${key}` } })
-    .resolves({ Items: ids.map((id) => ({ sk: `P#${id}` })) });
+    .resolves({ Items: ids.map((id, i) => ({ sk: `P#${id}`, joinedAt: i + 1 })) });
 }
 
 function peers(h: Harness, ...items: ReturnType<typeof peerItem>[]) {
@@ -108,6 +109,7 @@ describe('introduction messages', () => {
             sk: 'P#A',
             session: 'c-a',
             version: 2,
+            joinedAt: expect.any(Number) as unknown,
             expiresAt: expect.any(Number) as unknown,
           },
         },
@@ -119,6 +121,7 @@ describe('introduction messages', () => {
             sk: 'P#A',
             session: 'c-a',
             version: 2,
+            joinedAt: expect.any(Number) as unknown,
             expiresAt: expect.any(Number) as unknown,
           },
         },
@@ -154,10 +157,10 @@ describe('introduction messages', () => {
         { to: 'c-a', message: { type: 'Introduction', id: 'C', keys: ['k2'] } },
       ]),
     );
-    // One BatchGetItem for the candidates, however many keys named them.
+    // One BatchGetItem for the candidates, however many keys named them, most recent first.
     expect(
       h.db.commandCalls(BatchGetCommand)[0]?.args[0].input.RequestItems?.[TABLE]?.Keys,
-    ).toEqual([peerKey('B'), peerKey('C')]);
+    ).toEqual([peerKey('C'), peerKey('B')]);
   });
 
   it('introduces only peers that hold a joined key now, not those found through stale index entries', async () => {
@@ -322,7 +325,7 @@ describe('introduction messages', () => {
     expect(parsed(h).map((post) => post.to)).toEqual(['c-b']);
   });
 
-  it('introduces at most maxFanOut peers and tells the sender the others will come', async () => {
+  it('introduces the maxFanOut peers that joined most recently and tells the sender', async () => {
     const h = harness({ limits: { maxFanOut: 2 } });
     peerA(h);
     indexed(h, 'k', ['B', 'C', 'D']);
@@ -345,16 +348,25 @@ describe('introduction messages', () => {
 
     await h.handlers.message(messageEvent('c-a', '{"type":"Join","join":["k"]}'));
 
-    // The index is read two past the limit: the sender's own entry, and one to know there are more.
-    expect(h.db.commandCalls(QueryCommand)[0]?.args[0].input.Limit).toBe(4);
+    // The whole index of the key is read, only each entry's peer id and when it joined.
+    const query = h.db.commandCalls(QueryCommand)[0]?.args[0].input;
+    expect(query?.Limit).toBeUndefined();
+    expect(query?.ProjectionExpression).toBe('#p0, #p1');
+    expect(query?.ExpressionAttributeNames).toMatchObject({ '#p0': 'sk', '#p1': 'joinedAt' });
     const messages = parsed(h);
-    expect(messages.filter(({ to }) => to !== 'c-a')).toHaveLength(2);
+    expect(
+      messages
+        .filter(({ to }) => to !== 'c-a')
+        .map(({ to }) => to)
+        .sort(),
+    ).toEqual(['c-C', 'c-D']);
     expect(messages.at(-1)).toEqual({
       to: 'c-a',
       message: {
         type: 'Error',
         error:
-          'more than 2 peers share these keys: introduced 2 of them; the others will introduce themselves when they join',
+          'more than 2 peers share these keys: introduced the 2 that joined them most recently; ' +
+          'peers that join them later are introduced to this one in turn',
       },
     });
   });

@@ -2,6 +2,7 @@ import {
   ApiGatewayManagementApiClient,
   DeleteConnectionCommand,
   ForbiddenException,
+  GetConnectionCommand,
   LimitExceededException,
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
@@ -34,6 +35,14 @@ describe('ManagementApiMessenger', () => {
     expect(api.commandCalls(DeleteConnectionCommand)[0]?.args[0].input).toEqual({
       ConnectionId: 'c2',
     });
+  });
+
+  it('asks whether a connection is open with GetConnection: 410 means not', async () => {
+    api.on(GetConnectionCommand, { ConnectionId: 'open' }).resolves({ ConnectedAt: new Date() });
+    api.on(GetConnectionCommand, { ConnectionId: 'gone' }).rejects(gone());
+    await expect(messenger.isAlive('open')).resolves.toBe(true);
+    await expect(messenger.isAlive('gone')).resolves.toBe(false);
+    expect(api.commandCalls(GetConnectionCommand)).toHaveLength(2);
   });
 
   it('answers gone, not an error, when API Gateway says 410', async () => {

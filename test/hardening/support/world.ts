@@ -25,8 +25,11 @@ import { DbFaults } from './faults.js';
 
 export type SocketFault = 'gone' | 'throttled' | 'server error';
 
+/** A management API call: PostToConnection, DeleteConnection, GetConnection. */
+export type SocketOp = 'post' | 'close' | 'get';
+
 interface SocketRule {
-  op: 'post' | 'close';
+  op: SocketOp;
   match: (connectionId: string, data?: string) => boolean;
   times: number;
   fault: SocketFault;
@@ -52,16 +55,16 @@ export class Sockets implements Messenger {
   readonly posts: { to: string; data: string }[] = [];
   readonly closed: string[] = [];
   /** Every call, answered or failed, in order. */
-  readonly calls: { op: 'post' | 'close'; to: string; outcome: Delivery | SocketFault }[] = [];
+  readonly calls: { op: SocketOp; to: string; outcome: Delivery | SocketFault }[] = [];
   private readonly rules: SocketRule[] = [];
   /** Runs before each call is answered: a test may change the world there. */
-  beforeCall?: (op: 'post' | 'close', connectionId: string, data?: string) => void;
+  beforeCall?: (op: SocketOp, connectionId: string, data?: string) => void;
   /** Awaited before each call is answered: a test may hold a call while others run. */
-  delay?: (op: 'post' | 'close', connectionId: string, data?: string) => Promise<void> | undefined;
+  delay?: (op: SocketOp, connectionId: string, data?: string) => Promise<void> | undefined;
 
   /** Makes the next `times` matching calls fail with `fault`. */
   fail(
-    op: 'post' | 'close',
+    op: SocketOp,
     fault: SocketFault,
     match: (connectionId: string, data?: string) => boolean = () => true,
     times = 1,
@@ -69,14 +72,14 @@ export class Sockets implements Messenger {
     this.rules.push({ op, match, times, fault });
   }
 
-  private injected(op: 'post' | 'close', to: string, data?: string): SocketFault | undefined {
+  private injected(op: SocketOp, to: string, data?: string): SocketFault | undefined {
     const rule = this.rules.find((r) => r.op === op && r.times > 0 && r.match(to, data));
     if (!rule) return undefined;
     rule.times--;
     return rule.fault;
   }
 
-  private async answer(op: 'post' | 'close', to: string, data?: string): Promise<Delivery> {
+  private async answer(op: SocketOp, to: string, data?: string): Promise<Delivery> {
     await this.delay?.(op, to, data);
     this.beforeCall?.(op, to, data);
     const fault = this.injected(op, to, data);
@@ -89,7 +92,7 @@ export class Sockets implements Messenger {
     }
     this.calls.push({ op, to, outcome: 'sent' });
     if (op === 'post') this.posts.push({ to, data: data! });
-    else {
+    else if (op === 'close') {
       this.open.delete(to);
       this.closed.push(to);
     }
@@ -102,6 +105,10 @@ export class Sockets implements Messenger {
 
   close(connectionId: string): Promise<Delivery> {
     return this.answer('close', connectionId);
+  }
+
+  async isAlive(connectionId: string): Promise<boolean> {
+    return (await this.answer('get', connectionId)) === 'sent';
   }
 
   /** What one socket received, in order. */

@@ -68,6 +68,15 @@ describe.each(Object.keys(STAGES) as StageName[])('the %s stage', (stage) => {
     });
   });
 
+  it('names its function, also account-wide, with the region and the stage', () => {
+    const [fn] = Object.values(template.findResources('AWS::CloudFront::Function')) as Array<{
+      Properties: { Name: { 'Fn::Join': [string, unknown[]] } };
+    }>;
+    const [first, rest] = fn!.Properties.Name['Fn::Join'][1];
+    expect(first).toEqual({ Ref: 'AWS::Region' });
+    expect(rest).toMatch(new RegExp(`^CevitxeSignal${stage}Edge`));
+  });
+
   it('names the policy after a pinned region too, so two regions of one account never clash', () => {
     const names = ['eu-west-1', 'us-east-1'].map((region) => {
       const props = { ...signalStackProps(stage), env: { account: '123456789012', region } };

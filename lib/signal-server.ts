@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import { CfnResource, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { LogGroupLogDestination, WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
@@ -323,7 +323,7 @@ export class SignalServer extends Construct {
       });
       // After an API (as CloudFormation's documentation asks): set before, it may fail with "The
       // role ARN does not have required permissions". The stage can only log once it is set.
-      account.node.addDependency(this.webSocketApi);
+      account.addDependency(this.webSocketApi.node.defaultChild as CfnResource);
       this.stage.node.addDependency(account);
     }
     this.webSocketUrl = this.stage.url;

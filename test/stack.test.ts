@@ -300,7 +300,7 @@ describe('access logging', () => {
     });
     // Set after the API exists (else "role ARN does not have required permissions"), and the
     // stage is created (and starts logging) only once the account names the role.
-    expect(account.DependsOn).toContain(logicalIdOf(prodServer.webSocketApi));
+    expect(account.DependsOn).toEqual([logicalIdOf(prodServer.webSocketApi)]);
     expect(stageSettings(prodTemplate).DependsOn).toContain(accountId);
   });
 

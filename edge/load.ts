@@ -1,7 +1,8 @@
 /**
  * Loads the edge rewrite (edge/rewrite.js, a CloudFront Function) so that Node code can run the
- * very file CloudFront runs: the unit tests and the local gateway both call {@link loadRewrite},
- * and the CDK construct deploys {@link rewriteSource}. One file, one stage substitution.
+ * very code CloudFront runs: the CDK construct deploys {@link edgeFunctionCode} (the readable
+ * file with the stage substituted, minified by esbuild), and the unit tests and the local gateway
+ * load that same minified code through {@link loadRewrite}. One source file, one substitution.
  *
  * The sandbox is a `vm` context holding only what CloudFront Functions runtime 2.0 documents
  * (https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/functions-javascript-runtime-20.html),
@@ -16,8 +17,8 @@
  * never receive a sandbox object.
  */
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import vm from 'node:vm';
+import { transformSync } from 'esbuild';
 
 /** One query string parameter, header or cookie, as CloudFront Functions represent it. */
 export interface CloudFrontValue {
@@ -72,7 +73,7 @@ export type Rewrite = (event: CloudFrontViewerRequestEvent) => CloudFrontViewerR
 export interface LoadRewriteOptions {
   /** Receives each `console.log` line of the function. @default discarded */
   readonly log?: (line: string) => void;
-  /** The file name stack traces show. @default edge/rewrite.js's path for loadRewrite, else 'function.js' */
+  /** The file name stack traces show. @default 'rewrite.min.js' for loadRewrite, else 'function.js' */
   readonly filename?: string;
 }
 
@@ -84,6 +85,18 @@ export const REWRITE_SOURCE_PATH = new URL('./rewrite.js', import.meta.url);
 
 /** CloudFront's limit on a function's code size, in bytes. */
 export const MAX_FUNCTION_CODE_BYTES = 10 * 1024;
+
+/**
+ * This project's own ceiling for the deployed (minified) code: well under CloudFront's limit, so
+ * the function can grow without a deploy failing on size.
+ */
+export const EDGE_CODE_BUDGET_BYTES = 6 * 1024;
+
+/**
+ * The headers CloudFront never shows a viewer-request function, although the viewer sent them:
+ * the hop-by-hop `Connection` and `Upgrade` of a WebSocket handshake among them.
+ */
+export const HEADERS_HIDDEN_FROM_FUNCTIONS = ['connection', 'upgrade'] as const;
 
 // API Gateway stage names: letters, digits, hyphens and underscores, at most 128 characters.
 const STAGE_NAME = /^[A-Za-z0-9_-]{1,128}$/;
@@ -109,6 +122,23 @@ export function rewriteSource(stageName: string): string {
     throw new Error(`edge/rewrite.js must contain ${STAGE_PLACEHOLDER} exactly once`);
   }
   return parts.join(`'/${stageName}'`);
+}
+
+/**
+ * The code CloudFront runs for a stage: {@link rewriteSource} minified by esbuild. Minifying keeps
+ * top-level names (`handler` among them: a script's globals are never renamed) and the ES5
+ * syntax of the source, whose comments and long names would otherwise count against
+ * CloudFront's size limit.
+ * @param stageName the API Gateway stage name, e.g. `dev` (the stage path is `/dev`).
+ */
+export function edgeFunctionCode(stageName: string): string {
+  const { code } = transformSync(rewriteSource(stageName), {
+    minify: true,
+    target: 'es5',
+    legalComments: 'none',
+    charset: 'ascii',
+  });
+  return code.trimEnd();
 }
 
 // What CloudFront Functions runtime 2.0 documents; everything else is removed from the sandbox.
@@ -302,14 +332,12 @@ interface SandboxBridge {
 }
 
 /**
- * Loads edge/rewrite.js for one stage into a fresh sandbox and returns the typed function.
+ * Loads the deployed code of edge/rewrite.js for one stage ({@link edgeFunctionCode}, minified)
+ * into a fresh sandbox and returns the typed function.
  * @param stageName the API Gateway stage name, e.g. `dev`; requests are rewritten to `/dev`.
  */
 export function loadRewrite(stageName: string, options: LoadRewriteOptions = {}): Rewrite {
-  return loadFunction(rewriteSource(stageName), {
-    filename: fileURLToPath(REWRITE_SOURCE_PATH),
-    ...options,
-  });
+  return loadFunction(edgeFunctionCode(stageName), { filename: 'rewrite.min.js', ...options });
 }
 
 /**
@@ -400,8 +428,9 @@ export function serializeQuerystring(querystring: CloudFrontValues): string {
 
 /**
  * Builds the viewer-request event CloudFront would hand the function for this request: the
- * path and query as sent, header names in lower case, repeated names as `multiValue`, and
- * cookies taken out of the headers into `cookies`.
+ * path and query as sent, header names in lower case, repeated names as `multiValue`, cookies
+ * taken out of the headers into `cookies`, and the headers CloudFront hides from functions
+ * ({@link HEADERS_HIDDEN_FROM_FUNCTIONS}) left out.
  */
 export function viewerRequestEvent(request: ViewerRequest): CloudFrontViewerRequestEvent {
   const query = request.url.indexOf('?');
@@ -411,6 +440,7 @@ export function viewerRequestEvent(request: ViewerRequest): CloudFrontViewerRequ
   for (const [rawName, rawValue] of Object.entries(request.headers ?? {})) {
     if (rawValue === undefined) continue;
     const name = rawName.toLowerCase();
+    if ((HEADERS_HIDDEN_FROM_FUNCTIONS as readonly string[]).includes(name)) continue;
     for (const value of typeof rawValue === 'string' ? [rawValue] : rawValue) {
       if (name === 'cookie') {
         for (const cookie of value.split(';')) {

@@ -24,8 +24,10 @@
  *   equal to remoteId.
  * - upgrade to any other path: 403, as API Gateway answers beyond the stage.
  *
- * Decided here: an upgrade is an `upgrade` header holding the token
- * `websocket` (any case) or a `sec-websocket-key` header. Endpoint names are
+ * Decided here: an upgrade is a request with a `sec-websocket-key` header.
+ * CloudFront never shows a function the `upgrade` and `connection` headers,
+ * so the key, which every WebSocket handshake carries, is the only sign of
+ * one at the edge. Endpoint names are
  * compared as sent (`/%69ntroduction/a` is an unknown path). One trailing
  * slash after the path form is ignored, as the original's non-strict Express
  * routing did; a second is an empty segment. Segments are percent-decoded as
@@ -93,12 +95,6 @@ function headerValue(request, name) {
 }
 
 function isWebSocketUpgrade(request) {
-  var tokens = headerValue(request, 'upgrade').toLowerCase().split(',');
-  for (var i = 0; i < tokens.length; i++) {
-    if (tokens[i].trim() === 'websocket') {
-      return true;
-    }
-  }
   return headerValue(request, 'sec-websocket-key') !== '';
 }
 

@@ -10,9 +10,11 @@ import {
   Stats,
   TextWidget,
   TreatMissingData,
+  Unit,
   type IMetric,
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { FilterPattern, MetricFilter } from 'aws-cdk-lib/aws-logs';
 import { Topic, type ITopic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
@@ -47,20 +49,18 @@ export interface SignalAlarmThresholds {
   readonly executionErrors?: number;
 
   /**
-   * API Gateway `IntegrationError`: 4XX/5XX answers of the integration. It also counts the
-   * connect function's deliberate 400/401/403 refusals (bad query, wrong origin or token), so it
-   * allows some before alarming.
+   * Requests API Gateway throttled (`429 Too Many Requests`: over the stage's rate or burst
+   * limit), counted from the stage's access log by a metric filter, since WebSocket APIs publish
+   * no throttle metric. Without access logging there is no such alarm.
    * @default 10
    */
-  readonly integrationErrors?: number;
+  readonly throttledRequests?: number;
 
   /**
-   * API Gateway `ClientError`: 4XX answered by API Gateway before the integration runs. WebSocket
-   * APIs have no throttle metric of their own; messages over the stage's rate or burst limit are
-   * answered `429 Too Many Requests` here, and with no authorizer that is what this counts.
-   * @default 10
+   * Messages in the deliver function's failure queue: deliveries that failed every attempt.
+   * @default 1
    */
-  readonly clientErrors?: number;
+  readonly failedDeliveries?: number;
 
   /**
    * The functions' own `Errors` count (EMF, namespace `CevitxeSignal`): invocations whose
@@ -123,8 +123,8 @@ export const SIGNAL_ALARM_DEFAULTS = {
   functionErrors: 1,
   functionThrottles: 1,
   executionErrors: 1,
-  integrationErrors: 10,
-  clientErrors: 10,
+  throttledRequests: 10,
+  failedDeliveries: 1,
   handlerErrors: 1,
   period: Duration.minutes(5),
   evaluationPeriods: 1,
@@ -144,6 +144,12 @@ export const SIGNAL_METRIC_LABELS: Readonly<Record<MetricName, string>> = {
 
 /** The dimension the functions put on every EMF counter (lambda/core/handlers.ts). */
 const EMF_STAGE_DIMENSION = 'stage';
+
+/**
+ * The metric (namespace {@link NAMESPACE}, dimension `stage`) counting access log lines with
+ * status 429; the stage's name comes from the line's own `stage` field.
+ */
+export const THROTTLED_REQUESTS_METRIC = 'ThrottledRequests';
 const NAME_PREFIX = /^[A-Za-z0-9_-]{1,200}$/;
 /** An address with one `@`, no spaces, and a dot in the domain; SNS checks the rest. */
 const EMAIL = /^[^\s@,;]+@[^\s@.,;]+(\.[^\s@.,;]+)+$/;
@@ -153,8 +159,10 @@ type Thresholds = Required<SignalAlarmThresholds>;
 /**
  * Monitoring for one stage of a {@link SignalServer}: a CloudWatch dashboard (the functions'
  * signalling counters, Lambda, API Gateway and DynamoDB metrics, alarm states and recent error
- * logs) and alarms on Lambda errors and throttles, API Gateway errors and throttled messages, and
- * the functions' own error counter, each notifying an SNS topic when there is one.
+ * logs) and alarms on failures: Lambda errors and throttles, API Gateway execution errors,
+ * requests API Gateway throttled, deliveries that failed every attempt, and the functions' own
+ * error counter, each notifying an SNS topic when there is one. Handshakes `$connect` refuses on
+ * purpose (400/401/403, counted in API Gateway's `IntegrationError`) alarm no one.
  */
 export class SignalMonitoring extends Construct {
   /** The stage's dashboard. */
@@ -236,17 +244,45 @@ export class SignalMonitoring extends Construct {
         this.thresholds.executionErrors,
         'API Gateway failed to call a route function (ExecutionError).',
       ),
+    );
+    // IntegrationError is no alarm: it counts the handshakes $connect refuses on purpose too.
+    // Route functions that fail show in their Errors alarms and the EMF Errors alarm.
+    let throttled: Metric | undefined;
+    if (server.accessLogGroup) {
+      new MetricFilter(this, 'ThrottledRequestsFilter', {
+        logGroup: server.accessLogGroup,
+        filterPattern: FilterPattern.stringValue('$.status', '=', '429'),
+        metricNamespace: NAMESPACE,
+        metricName: THROTTLED_REQUESTS_METRIC,
+        metricValue: '1',
+        dimensions: { [EMF_STAGE_DIMENSION]: '$.stage' },
+        unit: Unit.COUNT,
+      });
+      throttled = new Metric({
+        namespace: NAMESPACE,
+        metricName: THROTTLED_REQUESTS_METRIC,
+        dimensionsMap: { [EMF_STAGE_DIMENSION]: stageName },
+        statistic: Stats.SUM,
+        period,
+      });
+      alarms.push(
+        this.alarm(
+          'api-throttled-requests',
+          throttled,
+          this.thresholds.throttledRequests,
+          "API Gateway throttled requests (429 Too Many Requests in the stage's access log): clients exceed the stage's rate or burst limit.",
+        ),
+      );
+    }
+    alarms.push(
       this.alarm(
-        'api-integration-errors',
-        api('IntegrationError'),
-        this.thresholds.integrationErrors,
-        'Route functions answered 4XX/5XX (IntegrationError); this includes refused connections (400/401/403), so check the functions for errors first.',
-      ),
-      this.alarm(
-        'api-throttled-messages',
-        api('ClientError'),
-        this.thresholds.clientErrors,
-        "API Gateway answered 4XX before the route functions ran (ClientError): mostly 429 Too Many Requests, messages over the stage's throttle limits.",
+        'deliver-failures',
+        server.deliverFailureQueue.metricApproximateNumberOfMessagesVisible({
+          statistic: Stats.MAXIMUM,
+          period,
+        }),
+        this.thresholds.failedDeliveries,
+        `Deliveries of held frames failed every attempt; the failure queue ${server.deliverFailureQueue.node.path} holds each request and its error.`,
       ),
       this.alarm(
         'handler-errors',
@@ -302,9 +338,14 @@ export class SignalMonitoring extends Construct {
         left: [api('ConnectCount'), api('MessageCount')],
       }),
       new GraphWidget({
-        title: 'API Gateway: errors (ClientError includes 429 throttled)',
+        title: 'API Gateway: errors (IntegrationError includes refused handshakes)',
         width: 8,
-        left: [api('ClientError'), api('IntegrationError'), api('ExecutionError')],
+        left: [
+          api('ClientError'),
+          api('IntegrationError'),
+          api('ExecutionError'),
+          ...(throttled ? [throttled.with({ label: 'Throttled (429)' })] : []),
+        ],
       }),
       new GraphWidget({
         title: 'API Gateway: integration latency (ms)',

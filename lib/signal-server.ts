@@ -1,4 +1,6 @@
-import { Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import { CfnResource, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { LogGroupLogDestination, WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { AccessLogField, AccessLogFormat, CfnAccount } from 'aws-cdk-lib/aws-apigateway';
@@ -110,12 +112,20 @@ export interface SignalServerProps {
   /**
    * Whether to set API Gateway's account-wide CloudWatch Logs role (one setting per account and
    * region, `AWS::ApiGateway::Account`) to a role this construct creates. Access logging needs
-   * that setting once per account and region; turn this off where it is already made (by a
-   * landing zone, say, or another stack). The role is kept when the stack is deleted, because
-   * every API of the account and region logs through whichever role the setting names.
+   * that setting once per account and region, so exactly one stack per account and region
+   * should turn this on; turn it off everywhere else, and where the setting is already made (by
+   * a landing zone, say). The role is kept when the stack is deleted, because every API of the
+   * account and region logs through whichever role the setting names.
    * @default true
    */
   readonly apiGatewayCloudWatchRole?: boolean;
+
+  /**
+   * Whether the table refuses to be deleted (DynamoDB deletion protection): a stack update or
+   * deletion that would remove it fails until this is turned off.
+   * @default false
+   */
+  readonly deletionProtection?: boolean;
 }
 
 /** Default values of the optional {@link SignalServerProps}. */
@@ -130,6 +140,7 @@ export const SIGNAL_SERVER_DEFAULTS = {
   allowedOrigins: [],
   accessLogging: true,
   apiGatewayCloudWatchRole: true,
+  deletionProtection: false,
 } as const satisfies Settings;
 
 const STAGE_NAME = /^[A-Za-z0-9_-]{1,128}$/;
@@ -152,11 +163,20 @@ export const TABLE_ACTIONS = [
 ] as const;
 
 /**
- * The stage's access log line: who and what, never the query string (ids, key, token), headers
- * or message bodies. Every variable is one API Gateway documents for WebSocket access logs.
+ * The error text as API Gateway writes it into a log line already quoted and escaped as a JSON
+ * string, so it goes into the format without quotes of its own.
+ */
+const QUOTED_ERROR_MESSAGE = AccessLogField.contextErrorMessageString();
+
+/**
+ * The stage's access log line, one JSON object: who and what, never the query string (ids, key,
+ * token), headers or message bodies. Every variable is one API Gateway documents for WebSocket
+ * access logs. The error message is the one free text API Gateway puts in a line, so it is the
+ * pre-quoted `$context.error.messageString`: a message with quotes still makes valid JSON.
  */
 export const ACCESS_LOG_FORMAT = AccessLogFormat.custom(
   JSON.stringify({
+    stage: '$context.stage',
     requestId: AccessLogField.contextRequestId(),
     extendedRequestId: '$context.extendedRequestId',
     requestTimeEpoch: '$context.requestTimeEpoch',
@@ -165,13 +185,23 @@ export const ACCESS_LOG_FORMAT = AccessLogFormat.custom(
     connectionId: AccessLogField.contextConnectionId(),
     messageId: '$context.messageId',
     status: AccessLogField.contextStatus(),
-    error: AccessLogField.contextErrorMessage(),
+    error: QUOTED_ERROR_MESSAGE,
     errorType: AccessLogField.contextErrorResponseType(),
     integrationLatency: '$context.integrationLatency',
     sourceIp: AccessLogField.contextIdentitySourceIp(),
     userAgent: AccessLogField.contextIdentityUserAgent(),
-  }),
+  }).replace(JSON.stringify(QUOTED_ERROR_MESSAGE), QUOTED_ERROR_MESSAGE),
 );
+
+/**
+ * How the deliver function's asynchronous invocations are retried: twice (Lambda waits about
+ * one, then two minutes), and never once the event is older than ten minutes, when the peers it
+ * was for have long stopped waiting. An event that still fails goes to the failure queue.
+ */
+export const DELIVER_ASYNC_INVOKE = {
+  retryAttempts: 2,
+  maxEventAge: Duration.minutes(10),
+} as const;
 
 /**
  * The deliver function retries 410 for up to PAIRING_GRACE_MS after pairing (the peer's $connect
@@ -205,6 +235,11 @@ export class SignalServer extends Construct {
   public readonly disconnectFunction: SignalFunction;
   /** Invoked asynchronously by the connect function to deliver held frames to a new peer. */
   public readonly deliverFunction: SignalFunction;
+  /**
+   * The deliver function's on-failure destination: a record of every delivery that failed all
+   * its attempts or grew too old to retry (the invocation request and the error).
+   */
+  public readonly deliverFailureQueue: Queue;
   /** The `wss://` URL clients connect to. */
   public readonly webSocketUrl: string;
   /** The `https://` management (`@connections`) endpoint of the stage. */
@@ -229,6 +264,7 @@ export class SignalServer extends Construct {
       timeToLiveAttribute: TABLE_SCHEMA.timeToLiveAttribute,
       billing: Billing.onDemand(),
       removalPolicy: settings.removalPolicy,
+      deletionProtection: settings.deletionProtection,
       pointInTimeRecoverySpecification: {
         pointInTimeRecoveryEnabled: settings.pointInTimeRecovery,
       },
@@ -285,7 +321,9 @@ export class SignalServer extends Construct {
       const account = new CfnAccount(this, 'ApiGatewayAccount', {
         cloudWatchRoleArn: this.apiGatewayCloudWatchRole.roleArn,
       });
-      // The stage can only log once the account names a role.
+      // After an API (as CloudFormation's documentation asks): set before, it may fail with "The
+      // role ARN does not have required permissions". The stage can only log once it is set.
+      account.addDependency(this.webSocketApi.node.defaultChild as CfnResource);
       this.stage.node.addDependency(account);
     }
     this.webSocketUrl = this.stage.url;
@@ -311,6 +349,21 @@ export class SignalServer extends Construct {
       timeout: DELIVER_TIMEOUT,
       description: 'Delivers held frames to a freshly paired socket (async, retries 410)',
       environment,
+    });
+    this.deliverFailureQueue = new Queue(this, 'DeliverFailures', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+      removalPolicy: settings.removalPolicy,
+    });
+    Validations.of(this.deliverFailureQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason:
+        "This queue is itself a dead-letter destination: the deliver function's asynchronous invocations that failed every attempt. Nothing consumes it automatically; an alarm fires on its first message.",
+    });
+    this.deliverFunction.configureAsyncInvoke({
+      ...DELIVER_ASYNC_INVOKE,
+      onFailure: new SqsDestination(this.deliverFailureQueue),
     });
     this.connectFunction = new SignalFunction(this, 'ConnectFunction', {
       ...common,

@@ -1,12 +1,13 @@
 // The EdgeFrontDoor construct on a small stack: a WebSocket API, its stage, and the edge.
-import { App, Lazy, Stack } from 'aws-cdk-lib';
+import { Lazy, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import { SecurityPolicyProtocol } from 'aws-cdk-lib/aws-cloudfront';
 import { HostedZone } from 'aws-cdk-lib/aws-route53';
 import { describe, expect, it } from 'vitest';
-import { rewriteSource } from '../edge/load.js';
+import { EDGE_CODE_BUDGET_BYTES, edgeFunctionCode } from '../edge/load.js';
 import { EdgeFrontDoor, type EdgeFrontDoorProps } from '../lib/edge-front-door.js';
+import { appLikeCli } from './stack-fixtures.js';
 
 const CACHING_DISABLED = '4135ea2d-6df8-44a3-9df3-4b5a84be39ad';
 const CLOUDFRONT_ZONE_ID = 'Z2FDTNDATAQYW2';
@@ -19,7 +20,7 @@ interface Json {
 
 /** A stack with a WebSocket API, its `dev` stage and an EdgeFrontDoor built by `props`. */
 function edgeStack(props: (stage: WebSocketStage, stack: Stack) => EdgeFrontDoorProps = useStage) {
-  const stack = new Stack(new App(), 'Edge');
+  const stack = new Stack(appLikeCli(), 'Edge');
   const api = new WebSocketApi(stack, 'Api');
   const stage = new WebSocketStage(stack, 'Stage', {
     webSocketApi: api,
@@ -59,13 +60,22 @@ describe('EdgeFrontDoor in front of a WebSocketStage', () => {
     ]);
   });
 
-  it('runs the function on cloudfront-js-2.0, published, with the stage substituted', () => {
+  it('runs the function on cloudfront-js-2.0, published, minified with the stage substituted', () => {
     const fn = only(template, 'AWS::CloudFront::Function').properties;
     expect(fn.FunctionConfig).toMatchObject({ Runtime: 'cloudfront-js-2.0' });
     expect(fn.AutoPublish).toBe(true);
-    expect(fn.FunctionCode).toBe(rewriteSource('dev'));
-    expect(fn.FunctionCode).toContain("var STAGE_PATH = '/dev';");
+    expect(fn.FunctionCode).toBe(edgeFunctionCode('dev'));
+    expect(fn.FunctionCode).toContain('var STAGE_PATH="/dev"');
     expect(fn.FunctionCode).not.toContain('__STAGE__');
+    expect(Buffer.byteLength(fn.FunctionCode as string)).toBeLessThan(EDGE_CODE_BUDGET_BYTES);
+  });
+
+  it('names the origin request policy after the stack and region, since the name is account-wide', () => {
+    const policy = only(template, 'AWS::CloudFront::OriginRequestPolicy');
+    const config = policy.properties.OriginRequestPolicyConfig as Json;
+    expect(config.Name).toEqual({
+      'Fn::Join': ['', ['Edge-', { Ref: 'AWS::Region' }, '-Edge-websocket']],
+    });
   });
 
   it("uses the stage's execute-api host as an HTTPS-only origin, without an origin path", () => {
@@ -91,7 +101,7 @@ describe('EdgeFrontDoor in front of a WebSocketStage', () => {
     });
   });
 
-  it('forwards all query strings and the four Sec-WebSocket headers, never Host', () => {
+  it('forwards all query strings, the four Sec-WebSocket headers and the viewer address, never Host', () => {
     const policy = only(template, 'AWS::CloudFront::OriginRequestPolicy');
     const config = policy.properties.OriginRequestPolicyConfig as Json;
     expect(config.QueryStringsConfig).toEqual({ QueryStringBehavior: 'all' });
@@ -100,6 +110,7 @@ describe('EdgeFrontDoor in front of a WebSocketStage', () => {
     expect(headers.HeaderBehavior).toBe('whitelist');
     expect([...headers.Headers].sort()).toEqual(
       [
+        'CloudFront-Viewer-Address',
         'Sec-WebSocket-Extensions',
         'Sec-WebSocket-Key',
         'Sec-WebSocket-Protocol',
@@ -144,7 +155,7 @@ describe('EdgeFrontDoor from an origin domain and a stage name', () => {
     const origin = (distributionConfig(template).Origins as Json[])[0] as Json;
     expect(origin.DomainName).toBe('abc123defg.execute-api.eu-west-1.amazonaws.com');
     const fn = only(template, 'AWS::CloudFront::Function').properties;
-    expect(fn.FunctionCode).toBe(rewriteSource('prod'));
+    expect(fn.FunctionCode).toBe(edgeFunctionCode('prod'));
   });
 });
 

@@ -1,13 +1,29 @@
 // Shared by the stack tests: builds stacks the way bin/app.ts does, with or without bundling.
-import { App, Stack, type CfnElement } from 'aws-cdk-lib';
+import { readFileSync } from 'node:fs';
+import { App, Stack, type AppProps, type CfnElement } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
 import { signalStackProps, type StageName } from '../bin/config.js';
 import { SignalStack, type SignalStackProps } from '../lib/signal-stack.js';
 
+/**
+ * The context `cdk synth` gives bin/app.ts from cdk.json (the feature flags among it), so that
+ * the tests see the templates the CLI makes.
+ */
+export const CDK_JSON_CONTEXT = (
+  JSON.parse(readFileSync(new URL('../cdk.json', import.meta.url), 'utf8')) as {
+    context: Record<string, unknown>;
+  }
+).context;
+
+/** An app with cdk.json's context and feature flags, plus `props`. */
+export function appLikeCli(props: AppProps = {}): App {
+  return new App({ ...props, context: { ...CDK_JSON_CONTEXT, ...props.context } });
+}
+
 /** An app that skips asset bundling: the stacks' templates, without running esbuild. */
 export function appWithoutBundling(): App {
-  return new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  return appLikeCli({ context: { 'aws:cdk:bundling-stacks': [] } });
 }
 
 /** A stage's stack exactly as bin/app.ts builds it, plus its template. */
@@ -27,6 +43,7 @@ export function customStack(props: SignalStackProps = {}) {
 export interface ResourceJson {
   readonly Type: string;
   readonly Properties: Record<string, unknown>;
+  readonly DependsOn?: string[];
   readonly DeletionPolicy?: string;
   readonly UpdateReplacePolicy?: string;
 }

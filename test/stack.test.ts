@@ -1,19 +1,27 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Duration, FeatureFlags, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import type { IRole } from 'aws-cdk-lib/aws-iam';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { describe, expect, it } from 'vitest';
-import { parseStage, STAGES, stackNameOf } from '../bin/config.js';
+import { CURRENTLY_RECOMMENDED_FLAGS } from 'aws-cdk-lib/cx-api';
+import { parseStage, signalStackProps, STAGES, stackNameOf } from '../bin/config.js';
 import { PAIRING_GRACE_MS } from '../lambda/core/context.js';
 import { DEFAULT_LIMITS, type Limits } from '../lambda/core/limits.js';
 import { TABLE_SCHEMA } from '../lambda/core/schema.js';
 import { PROJECT_ROOT, SignalFunction } from '../lib/signal-function.js';
-import { TABLE_ACTIONS, type SignalServer, type SignalServerProps } from '../lib/signal-server.js';
+import {
+  DELIVER_ASYNC_INVOKE,
+  TABLE_ACTIONS,
+  type SignalServer,
+  type SignalServerProps,
+} from '../lib/signal-server.js';
+import { SignalStack } from '../lib/signal-stack.js';
 import {
   actionsOf,
   appWithoutBundling,
+  CDK_JSON_CONTEXT,
   customStack,
   logicalIdOf,
   policyStatementsOf,
@@ -165,6 +173,14 @@ describe('the functions', () => {
     },
   );
 
+  it.each(Object.entries(allFunctions))(
+    'orders %s after its role’s policy, leaving the role to the Role GetAtt',
+    (_name, fn) => {
+      const policy = fn.role!.node.tryFindChild('DefaultPolicy')!;
+      expect(resources[logicalIdOf(fn)]!.DependsOn).toEqual([logicalIdOf(policy)]);
+    },
+  );
+
   it('gives the management endpoint as the stage’s https callback URL', () => {
     const endpoint = JSON.stringify(environmentOf(server.connectFunction).MANAGEMENT_ENDPOINT);
     expect(endpoint).toMatch(/^\{"Fn::Join":\["",\["https:\/\/",/);
@@ -210,32 +226,62 @@ describe('access logging', () => {
     });
   });
 
+  /**
+   * The line API Gateway writes for `values`: each `$context` variable replaced by its value,
+   * as text inside the format's quotes, and `$context.error.messageString` by the message
+   * already quoted, as API Gateway documents it.
+   */
+  function accessLogLine(format: string, values: Record<string, string>): string {
+    return format.replace(/\$context\.[A-Za-z.]+/g, (variable) => {
+      const name = variable.slice('$context.'.length);
+      if (name === 'error.messageString') return JSON.stringify(values['error.message'] ?? '');
+      return values[name] ?? '-';
+    });
+  }
+
   it('logs JSON with ids, event, route, status and errors, never the query or a body', () => {
     const format = stageSettings(template).Properties.AccessLogSettings!.Format;
-    const fields = JSON.parse(format) as Record<string, string>;
-    expect(fields).toMatchObject({
-      requestId: '$context.requestId',
-      connectionId: '$context.connectionId',
-      eventType: '$context.eventType',
-      routeKey: '$context.routeKey',
-      status: '$context.status',
-      error: '$context.error.message',
-      sourceIp: '$context.identity.sourceIp',
-    });
-    for (const variable of Object.values(fields)) {
-      expect(variable).toMatch(/^\$context\.[A-Za-z.]+$/);
+    const fields = JSON.parse(accessLogLine(format, {})) as Record<string, string>;
+    expect(Object.keys(fields)).toEqual(
+      expect.arrayContaining(['requestId', 'connectionId', 'eventType', 'routeKey', 'status']),
+    );
+    expect(format).toContain('"stage":"$context.stage"');
+    expect(format).toContain('"sourceIp":"$context.identity.sourceIp"');
+    for (const variable of format.match(/\$context\.[A-Za-z.]+/g)!) {
       expect(variable).not.toMatch(/query|header|body|token|authorizer/i);
     }
   });
 
+  it('writes the error text pre-quoted, so a line stays JSON whatever the message says', () => {
+    const format = stageSettings(template).Properties.AccessLogSettings!.Format;
+    expect(format).toContain('"error":$context.error.messageString,');
+    expect(format).not.toContain('$context.error.message"');
+    const message = 'Invalid "key": \\ not {"valid"}\nat all';
+    const line = accessLogLine(format, {
+      stage: 'dev',
+      status: '400',
+      'error.message': message,
+      connectionId: 'L3x0dGVzdA=',
+    });
+    expect(JSON.parse(line)).toMatchObject({
+      stage: 'dev',
+      status: '400',
+      error: message,
+      connectionId: 'L3x0dGVzdA=',
+    });
+  });
+
   it('names a CloudWatch Logs role for API Gateway in the account, kept when the stack goes', () => {
-    const role = logicalIdOf(server.apiGatewayCloudWatchRole!);
+    // prod sets the account's role (see the per-stage test below).
+    const { stack: prodStack, template: prodTemplate } = stageStack('prod');
+    const prodServer = prodStack.server;
+    const role = logicalIdOf(prodServer.apiGatewayCloudWatchRole!);
     const [accountId, account] = Object.entries(
-      template.findResources('AWS::ApiGateway::Account'),
-    )[0] as [string, { Properties: unknown }];
+      prodTemplate.findResources('AWS::ApiGateway::Account'),
+    )[0] as [string, { Properties: unknown; DependsOn?: string[] }];
     expect(account.Properties).toEqual({ CloudWatchRoleArn: { 'Fn::GetAtt': [role, 'Arn'] } });
-    expect(resources[role]).toMatchObject({ DeletionPolicy: 'Retain' });
-    template.hasResourceProperties('AWS::IAM::Role', {
+    expect(resourcesOf(prodTemplate)[role]).toMatchObject({ DeletionPolicy: 'Retain' });
+    prodTemplate.hasResourceProperties('AWS::IAM::Role', {
       AssumeRolePolicyDocument: {
         Statement: [Match.objectLike({ Principal: { Service: 'apigateway.amazonaws.com' } })],
       },
@@ -252,8 +298,10 @@ describe('access logging', () => {
         },
       ],
     });
-    // The stage is created (and starts logging) only once the account names the role.
-    expect(stageSettings(template).DependsOn).toContain(accountId);
+    // Set after the API exists (else "role ARN does not have required permissions"), and the
+    // stage is created (and starts logging) only once the account names the role.
+    expect(account.DependsOn).toEqual([logicalIdOf(prodServer.webSocketApi)]);
+    expect(stageSettings(prodTemplate).DependsOn).toContain(accountId);
   });
 
   it('leaves the account’s role alone when told to, and still logs', () => {
@@ -272,11 +320,15 @@ describe('access logging', () => {
     quiet.resourceCountIs('AWS::ApiGateway::Account', 0);
   });
 
-  it('is on, with the account role, in both stages', () => {
+  it('is on in both stages, and exactly one stage (prod) sets the account’s role', () => {
     for (const stage of ['dev', 'prod'] as const) {
-      expect(STAGES[stage]).toMatchObject({ accessLogging: true, apiGatewayCloudWatchRole: true });
+      expect(STAGES[stage].accessLogging).toBe(true);
     }
+    const setters = (['dev', 'prod'] as const).filter((s) => STAGES[s].apiGatewayCloudWatchRole);
+    expect(setters).toEqual(['prod']);
     stageStack('prod').template.resourceCountIs('AWS::ApiGateway::Account', 1);
+    template.resourceCountIs('AWS::ApiGateway::Account', 0);
+    expect(server.apiGatewayCloudWatchRole).toBeUndefined();
   });
 });
 
@@ -363,7 +415,7 @@ describe('IAM', () => {
   });
 
   it.each(Object.entries(allFunctions))(
-    'lets %s manage connections of this stage only (POST and DELETE on @connections)',
+    'lets %s manage connections of this stage only (every method on @connections)',
     (_name, fn) => {
       const own = manageConnections.filter(({ roles }) => roles.includes(roleIdOf(fn)));
       expect(own).toHaveLength(1);
@@ -385,6 +437,37 @@ describe('IAM', () => {
       });
     },
   );
+
+  it.each([
+    ['connect', server.connectFunction],
+    ['deliver', server.deliverFunction],
+  ] as const)('lets %s GET a connection (GetConnection), to pair relay sockets', (_name, fn) => {
+    const own = manageConnections.filter(({ roles }) => roles.includes(roleIdOf(fn)));
+    const [, parts] = (own[0]!.statement.Resource as { 'Fn::Join': [string, unknown[]] })[
+      'Fn::Join'
+    ];
+    const pattern = parts.at(-1) as string;
+    // IAM wildcards: `*` matches any run of characters, `/` included.
+    const matcher = new RegExp(
+      `^${pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`,
+    );
+    for (const method of ['GET', 'POST', 'DELETE']) {
+      expect(`/dev/${method}/@connections/L3x0dGVzdA=`).toMatch(matcher);
+    }
+    expect('/prod/GET/@connections/L3x0dGVzdA=').not.toMatch(matcher);
+  });
+
+  it('lets only the deliver function send to its failure queue, and only there', () => {
+    const sqs = statements.filter(({ statement }) =>
+      actionsOf(statement).some((action) => action.startsWith('sqs:')),
+    );
+    expect(sqs).toHaveLength(1);
+    expect(sqs[0]!.roles).toEqual([roleIdOf(server.deliverFunction)]);
+    expect(actionsOf(sqs[0]!.statement)).toContain('sqs:SendMessage');
+    expect(sqs[0]!.statement.Resource).toEqual({
+      'Fn::GetAtt': [logicalIdOf(server.deliverFailureQueue), 'Arn'],
+    });
+  });
 
   it('lets only the connect function invoke the deliver function, and nothing else', () => {
     expect(invoke).toHaveLength(1);
@@ -424,9 +507,9 @@ describe('IAM', () => {
     },
   );
 
-  it('attaches no policy beyond logs, table, connection management and deliver invocation', () => {
+  it('attaches no policy beyond logs, table, connections, deliver invocation and its failures', () => {
     const allowed =
-      /^(logs:(CreateLogStream|PutLogEvents)$|dynamodb:|execute-api:ManageConnections$|lambda:InvokeFunction$)/;
+      /^(logs:(CreateLogStream|PutLogEvents)$|dynamodb:|execute-api:ManageConnections$|lambda:InvokeFunction$|sqs:(SendMessage|GetQueueAttributes|GetQueueUrl)$)/;
     for (const { statement } of statements) {
       for (const action of actionsOf(statement)) expect(action).toMatch(allowed);
     }
@@ -506,6 +589,19 @@ describe('per-stage configuration', () => {
   it('keeps prod logs for three months and dev logs for a week', () => {
     template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 7 });
     prod.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 90 });
+  });
+
+  it('protects the prod table from deletion, as a per-stage setting', () => {
+    // A TableV2 (a global table) holds the setting per replica: here, the one in the stack's region.
+    const protection = (enabled: boolean) => ({
+      Replicas: [Match.objectLike({ DeletionProtectionEnabled: enabled })],
+    });
+    expect(STAGES.prod.deletionProtection).toBe(true);
+    expect(STAGES.dev.deletionProtection).toBe(false);
+    prod.hasResourceProperties('AWS::DynamoDB::GlobalTable', protection(true));
+    dev.hasResourceProperties('AWS::DynamoDB::GlobalTable', protection(false));
+    const { template: custom } = customStack({ server: { deletionProtection: true } });
+    custom.hasResourceProperties('AWS::DynamoDB::GlobalTable', protection(true));
   });
 
   it('turns on point-in-time recovery in prod only', () => {
@@ -742,5 +838,69 @@ describe('SignalFunction', () => {
       Timeout: 10,
       MemorySize: 256,
     });
+  });
+});
+
+describe('the deliver function’s asynchronous invocations', () => {
+  const queue = logicalIdOf(server.deliverFailureQueue);
+
+  it('are retried twice, for at most minutes, then recorded in a failure queue', () => {
+    template.resourceCountIs('AWS::Lambda::EventInvokeConfig', 1);
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: logicalIdOf(server.deliverFunction) },
+      Qualifier: '$LATEST',
+      MaximumRetryAttempts: 2,
+      MaximumEventAgeInSeconds: 600,
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [queue, 'Arn'] } } },
+    });
+    expect(DELIVER_ASYNC_INVOKE.maxEventAge.toSeconds()).toBeLessThan(60 * 60);
+  });
+
+  it('keeps failures encrypted for 14 days, reachable over TLS only', () => {
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      SqsManagedSseEnabled: true,
+      MessageRetentionPeriod: 14 * 24 * 3600,
+    });
+    template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      Queues: [{ Ref: queue }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Effect: 'Deny',
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          }),
+        ]),
+      },
+    });
+  });
+});
+
+describe('deploying a stage', () => {
+  it('can pin a stage’s account and region and still synthesize offline', () => {
+    const env = { account: '123456789012', region: 'eu-west-1' };
+    const app = appWithoutBundling();
+    const props = { ...signalStackProps('prod'), env };
+    const pinned = new SignalStack(app, props.stackName, props);
+    const assembly = app.synth();
+    const artifact = assembly.getStackByName(pinned.stackName);
+    expect(artifact.environment).toMatchObject({ account: env.account, region: env.region });
+    // No lookup was asked for: nothing is missing from the assembly's context.
+    expect(assembly.manifest.missing ?? []).toEqual([]);
+    expect(pinned.region).toBe('eu-west-1');
+  });
+
+  it('passes a stage’s pinned env from bin/config.ts to its stack, none by default', () => {
+    for (const stage of ['dev', 'prod'] as const) {
+      expect(STAGES[stage].env).toBeUndefined();
+      expect(signalStackProps(stage)).not.toHaveProperty('env');
+    }
+  });
+
+  it('sets every feature flag aws-cdk-lib recommends, at its recommended value', () => {
+    for (const [flag, value] of Object.entries(CURRENTLY_RECOMMENDED_FLAGS)) {
+      expect(CDK_JSON_CONTEXT[flag], flag).toEqual(value);
+    }
+    expect(stack.node.tryGetContext('@aws-cdk/core:newStyleStackSynthesis')).toBeUndefined();
+    expect(FeatureFlags.of(stack).isEnabled('@aws-cdk/aws-iam:minimizePolicies')).toBe(true);
   });
 });

@@ -1,7 +1,7 @@
 /**
- * The local gateway refuses what API Gateway refuses: one test per strictness rule of issue 3
- * (each a row of ../shared/API-GATEWAY.md marked "emulate"). The management API and Lambda's
- * Invoke are exercised with the real AWS SDK clients, as the handlers use them.
+ * The local gateway refuses what API Gateway refuses: one test per strictness rule (each a row
+ * of ../shared/API-GATEWAY.md marked "emulate"). The management API and Lambda's Invoke are
+ * exercised with the real AWS SDK clients, as the handlers use them.
  */
 import { randomUUID } from 'node:crypto';
 import {

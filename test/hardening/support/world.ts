@@ -4,8 +4,7 @@
  * injected where AWS produces them:
  *
  * - DynamoDB: a middleware on the store's own SDK client fails chosen commands as the SDK does
- *   once its retries are used up (see ./faults.ts; wire-level faults, below the SDK's retries,
- *   go through ./flaky.ts instead).
+ *   once its retries are used up (see ./faults.ts).
  * - The management API: `sockets.fail(...)` makes chosen posts or closes throw (429, 5xx) or
  *   answer 410; a socket removed from `sockets.open` without a `$disconnect` has vanished.
  * - The deliver function: invoked in the background like InvocationType Event and, like Lambda,

@@ -6,14 +6,14 @@
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { createHandlers } from '../../lambda/core/handlers.js';
-import { INTRODUCTION_CONCURRENCY } from '../../lambda/core/introduction.js';
-import { DEFAULT_LIMITS } from '../../lambda/core/limits.js';
-import { createLogger } from '../../lambda/core/log.js';
-import type { Delivery, Messenger } from '../../lambda/core/messenger.js';
-import { SignalStore } from '../../lambda/core/store.js';
-import { mapLimit, sleep } from '../../lambda/core/util.js';
-import { LOCAL_AWS, ensureTable, startDynalite } from '../../local/dynamodb.js';
+import { createHandlers } from '../lambda/core/handlers.js';
+import { INTRODUCTION_CONCURRENCY } from '../lambda/core/introduction.js';
+import { DEFAULT_LIMITS } from '../lambda/core/limits.js';
+import { createLogger } from '../lambda/core/log.js';
+import type { Delivery, Messenger } from '../lambda/core/messenger.js';
+import { SignalStore } from '../lambda/core/store.js';
+import { mapLimit, sleep } from '../lambda/core/util.js';
+import { LOCAL_AWS, ensureTable, startDynalite } from '../local/dynamodb.js';
 
 export interface FanOutRun {
   /** Peers holding the key before the Join. */

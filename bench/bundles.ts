@@ -20,7 +20,7 @@ import { median } from './stats.js';
 
 const run = promisify(execFile);
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /** The row of the default bundle run without NODE_OPTIONS=--enable-source-maps. */
 export const NO_SOURCE_MAPS = 'default, no NODE_OPTIONS';
@@ -80,7 +80,7 @@ export async function measureBundles(
     progress('bundling through SignalFunction (cdk synth of a bench stack)…');
     const { stdout } = await run(
       process.execPath,
-      ['--import', 'tsx', join(ROOT, 'scripts/bench/synth.ts'), outdir],
+      ['--import', 'tsx', join(ROOT, 'bench/synth.ts'), outdir],
       { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 },
     );
     const synth = JSON.parse(stdout) as SynthOutput;

@@ -9,8 +9,8 @@
  * one change it makes to a request, which changes only what the response reports.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Handlers } from '../../lambda/core/handlers.js';
-import type { SdkClient } from '../../lambda/runtime.js';
+import type { Handlers } from '../lambda/core/handlers.js';
+import type { SdkClient } from '../lambda/runtime.js';
 
 export type Service = 'DynamoDB' | '@connections' | 'Lambda';
 

@@ -4,21 +4,21 @@
  * NodejsFunction with the project's esbuild), so the bench measures what is deployed. Prints
  * JSON: each bundle's directory and environment, and the stages' memory sizes.
  *
- *   tsx scripts/bench/synth.ts OUTDIR
+ *   tsx bench/synth.ts OUTDIR
  */
 import { join } from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
-import { STAGES } from '../../bin/config.js';
-import { SignalFunction } from '../../lib/signal-function.js';
+import { STAGES } from '../bin/config.js';
+import { SignalFunction } from '../lib/signal-function.js';
 
 const ENTRIES = {
   connect: 'lambda/connect.ts',
   default: 'lambda/default.ts',
   disconnect: 'lambda/disconnect.ts',
   deliver: 'lambda/deliver.ts',
-  empty: 'scripts/bench/entries/empty.ts',
-  'sdk-clients': 'scripts/bench/entries/sdk-clients.ts',
+  empty: 'bench/entries/empty.ts',
+  'sdk-clients': 'bench/entries/sdk-clients.ts',
 } as const;
 
 export interface SynthOutput {
@@ -37,7 +37,7 @@ interface TemplateResource {
 }
 
 const outdir = process.argv[2];
-if (!outdir) throw new Error('usage: tsx scripts/bench/synth.ts OUTDIR');
+if (!outdir) throw new Error('usage: tsx bench/synth.ts OUTDIR');
 const app = new App({ outdir, context: { 'aws:cdk:enable-asset-metadata': true } });
 const stack = new Stack(app, 'SignalBench');
 const functions = Object.entries(ENTRIES).map(([name, entry]) => ({

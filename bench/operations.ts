@@ -8,8 +8,8 @@
  * peer's $disconnect), then the counts are read again.
  */
 import { randomBytes } from 'node:crypto';
-import { KEEP_ALIVE_FRAME } from '../../lambda/core/protocol.js';
-import type { Gateway } from '../../local/gateway.js';
+import { KEEP_ALIVE_FRAME } from '../lambda/core/protocol.js';
+import type { Gateway } from '../local/gateway.js';
 import { BenchSocket } from './client.js';
 import {
   addStats,
@@ -138,37 +138,34 @@ export const FLOORS = {
 } as const;
 
 /**
- * Why the code makes more calls than the floor, by operation and kind of call. Only the reasons
- * for calls actually measured above the floor are printed; a call above the floor without a
- * reason here is printed as such.
+ * Why the code makes more calls than the floor, in a line, by operation and kind of call (the
+ * longer reasoning is in docs/performance.md, "Why each call above its floor"). Only the reasons
+ * for calls measured above the floor are printed; one without a reason here is printed as such.
  */
 const REASONS: Record<string, Record<string, string>> = {
   pairing: {
     'DynamoDB UpdateItem':
-      'one UpdateItem fails: the rendezvous tries to wait before it claims, and only the item knows which socket came first (claiming first would move the failed attempt to the first socket: one per pair either way); ' +
-      'one more because the socket is recorded before it meets (so that a $connect failing later can be undone) and then given its peer; ' +
-      'one more because the waiting socket gets its peer and its direct path in two writes (setPeer, then markFlushed when nothing was held) where one conditional write could do both. ' +
-      'Not changed here: the pairing order is what the store and end-to-end tests pin down, and each extra write costs $0.625 per million pairings',
+      'the rendezvous tries to wait before it claims (one write fails), the socket is recorded before it meets, and the waiting socket gets its peer and its direct path in two writes',
   },
   pairingWithHeld: {
     'DynamoDB UpdateItem':
-      'as for a pairing: one failed UpdateItem (the rendezvous tries to wait first) and one because the socket is recorded before it meets',
+      'as for a pairing: the rendezvous tries to wait first (one write fails), and the socket is recorded before it meets',
   },
   delivery: {
     'DynamoDB GetItem':
-      'after posting, the deliverer reads the socket record again before marking it flushed, though markFlushed is conditional on the count it read and would do alone (and each 410 retry, if any, checks that the new socket still exists)',
+      'after posting, the deliverer reads the socket record again before opening the direct path',
     'DynamoDB UpdateItem':
-      'after posting, the deliverer records that every claimed frame was posted (finishHeld), so that the invocation Lambda retries after a deliverer died mid-claim can take its claim over; when nothing was held meanwhile, one conditional write could record it and open the direct path together (not changed here: this is the delivery hardening just made for issue 5)',
+      'the deliverer records that every claimed frame was posted (finishHeld), so that a retried deliverer can take a claim over',
     '@connections PostToConnection':
-      'posts answered 410: the deliver function started before the new socket’s $connect had returned (API Gateway answers 410 until it has) and retried',
+      'posts answered 410 before the new socket’s $connect had returned, and retried',
   },
   introductionDisconnect: {
     'DynamoDB UpdateItem':
-      'the socket first leaves the peer’s socket set, then the peer record is deleted if the set is empty; one delete conditional on size(sockets) = 1 would save it for a peer’s last socket. Not changed here: the successor race it guards is what the store tests pin down',
+      'the socket leaves its peer’s socket set before the peer record is deleted',
   },
   relayDisconnect: {
     'DynamoDB GetItem':
-      'within 30 s of pairing a 410 may mean "still connecting", so the second side checks once whether the first socket’s record is gone; pairs older than 30 s skip it (this one is younger)',
+      'within 30 s of pairing a 410 may mean "still connecting", so the second side checks once that the first socket’s record is gone',
   },
 };
 
@@ -179,7 +176,7 @@ function reasonsFor(id: string, excess: Record<string, number>): string | undefi
   return above
     .map(
       ([key, n]) =>
-        `+${num(n)} ${key}: ${REASONS[id]?.[key] ?? 'no reason recorded (scripts/bench/operations.ts): check the code'}.`,
+        `+${num(n)} ${key}: ${REASONS[id]?.[key] ?? 'no reason recorded (bench/operations.ts): check the code'}.`,
     )
     .join(' ');
 }

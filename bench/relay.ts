@@ -9,7 +9,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
 import { BenchSocket } from './client.js';
-import { percentile } from './stats.js';
+import { addStats, emptyStats, type SdkCallCounter, type Tally } from './sdk-calls.js';
+import { percentile, query } from './stats.js';
 
 export interface RelayLoad {
   readonly pairs: number;
@@ -178,4 +179,83 @@ export function drive(
       }
     }
   });
+}
+
+export interface RelaySection {
+  loaded: { gateway: RelayResult; pipe: RelayResult };
+  /** One pair, one frame in flight per direction: latency without queueing. */
+  single: { gateway: RelayResult; pipe: RelayResult };
+  /** AWS calls during the measured gateway rounds. */
+  calls: Tally;
+  frames: number;
+}
+
+/** Section 1: the load through the gateway and through the pipe, taking turns, with the calls made. */
+export async function measureRelay(
+  load: RelayLoad,
+  gateway: { wsUrl: () => string; settled: () => Promise<void> },
+  counter: SdkCallCounter,
+): Promise<RelaySection> {
+  const pipe = await startPipe();
+  try {
+    const relayUrl = (pair: number, side: 0 | 1) => {
+      const [me, other] = side === 0 ? ['a', 'b'] : ['b', 'a'];
+      return `${gateway.wsUrl()}?${query({
+        type: 'connection',
+        localId: `load-${pair}-${me}`,
+        remoteId: `load-${pair}-${other}`,
+        key: 'bench',
+      })}`;
+    };
+    const gatewayPairs = await openPairs(load.pairs + 1, relayUrl, () => gateway.settled());
+    const pipePairs = await openPairs(load.pairs + 1, (pair) => pipe.url(pair));
+    const [gatewaySingle, gatewayLoaded] = [gatewayPairs.slice(0, 1), gatewayPairs.slice(1)];
+    const [pipeSingle, pipeLoaded] = [pipePairs.slice(0, 1), pipePairs.slice(1)];
+    // Warm-up: every pair's first frames (the cache misses), the JIT, the sockets.
+    await drive(gatewayPairs, load.warmup, load);
+    await drive(pipePairs, load.warmup, load);
+    await gateway.settled();
+
+    const runs = { gateway: [] as RelayRun[], pipe: [] as RelayRun[] };
+    const single = { gateway: [] as RelayRun[], pipe: [] as RelayRun[] };
+    const one = { window: 1, bytes: load.bytes };
+    let calls: Tally = new Map();
+    for (let round = 0; round < load.rounds; round++) {
+      const before = counter.snapshot();
+      runs.gateway.push(await drive(gatewayLoaded, load.frames, load));
+      single.gateway.push(await drive(gatewaySingle, load.frames, one));
+      await gateway.settled();
+      calls = addTally(calls, diffTally(counter.snapshot(), before));
+      runs.pipe.push(await drive(pipeLoaded, load.frames, load));
+      single.pipe.push(await drive(pipeSingle, load.frames, one));
+    }
+    await closePairs(pipePairs);
+    await closePairs(gatewayPairs);
+    await gateway.settled();
+    const loaded = { gateway: summarize(runs.gateway), pipe: summarize(runs.pipe) };
+    const alone = { gateway: summarize(single.gateway), pipe: summarize(single.pipe) };
+    return { loaded, single: alone, calls, frames: loaded.gateway.frames + alone.gateway.frames };
+  } finally {
+    await pipe.close();
+  }
+}
+
+function addTally(a: Tally, b: Tally): Tally {
+  const out: Tally = new Map();
+  for (const tally of [a, b])
+    for (const [key, stats] of tally) {
+      const sum = out.get(key) ?? emptyStats();
+      addStats(sum, stats);
+      out.set(key, sum);
+    }
+  return out;
+}
+
+function diffTally(after: Tally, before: Tally): Tally {
+  const out: Tally = new Map();
+  for (const [key, stats] of after) {
+    const calls = stats.calls - (before.get(key)?.calls ?? 0);
+    if (calls) out.set(key, { ...stats, calls });
+  }
+  return out;
 }

@@ -1,0 +1,307 @@
+/**
+ * `npm run bench`: what each message costs, measured on this machine. Never part of
+ * `npm test`. One run prints:
+ *
+ *   1. relay throughput and p50/p99 latency through the local gateway (N pairs × M frames, real
+ *      ws clients), beside a bare WebSocket pipe measured in the same run as the floor;
+ *   2. AWS calls per protocol operation, counted at the SDK on the real clients, each beside its
+ *      floor (bench/operations.ts), and the number of scans;
+ *   3. each Lambda bundle's size and cold init time beside an empty handler's;
+ *   4. the modelled price per million relayed frames and per peer-hour (bench/cost.ts,
+ *      prices in bench/prices.ts);
+ *   5. the targets, ✓ or ✗, with the reason for each one missed;
+ *
+ * and writes the figures as a README-ready markdown section (default: $TMPDIR/bench-results.md).
+ */
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { startGateway } from '../local/gateway.js';
+import { measureBundles, type BundlesRun } from './bundles.js';
+import { costModel, DEFAULT_ASSUMPTIONS, type CostModel } from './cost.js';
+import { describeFanOut, measureFanOut } from './fanout.js';
+import { JOIN_POINTS, measureOperations, type OperationsRun } from './operations.js';
+import { measureRelay, type RelayLoad, type RelaySection } from './relay.js';
+import {
+  FUNCTIONS,
+  INIT_TARGET,
+  initExplanation,
+  initRatio,
+  machine,
+  printBundles,
+  printCost,
+  printOperations,
+  printRelay,
+  Report,
+  verdict,
+} from './report.js';
+import { callsOf, SdkCallCounter } from './sdk-calls.js';
+import { num } from './stats.js';
+
+const USAGE = `Usage: npm run bench -- [options]
+
+Measures the signal server on this machine: relay throughput and latency through the local
+gateway beside a bare WebSocket pipe, AWS calls per protocol operation beside their floors,
+bundle sizes and cold init, and the modelled price per million frames and per peer-hour.
+
+  --pairs N              relay pairs (env BENCH_PAIRS; default 10)
+  --frames M             frames each side sends per round (env BENCH_FRAMES; default 200)
+  --rounds R             measured rounds (env BENCH_ROUNDS; default 5)
+  --window W             frames in flight per direction (env BENCH_WINDOW; default 4)
+  --bytes B              bytes per frame (default 256)
+  --warmup F             frames each side sends first, unmeasured (default 20)
+  --samples S            cold-init samples per bundle (env BENCH_SAMPLES; default 31)
+  --relay-sockets K      cost model: relay sockets per peer (default ${DEFAULT_ASSUMPTIONS.relaySockets})
+  --frames-per-minute F  cost model: frames a peer sends per minute per relay socket (default ${DEFAULT_ASSUMPTIONS.framesPerMinute})
+  --only LIST            comma-separated sections: relay, calls, bundles, fanout (default all)
+  --markdown PATH        where to write the README section (default $TMPDIR/bench-results.md)
+  -h, --help             show this help
+`;
+
+class UsageError extends Error {}
+
+function positive(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined || value === '') return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--${name} must be a positive integer`);
+  return n;
+}
+
+function parseOptions(argv: string[], env: NodeJS.ProcessEnv) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      pairs: { type: 'string' },
+      frames: { type: 'string' },
+      rounds: { type: 'string' },
+      window: { type: 'string' },
+      bytes: { type: 'string' },
+      warmup: { type: 'string' },
+      samples: { type: 'string' },
+      'relay-sockets': { type: 'string' },
+      'frames-per-minute': { type: 'string' },
+      only: { type: 'string' },
+      markdown: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  const sections = new Set(
+    (values.only ?? 'relay,calls,bundles,fanout').split(',').map((s) => s.trim()),
+  );
+  for (const section of sections)
+    if (!['relay', 'calls', 'bundles', 'fanout'].includes(section))
+      throw new UsageError(`--only: unknown section ${section} (relay, calls, bundles, fanout)`);
+  const load: RelayLoad = {
+    pairs: positive('pairs', values.pairs ?? env.BENCH_PAIRS, 10),
+    frames: positive('frames', values.frames ?? env.BENCH_FRAMES, 200),
+    rounds: positive('rounds', values.rounds ?? env.BENCH_ROUNDS, 5),
+    window: positive('window', values.window ?? env.BENCH_WINDOW, 4),
+    bytes: positive('bytes', values.bytes, 256),
+    warmup: positive('warmup', values.warmup, 20),
+  };
+  if (load.bytes < 16 || load.bytes > 32 * 1024)
+    throw new UsageError('--bytes must be from 16 to 32768 (API Gateway’s frame limit)');
+  return {
+    help: values.help ?? false,
+    load,
+    samples: positive('samples', values.samples ?? env.BENCH_SAMPLES, 31),
+    relaySockets: positive(
+      'relay-sockets',
+      values['relay-sockets'],
+      DEFAULT_ASSUMPTIONS.relaySockets,
+    ),
+    framesPerMinute: positive(
+      'frames-per-minute',
+      values['frames-per-minute'],
+      DEFAULT_ASSUMPTIONS.framesPerMinute,
+    ),
+    sections,
+    markdown: values.markdown ?? join(os.tmpdir(), 'bench-results.md'),
+    argv,
+  };
+}
+
+type Options = ReturnType<typeof parseOptions>;
+
+/** What the sections measured; a section not run is undefined. */
+interface Measured {
+  relay?: RelaySection;
+  ops?: OperationsRun;
+  bundles?: BundlesRun;
+  scans: number;
+  /** What the gateway logged at warn or error. */
+  warnings: string[];
+}
+
+/** Sections 1 and 2, through one local gateway whose SDK clients are counted. */
+async function measureThroughGateway(
+  options: Options,
+  report: Report,
+  measured: Measured,
+): Promise<void> {
+  const counter = new SdkCallCounter();
+  const gateway = await startGateway({
+    logLevel: 'warn',
+    logSink: (level, message, fields) =>
+      measured.warnings.push(`${level}: ${message} ${JSON.stringify(fields)}`),
+    instrumentClient: counter.instrument,
+    wrapHandlers: counter.wrapHandlers,
+  });
+  try {
+    if (options.sections.has('relay')) {
+      console.error('[bench] relay: opening pairs and warming up…');
+      measured.relay = await measureRelay(options.load, gateway, counter);
+      printRelay(report, options.load, measured.relay);
+    }
+    if (options.sections.has('calls')) {
+      console.error('[bench] counting AWS calls per operation…');
+      measured.ops = await measureOperations(gateway, counter);
+      const unattributed =
+        callsOf(counter.snapshot()) -
+        callsOf(counter.snapshot('$connect')) -
+        callsOf(counter.snapshot('$default')) -
+        callsOf(counter.snapshot('$disconnect')) -
+        callsOf(counter.snapshot('deliver'));
+      printOperations(report, measured.ops, measured.scans, unattributed);
+    }
+  } finally {
+    await gateway.close();
+  }
+  measured.scans = counter.snapshot().get('DynamoDB Scan')?.calls ?? 0;
+}
+
+/** Section 5: each target met or missed, with the reason for a miss. */
+function printTargets(report: Report, { relay, ops, bundles, scans }: Measured): void {
+  report.both('### 5. Targets');
+  report.both();
+  const line = (met: boolean, text: string, why?: string) => {
+    report.both(`${met ? '✓' : '✗'} ${text}`);
+    if (!met && why) report.both(`  why: ${why}`);
+  };
+  if (ops || relay) {
+    const steadyDynamo = ops ? callsOf(ops.byId('steadyFrame').measured, 'DynamoDB') : 0;
+    const runDynamo = relay ? callsOf(relay.calls, 'DynamoDB') : 0;
+    const measured = [
+      ...(ops ? [`${num(steadyDynamo)} per frame measured alone`] : []),
+      ...(relay ? [`${runDynamo} in the throughput rounds' ${relay.frames} frames`] : []),
+    ];
+    line(
+      steadyDynamo === 0 && runDynamo === 0,
+      `zero DynamoDB requests per steady-state relayed frame (${measured.join('; ')})`,
+      'a warm function found no cached peer for the socket: see section 2',
+    );
+  }
+  if (ops || relay)
+    line(
+      scans === 0,
+      `zero scans (${scans} in the whole run)`,
+      'a Scan was sent: the store must query or get instead',
+    );
+  if (ops) {
+    const joins = ops.results.filter((op) => op.id.startsWith('join:'));
+    const atFloor = joins.filter((op) => Object.keys(op.excess).length === 0);
+    line(
+      atFloor.length === joins.length,
+      `per-Join calls at the floor (${atFloor.length} of ${joins.length} points: ${JOIN_POINTS.map(([k, m]) => `k=${k} m=${m}`).join(', ')})`,
+      joins
+        .filter((op) => Object.keys(op.excess).length)
+        .map((op) => `${op.name}: ${verdict(op)}`)
+        .join('; '),
+    );
+  }
+  if (bundles) {
+    const ratios = FUNCTIONS.map((name) => [name, initRatio(bundles, name)] as const);
+    const worst = Math.max(...ratios.map(([, r]) => r));
+    line(
+      worst <= INIT_TARGET,
+      `cold init within ${INIT_TARGET}× of the empty handler (${ratios.map(([name, r]) => `${name} ${num(r, 2)}×`).join(', ')})`,
+      initExplanation(bundles),
+    );
+  }
+  report.both();
+}
+
+/** The report's opening: the machine, its load, and the command that reproduces the run. */
+function printHeader(report: Report, argv: string[]): void {
+  const startedAt = new Date();
+  const command = `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`;
+  report.print(`cevitxe signal server — npm run bench (${startedAt.toISOString()})`);
+  report.md.push('## Performance and cost');
+  report.md.push('');
+  report.both(
+    `Machine: ${machine()}. Load average at start: ${os
+      .loadavg()
+      .map((n) => num(n))
+      .join(', ')} (a shared machine: figures vary between runs).`,
+  );
+  report.both();
+  report.md.push(
+    `Measured ${startedAt.toISOString().slice(0, 10)} with \`${command}\`; reproduce with the same command.`,
+  );
+  report.md.push('');
+  report.print();
+}
+
+async function main(): Promise<void> {
+  let options: Options;
+  try {
+    options = parseOptions(process.argv.slice(2), process.env);
+  } catch (error) {
+    console.error(`${(error as Error).message}\nRun with --help for the options.`);
+    process.exitCode = 2;
+    return;
+  }
+  if (options.help) {
+    console.log(USAGE);
+    return;
+  }
+  // The SDK warns on Node.js < 22 at each client it makes; Lambda runs Node.js 24.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const report = new Report();
+  printHeader(report, options.argv);
+  const measured: Measured = { scans: 0, warnings: [] };
+  if (options.sections.has('relay') || options.sections.has('calls'))
+    await measureThroughGateway(options, report, measured);
+
+  if (options.sections.has('bundles')) {
+    measured.bundles = await measureBundles({ samples: options.samples }, (line) =>
+      console.error(`[bench] ${line}`),
+    );
+    printBundles(report, measured.bundles);
+  }
+
+  if (options.sections.has('fanout')) {
+    const fanOut = await measureFanOut({}, (line) => console.error(`[bench] ${line}`));
+    report.both('### Large fan-out');
+    report.both();
+    for (const text of describeFanOut(fanOut)) report.both(text);
+    report.both();
+  }
+
+  if (measured.ops) {
+    const model: CostModel = costModel(measured.ops, {
+      ...DEFAULT_ASSUMPTIONS,
+      relaySockets: options.relaySockets,
+      framesPerMinute: options.framesPerMinute,
+      memoryMb: measured.bundles?.memorySize.prod ?? 512,
+    });
+    printCost(report, model, measured.ops);
+  }
+
+  printTargets(report, measured);
+  const { warnings } = measured;
+  if (warnings.length) {
+    report.print(
+      `The gateway logged ${warnings.length} warnings or errors; the first: ${warnings[0]}`,
+    );
+  }
+  writeFileSync(options.markdown, `${report.md.join('\n').replace(/\n{3,}/g, '\n\n')}\n`);
+  report.print(`README section written to ${options.markdown}`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});

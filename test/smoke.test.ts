@@ -1,21 +1,21 @@
 /**
- * The smoke test (scripts/smoke.ts) against the local gateway: in process through runSmoke, and
- * once as the command CI and operators run, to prove its exit status. Each gateway listens on a
- * free loopback port, on its own in-memory DynamoDB, with its log lines kept out of the output.
+ * The smoke test (test/support/smoke/) against the local gateway: in process through runSmoke,
+ * and once as the command CI and operators run (scripts/smoke.ts), to prove its exit status.
+ * Each gateway listens on a free loopback port, on its own in-memory DynamoDB, with its log lines kept out of the output.
  */
 import { execFile } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type Gateway, type GatewayOptions } from '../local/gateway.js';
+import { UsageError } from '../scripts/cli.js';
+import { parseCommandLine } from '../scripts/smoke.js';
 import {
-  UsageError,
-  parseCommandLine,
   resolveTarget,
   runSmoke,
   type SmokeOptions,
   type SmokeReport,
-} from '../scripts/smoke.js';
+} from './support/smoke/index.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TSX = fileURLToPath(new URL('../node_modules/.bin/tsx', import.meta.url));

@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startGateway, tooManyRequestsFrame, type GatewayOptions } from '../../local/gateway.js';
-import { TestSocket, refusal } from '../support/clients.js';
+import { TestSocket, refusal } from '../support/socket.js';
 import { backends, startTestGateway, type Backend, type TestGateway } from '../support/gateway.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { KEEP_ALIVE_FRAME } from '../../lambda/core/protocol.js';
 import type { ClientOverrides } from '../../lambda/runtime.js';
-import { TestSocket } from '../support/clients.js';
+import { TestSocket } from '../support/socket.js';
 import { backends, startTestGateway, type TestGateway } from '../support/gateway.js';
 
 /** The part of an SDK client's middleware stack used here (the clients' own types differ). */

@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { TestSocket, openAll, refusal } from '../support/clients.js';
+import { TestSocket, openAll, refusal } from '../support/socket.js';
 import { backends, startTestGateway, type TestGateway } from '../support/gateway.js';
 
 interface Introduction {

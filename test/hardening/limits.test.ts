@@ -19,7 +19,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { TestSocket, refusal } from '../support/clients.js';
+import { TestSocket, refusal } from '../support/socket.js';
 import { backends, startTestGateway, type TestGateway } from '../support/gateway.js';
 
 const LIMITS = {

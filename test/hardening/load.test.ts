@@ -4,7 +4,7 @@
  * asserted. The full-size run (hundreds of peers, thousands of frames) is `npm run load`.
  */
 import { describe, expect, it } from 'vitest';
-import { runLoad } from '../../scripts/load.js';
+import { runLoad } from '../support/load.js';
 import { backends } from '../support/dynamodb.js';
 import { seedFrom } from './support/random.js';
 

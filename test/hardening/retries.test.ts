@@ -13,7 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MESSAGE_FAILED } from '../../lambda/core/introduction.js';
-import { TestSocket } from '../support/clients.js';
+import { TestSocket } from '../support/socket.js';
 import { backends, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { WireFaults } from './support/wire.js';
 

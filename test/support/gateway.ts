@@ -15,7 +15,7 @@ import type { HandlerResult, Handlers, WebSocketEvent } from '../../lambda/core/
 import type { Fields, Level } from '../../lambda/core/log.js';
 import { startGateway, type Gateway, type GatewayOptions } from '../../local/gateway.js';
 import { formatLine } from '../../local/log.js';
-import { TAG_HEADER, type TestSocket } from './clients.js';
+import { TAG_HEADER, type TestSocket } from './socket.js';
 import { uniqueTableName, type Backend } from './dynamodb.js';
 
 export { backends, type Backend } from './dynamodb.js';

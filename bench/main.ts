@@ -16,8 +16,8 @@
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { startGateway } from '../local/gateway.js';
+import { integer, readCommandLine, runCommand, UsageError } from '../scripts/cli.js';
 import { measureBundles, type BundlesRun } from './bundles.js';
 import { costModel, DEFAULT_ASSUMPTIONS, type CostModel } from './cost.js';
 import { describeFanOut, measureFanOut } from './fanout.js';
@@ -49,7 +49,7 @@ bundle sizes and cold init, and the modelled price per million frames and per pe
   --frames M             frames each side sends per round (env BENCH_FRAMES; default 200)
   --rounds R             measured rounds (env BENCH_ROUNDS; default 5)
   --window W             frames in flight per direction (env BENCH_WINDOW; default 4)
-  --bytes B              bytes per frame (default 256)
+  --bytes B              bytes per frame, 16 to 32768 (API Gateway’s frame limit; default 256)
   --warmup F             frames each side sends first, unmeasured (default 20)
   --samples S            cold-init samples per bundle (env BENCH_SAMPLES; default 31)
   --relay-sockets K      cost model: relay sockets per peer (default ${DEFAULT_ASSUMPTIONS.relaySockets})
@@ -59,50 +59,37 @@ bundle sizes and cold init, and the modelled price per million frames and per pe
   -h, --help             show this help
 `;
 
-class UsageError extends Error {}
+const SECTIONS = ['relay', 'calls', 'bundles', 'fanout'];
 
-function positive(name: string, value: string | undefined, fallback: number): number {
-  if (value === undefined || value === '') return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--${name} must be a positive integer`);
-  return n;
-}
-
+/** Reads the command line; throws UsageError on anything it does not understand. */
 function parseOptions(argv: string[], env: NodeJS.ProcessEnv) {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      pairs: { type: 'string' },
-      frames: { type: 'string' },
-      rounds: { type: 'string' },
-      window: { type: 'string' },
-      bytes: { type: 'string' },
-      warmup: { type: 'string' },
-      samples: { type: 'string' },
-      'relay-sockets': { type: 'string' },
-      'frames-per-minute': { type: 'string' },
-      only: { type: 'string' },
-      markdown: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
+  const { values } = readCommandLine(argv, {
+    pairs: { type: 'string' },
+    frames: { type: 'string' },
+    rounds: { type: 'string' },
+    window: { type: 'string' },
+    bytes: { type: 'string' },
+    warmup: { type: 'string' },
+    samples: { type: 'string' },
+    'relay-sockets': { type: 'string' },
+    'frames-per-minute': { type: 'string' },
+    only: { type: 'string' },
+    markdown: { type: 'string' },
   });
-  const sections = new Set(
-    (values.only ?? 'relay,calls,bundles,fanout').split(',').map((s) => s.trim()),
-  );
+  const positive = (name: string, value: string | undefined, fallback: number) =>
+    integer(`--${name}`, value, { min: 0, aboveMin: true }) ?? fallback;
+  const sections = new Set((values.only ?? SECTIONS.join(',')).split(',').map((s) => s.trim()));
   for (const section of sections)
-    if (!['relay', 'calls', 'bundles', 'fanout'].includes(section))
-      throw new UsageError(`--only: unknown section ${section} (relay, calls, bundles, fanout)`);
+    if (!SECTIONS.includes(section))
+      throw new UsageError(`--only: unknown section ${section} (${SECTIONS.join(', ')})`);
   const load: RelayLoad = {
     pairs: positive('pairs', values.pairs ?? env.BENCH_PAIRS, 10),
     frames: positive('frames', values.frames ?? env.BENCH_FRAMES, 200),
     rounds: positive('rounds', values.rounds ?? env.BENCH_ROUNDS, 5),
     window: positive('window', values.window ?? env.BENCH_WINDOW, 4),
-    bytes: positive('bytes', values.bytes, 256),
+    bytes: integer('--bytes', values.bytes, { min: 16, max: 32 * 1024 }) ?? 256,
     warmup: positive('warmup', values.warmup, 20),
   };
-  if (load.bytes < 16 || load.bytes > 32 * 1024)
-    throw new UsageError('--bytes must be from 16 to 32768 (API Gateway’s frame limit)');
   return {
     help: values.help ?? false,
     load,
@@ -245,20 +232,11 @@ function printHeader(report: Report, argv: string[]): void {
 }
 
 async function main(): Promise<void> {
-  let options: Options;
-  try {
-    options = parseOptions(process.argv.slice(2), process.env);
-  } catch (error) {
-    console.error(`${(error as Error).message}\nRun with --help for the options.`);
-    process.exitCode = 2;
-    return;
-  }
+  const options = parseOptions(process.argv.slice(2), process.env);
   if (options.help) {
     console.log(USAGE);
     return;
   }
-  // The SDK warns on Node.js < 22 at each client it makes; Lambda runs Node.js 24.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const report = new Report();
   printHeader(report, options.argv);
   const measured: Measured = { scans: 0, warnings: [] };
@@ -301,7 +279,4 @@ async function main(): Promise<void> {
   report.print(`README section written to ${options.markdown}`);
 }
 
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exitCode = 1;
-});
+await runCommand(USAGE, main);

@@ -10,7 +10,8 @@
 import { randomBytes } from 'node:crypto';
 import { KEEP_ALIVE_FRAME } from '../lambda/core/protocol.js';
 import type { Gateway } from '../local/gateway.js';
-import { BenchSocket } from './client.js';
+import type { TestSocket } from '../test/support/socket.js';
+import { openSocket } from './client.js';
 import {
   addStats,
   callsOf,
@@ -261,9 +262,9 @@ export async function measureOperations(
   }
 
   /** Closes sockets outside any measurement and waits for their $disconnects. */
-  async function closeAll(sockets: BenchSocket[]): Promise<void> {
+  async function closeAll(sockets: TestSocket[]): Promise<void> {
     const from = counter.invocations.length;
-    await Promise.all(sockets.map((socket) => socket.close()));
+    await Promise.all(sockets.map((socket) => socket.close(1000)));
     await invoked(from, { $disconnect: sockets.length });
   }
 
@@ -304,12 +305,12 @@ export async function measureOperations(
 
   // ---- introduction: $connect, Joins at several (k, m), a Leave, a disconnect -------------------
 
-  let solo: BenchSocket | undefined;
+  let solo: TestSocket | undefined;
   record(
     'introductionConnect',
     'introduction $connect',
     FLOORS.introductionConnect,
-    await observe(async () => (solo = await BenchSocket.open(introUrl('solo'))), { $connect: 1 }),
+    await observe(async () => (solo = await openSocket(introUrl('solo'))), { $connect: 1 }),
   );
   record(
     'introductionKeepAlive',
@@ -323,17 +324,17 @@ export async function measureOperations(
     const point = `j${k}x${m}`;
     const keys = Array.from({ length: k }, (_, i) => `${run}-${point}-key${i}`);
     // m peers, peer i holding key i mod k (with m <= k no two share a key: no introductions yet).
-    const peers: BenchSocket[] = [];
+    const peers: TestSocket[] = [];
     for (let i = 0; i < m; i += 20) {
       const batch = await Promise.all(
         Array.from({ length: Math.min(20, m - i) }, (_, j) =>
-          BenchSocket.open(introUrl(`${point}-peer${i + j}`)),
+          openSocket(introUrl(`${point}-peer${i + j}`)),
         ),
       );
       batch.forEach((peer, j) => peer.send({ type: 'Join', join: [keys[(i + j) % k]] }));
       peers.push(...batch);
     }
-    const joiner = await BenchSocket.open(introUrl(`${point}-joiner`));
+    const joiner = await openSocket(introUrl(`${point}-joiner`));
     record(
       `join:${k}:${m}`,
       `Join of ${k} key${k === 1 ? '' : 's'} meeting ${m} peer${m === 1 ? '' : 's'} (k=${k}, m=${m})`,
@@ -360,7 +361,7 @@ export async function measureOperations(
         'introductionDisconnect',
         `disconnect, introduction socket (its peer's last; ${k} keys)`,
         FLOORS.introductionDisconnect(k),
-        await observe(() => joiner.close(), { $disconnect: 1 }),
+        await observe(() => joiner.close(1000), { $disconnect: 1 }),
       );
     await closeAll(peers);
     if (joiner.ws.readyState !== joiner.ws.CLOSED) await closeAll([joiner]);
@@ -368,13 +369,13 @@ export async function measureOperations(
 
   // ---- relay: waiting, pairing, first frame, steady frames, disconnect ------------------------
 
-  let first: BenchSocket | undefined;
-  let second: BenchSocket | undefined;
+  let first: TestSocket | undefined;
+  let second: TestSocket | undefined;
   record(
     'relayWaits',
     'relay $connect, first socket (waits)',
     FLOORS.relayWaits,
-    await observe(async () => (first = await BenchSocket.open(relayUrl('a', 'b', 'pair'))), {
+    await observe(async () => (first = await openSocket(relayUrl('a', 'b', 'pair'))), {
       $connect: 1,
     }),
   );
@@ -382,7 +383,7 @@ export async function measureOperations(
     'pairing',
     'pairing ($connect of the second socket, nothing held)',
     FLOORS.pairing,
-    await observe(async () => (second = await BenchSocket.open(relayUrl('b', 'a', 'pair'))), {
+    await observe(async () => (second = await openSocket(relayUrl('b', 'a', 'pair'))), {
       $connect: 1,
     }),
   );
@@ -421,7 +422,7 @@ export async function measureOperations(
     FLOORS.relayDisconnect,
     await observe(
       async () => {
-        await a.close();
+        await a.close(1000);
         await b.closed;
       },
       { $disconnect: 2 },
@@ -431,7 +432,7 @@ export async function measureOperations(
   // ---- held frames: sent before the peer arrives, then delivered ------------------------------
 
   const HELD = 5;
-  const waiting = await BenchSocket.open(relayUrl('c', 'd', 'held'));
+  const waiting = await openSocket(relayUrl('c', 'd', 'held'));
   record(
     'heldFrame',
     'held frame (sent before the peer arrives)',
@@ -445,10 +446,10 @@ export async function measureOperations(
     ),
     { per: HELD, perLabel: `per frame (mean of ${HELD})` },
   );
-  let late: BenchSocket | undefined;
+  let late: TestSocket | undefined;
   const arrival = await observe(
     async () => {
-      late = await BenchSocket.open(relayUrl('d', 'c', 'held'));
+      late = await openSocket(relayUrl('d', 'c', 'held'));
       await late.take(HELD);
     },
     { $connect: 1, deliver: 1 },
@@ -469,12 +470,12 @@ export async function measureOperations(
   );
   await closeAll([waiting, late!]);
 
-  const alone = await BenchSocket.open(relayUrl('g', 'h', 'alone'));
+  const alone = await openSocket(relayUrl('g', 'h', 'alone'));
   record(
     'waitingDisconnect',
     'disconnect, waiting relay socket',
     FLOORS.waitingDisconnect,
-    await observe(() => alone.close(), { $disconnect: 1 }),
+    await observe(() => alone.close(1000), { $disconnect: 1 }),
   );
   await quiesce();
 

@@ -8,7 +8,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
-import { BenchSocket } from './client.js';
+import { openSocket } from './client.js';
 import { addStats, emptyStats, type SdkCallCounter, type Tally } from './sdk-calls.js';
 import { percentile, query } from './stats.js';
 
@@ -98,8 +98,8 @@ export async function openPairs(
 ): Promise<Pair[]> {
   const pairs: Pair[] = [];
   for (let i = 0; i < count; i++) {
-    const a = await BenchSocket.open(url(i, 0));
-    const b = await BenchSocket.open(url(i, 1));
+    const a = await openSocket(url(i, 0));
+    const b = await openSocket(url(i, 1));
     await afterPair?.();
     pairs.push([a.ws, b.ws]);
   }

@@ -3,8 +3,8 @@
  * very handlers deployed on AWS, with DynamoDB in process (dynalite, in memory), or the
  * DynamoDB API at AWS_ENDPOINT_URL_DYNAMODB (e.g. DynamoDB Local) when that is set.
  */
-import { parseArgs } from 'node:util';
 import { isLevel } from '../lambda/core/log.js';
+import { decimal, integer, readCommandLine, runCommand, UsageError } from '../scripts/cli.js';
 import { startGateway } from './gateway.js';
 import { throttleProblem, type ThrottleOptions } from './throttle.js';
 
@@ -45,24 +45,6 @@ Environment:
   TABLE_NAME                 table name (default cevitxe-signal-STAGE)
 `;
 
-class UsageError extends Error {}
-
-function positiveSeconds(name: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const seconds = Number(value);
-  if (!Number.isFinite(seconds) || seconds <= 0)
-    throw new UsageError(`--${name} must be a positive number of seconds`);
-  return seconds * 1000;
-}
-
-function jitter(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const ms = Number(value);
-  if (value.trim() === '' || !Number.isFinite(ms) || ms < 0)
-    throw new UsageError('--invocation-jitter must be a number of milliseconds, 0 or more');
-  return ms;
-}
-
 function throttle(value: string | undefined): ThrottleOptions | undefined {
   if (value === undefined) return undefined;
   const parts = value.split(',');
@@ -74,40 +56,32 @@ function throttle(value: string | undefined): ThrottleOptions | undefined {
   return { rate, burst };
 }
 
-function port(value: string | undefined): number {
-  if (value === undefined || value === '') return 8080;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535)
-    throw new UsageError('the port must be an integer from 0 to 65535');
-  return n;
-}
-
+/** Reads the command line and the environment; throws UsageError on anything it does not understand. */
 function parseOptions(argv: string[], env: NodeJS.ProcessEnv) {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      port: { type: 'string' },
-      host: { type: 'string' },
-      stage: { type: 'string' },
-      'idle-timeout': { type: 'string' },
-      'max-connection': { type: 'string' },
-      'invocation-jitter': { type: 'string' },
-      throttle: { type: 'string' },
-      'log-level': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
+  const { values } = readCommandLine(argv, {
+    port: { type: 'string' },
+    host: { type: 'string' },
+    stage: { type: 'string' },
+    'idle-timeout': { type: 'string' },
+    'max-connection': { type: 'string' },
+    'invocation-jitter': { type: 'string' },
+    throttle: { type: 'string' },
+    'log-level': { type: 'string' },
   });
   const logLevel = values['log-level'] ?? 'info';
   if (!isLevel(logLevel)) throw new UsageError('--log-level must be debug, info, warn or error');
+  const seconds = { min: 0, aboveMin: true, unit: 'of seconds' };
+  const ms = (value: number | undefined) => (value === undefined ? undefined : value * 1000);
   return {
     help: values.help ?? false,
-    port: port(values.port ?? env.PORT),
+    port: integer('--port', values.port ?? env.PORT, { min: 0, max: 65535 }) ?? 8080,
     host: values.host ?? env.HOST ?? '127.0.0.1',
     ...(values.stage ? { stage: values.stage } : {}),
-    idleTimeoutMs: positiveSeconds('idle-timeout', values['idle-timeout']),
-    maxConnectionMs: positiveSeconds('max-connection', values['max-connection']),
-    invocationJitterMs: jitter(values['invocation-jitter']),
+    idleTimeoutMs: ms(decimal('--idle-timeout', values['idle-timeout'], seconds)),
+    maxConnectionMs: ms(decimal('--max-connection', values['max-connection'], seconds)),
+    invocationJitterMs: decimal('--invocation-jitter', values['invocation-jitter'], {
+      unit: 'of milliseconds',
+    }),
     throttle: throttle(values.throttle),
     logLevel,
     dynamoDbEndpoint: env.AWS_ENDPOINT_URL_DYNAMODB || undefined,
@@ -116,22 +90,11 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv) {
 }
 
 async function main(): Promise<void> {
-  let options: ReturnType<typeof parseOptions>;
-  try {
-    options = parseOptions(process.argv.slice(2), process.env);
-  } catch (error) {
-    console.error(`${(error as Error).message}\nRun with --help for the options.`);
-    process.exitCode = 2;
-    return;
-  }
-  const { help, ...gatewayOptions } = options;
+  const { help, ...gatewayOptions } = parseOptions(process.argv.slice(2), process.env);
   if (help) {
     console.log(HELP);
     return;
   }
-  // The AWS SDK warns on Node.js 20 that releases after January 2027 will need Node.js 22. The
-  // versions are pinned by the lockfile, so the nine-line notice would only bury the log.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const gateway = await startGateway(gatewayOptions);
   console.log(`🐟 Listening at http://localhost:${gateway.port}`);
   if (gatewayOptions.dynamoDbEndpoint)
@@ -157,7 +120,4 @@ async function main(): Promise<void> {
   process.on('SIGTERM', stop);
 }
 
-main().catch((error: unknown) => {
-  console.error(error instanceof Error ? error.message : error);
-  process.exitCode = 1;
-});
+await runCommand(HELP, main);

@@ -17,7 +17,7 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { startGateway } from '../local/gateway.js';
-import { integer, readCommandLine, runCommand, UsageError } from '../scripts/cli.js';
+import { integer, readCommandLine, runCommand, UsageError, valued } from '../scripts/cli.js';
 import { measureBundles, type BundlesRun } from './bundles.js';
 import { costModel, DEFAULT_ASSUMPTIONS, type CostModel } from './cost.js';
 import { describeFanOut, measureFanOut } from './fanout.js';
@@ -63,19 +63,22 @@ const SECTIONS = ['relay', 'calls', 'bundles', 'fanout'];
 
 /** Reads the command line; throws UsageError on anything it does not understand. */
 function parseOptions(argv: string[], env: NodeJS.ProcessEnv) {
-  const { values } = readCommandLine(argv, {
-    pairs: { type: 'string' },
-    frames: { type: 'string' },
-    rounds: { type: 'string' },
-    window: { type: 'string' },
-    bytes: { type: 'string' },
-    warmup: { type: 'string' },
-    samples: { type: 'string' },
-    'relay-sockets': { type: 'string' },
-    'frames-per-minute': { type: 'string' },
-    only: { type: 'string' },
-    markdown: { type: 'string' },
-  });
+  const { values } = readCommandLine(
+    argv,
+    valued(
+      'pairs',
+      'frames',
+      'rounds',
+      'window',
+      'bytes',
+      'warmup',
+      'samples',
+      'relay-sockets',
+      'frames-per-minute',
+      'only',
+      'markdown',
+    ),
+  );
   const positive = (name: string, value: string | undefined, fallback: number) =>
     integer(`--${name}`, value, { min: 0, aboveMin: true }) ?? fallback;
   const sections = new Set((values.only ?? SECTIONS.join(',')).split(',').map((s) => s.trim()));

@@ -4,7 +4,14 @@
  * DynamoDB API at AWS_ENDPOINT_URL_DYNAMODB (e.g. DynamoDB Local) when that is set.
  */
 import { isLevel } from '../lambda/core/log.js';
-import { decimal, integer, readCommandLine, runCommand, UsageError } from '../scripts/cli.js';
+import {
+  decimal,
+  integer,
+  readCommandLine,
+  runCommand,
+  UsageError,
+  valued,
+} from '../scripts/cli.js';
 import { startGateway } from './gateway.js';
 import { throttleProblem, type ThrottleOptions } from './throttle.js';
 
@@ -58,16 +65,19 @@ function throttle(value: string | undefined): ThrottleOptions | undefined {
 
 /** Reads the command line and the environment; throws UsageError on anything it does not understand. */
 function parseOptions(argv: string[], env: NodeJS.ProcessEnv) {
-  const { values } = readCommandLine(argv, {
-    port: { type: 'string' },
-    host: { type: 'string' },
-    stage: { type: 'string' },
-    'idle-timeout': { type: 'string' },
-    'max-connection': { type: 'string' },
-    'invocation-jitter': { type: 'string' },
-    throttle: { type: 'string' },
-    'log-level': { type: 'string' },
-  });
+  const { values } = readCommandLine(
+    argv,
+    valued(
+      'port',
+      'host',
+      'stage',
+      'idle-timeout',
+      'max-connection',
+      'invocation-jitter',
+      'throttle',
+      'log-level',
+    ),
+  );
   const logLevel = values['log-level'] ?? 'info';
   if (!isLevel(logLevel)) throw new UsageError('--log-level must be debug, info, warn or error');
   const seconds = { min: 0, aboveMin: true, unit: 'of seconds' };

@@ -34,6 +34,14 @@ export function readCommandLine<O extends OptionsConfig>(
   }
 }
 
+/** Options that each take a value, by name: `valued('pairs', 'frames')`. */
+export function valued<const N extends string>(...names: N[]) {
+  return Object.fromEntries(names.map((name) => [name, { type: 'string' }])) as Record<
+    N,
+    { type: 'string' }
+  >;
+}
+
 interface Range {
   /** @default 0 */
   min?: number;

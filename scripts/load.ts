@@ -4,7 +4,7 @@
  */
 import { seedFrom } from '../test/hardening/support/random.js';
 import { DEFAULTS, runLoad, type LoadOptions } from '../test/support/load.js';
-import { integer, isMain, readCommandLine, runCommand } from './cli.js';
+import { integer, isMain, readCommandLine, runCommand, valued } from './cli.js';
 
 const USAGE = `Usage: npm run load -- [options]
 
@@ -23,16 +23,10 @@ checks every introduction and every frame, and prints its figures. Exits 1 on an
 
 /** Reads the command line; throws UsageError on anything it does not understand. */
 function parseOptions(argv: string[]): LoadOptions | undefined {
-  const { values } = readCommandLine(argv, {
-    peers: { type: 'string' },
-    keys: { type: 'string' },
-    pairs: { type: 'string' },
-    frames: { type: 'string' },
-    held: { type: 'string' },
-    seed: { type: 'string' },
-    'dynamodb-endpoint': { type: 'string' },
-    timeout: { type: 'string' },
-  });
+  const { values } = readCommandLine(
+    argv,
+    valued('peers', 'keys', 'pairs', 'frames', 'held', 'seed', 'dynamodb-endpoint', 'timeout'),
+  );
   if (values.help) return undefined;
   const count = (name: keyof typeof values, fallback: number) =>
     integer(`--${name}`, values[name] as string | undefined) ?? fallback;

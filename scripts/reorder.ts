@@ -9,7 +9,16 @@ import {
   type ReorderOptions,
   type Row,
 } from '../test/support/reorder.js';
-import { decimal, integer, isMain, oneOf, readCommandLine, runCommand, UsageError } from './cli.js';
+import {
+  decimal,
+  integer,
+  isMain,
+  oneOf,
+  readCommandLine,
+  runCommand,
+  UsageError,
+  valued,
+} from './cli.js';
 
 const USAGE = `Usage: npm run reorder -- [--pairs N] [--sizes 2,5,10] [--bursts N] [--jitter MS] [--path direct|held] [--dynamodb-endpoint URL]
 
@@ -55,14 +64,10 @@ function formatRows(rows: Row[]): string {
 
 /** Reads the command line; throws UsageError on anything it does not understand. */
 function parseOptions(argv: string[]): ReorderOptions | undefined {
-  const { values } = readCommandLine(argv, {
-    pairs: { type: 'string' },
-    sizes: { type: 'string' },
-    bursts: { type: 'string' },
-    jitter: { type: 'string' },
-    path: { type: 'string' },
-    'dynamodb-endpoint': { type: 'string' },
-  });
+  const { values } = readCommandLine(
+    argv,
+    valued('pairs', 'sizes', 'bursts', 'jitter', 'path', 'dynamodb-endpoint'),
+  );
   if (values.help) return undefined;
   const positive = { min: 1 };
   const size = (text: string) => {

@@ -1,7 +1,6 @@
 /**
  * AWS calls per protocol operation, counted at the SDK on the real clients (sdk-calls.ts), each
- * beside its floor: the fewest calls the operation needs in this design (one table, no Scan,
- * API Gateway WebSockets), defined below with a one-line reason each.
+ * beside its floor (floors.ts).
  *
  * Every operation is isolated: the gateway is quiescent before (no handler running, counts
  * steady), the operation runs and everything it sets off finishes (deferred deliveries, the
@@ -12,6 +11,7 @@ import { KEEP_ALIVE_FRAME } from '../lambda/core/protocol.js';
 import type { Gateway } from '../local/gateway.js';
 import type { TestSocket } from '../test/support/socket.js';
 import { openSocket } from './client.js';
+import { compare, FLOORS, JOIN_POINTS, MODEL_JOIN, reasonsFor, type Floor } from './floors.js';
 import {
   addStats,
   callsOf,
@@ -22,13 +22,9 @@ import {
   type SdkCallCounter,
   type Tally,
 } from './sdk-calls.js';
-import { median, num, query, sleep } from './stats.js';
+import { median, query, sleep } from './stats.js';
 
-/** The fewest calls an operation needs, by `${service} ${command}`, and why. */
-export interface Floor {
-  readonly calls: Readonly<Record<string, number>>;
-  readonly why: string;
-}
+export { JOIN_POINTS, MODEL_JOIN } from './floors.js';
 
 export interface OperationResult {
   readonly id: string;
@@ -49,187 +45,58 @@ export interface OperationResult {
   readonly calls: number;
 }
 
-const floor = (why: string, calls: Record<string, number>): Floor => ({ why, calls });
-
-/** Each operation's floor. `k` keys, `m` matching peers, `h` held frames. */
-export const FLOORS = {
-  introductionConnect: floor(
-    "record the socket; make it its peer id's current socket (one write of the peer record)",
-    { 'DynamoDB PutItem': 1, 'DynamoDB UpdateItem': 1 },
-  ),
-  relayWaits: floor('record the socket; wait at the pair’s rendezvous item', {
-    'DynamoDB PutItem': 1,
-    'DynamoDB UpdateItem': 1,
-  }),
-  pairing: floor(
-    'claim the waiting socket at the rendezvous, check with API Gateway that it is still open (one that vanished without $disconnect would leave its client’s next socket waiting alone), record this socket with its peer, give the waiting socket its peer and (nothing held) its direct path',
-    {
-      'DynamoDB DeleteItem': 1,
-      'DynamoDB PutItem': 1,
-      'DynamoDB UpdateItem': 1,
-      '@connections GetConnection': 1,
-    },
-  ),
-  firstFrame: floor(
-    '$default events carry only the connection id: a function that has not seen the socket reads its record for the peer, then posts',
-    { 'DynamoDB GetItem': 1, '@connections PostToConnection': 1 },
-  ),
-  steadyFrame: floor(
-    'a pair never changes, so a warm function remembers the peer: one post, no DynamoDB',
-    { '@connections PostToConnection': 1 },
-  ),
-  heldFrame: floor(
-    'read the socket record (not paired yet), take a sequence number, write the frame as an item of its own (held frames may exceed one item’s 400 KB)',
-    { 'DynamoDB GetItem': 1, 'DynamoDB UpdateItem': 1, 'DynamoDB PutItem': 1 },
-  ),
-  pairingWithHeld: floor(
-    'as a pairing, plus one asynchronous invoke of the deliver function: the new socket cannot be written to until its $connect returns',
-    {
-      'DynamoDB DeleteItem': 1,
-      'DynamoDB PutItem': 1,
-      'DynamoDB UpdateItem': 1,
-      '@connections GetConnection': 1,
-      'Lambda Invoke': 1,
-    },
-  ),
-  delivery: (h: number) =>
-    floor(
-      'read the socket record, list its held frames (one query), claim them, post each, delete them (25 a batch), open the direct path',
-      {
-        'DynamoDB GetItem': 1,
-        'DynamoDB Query': 1,
-        'DynamoDB UpdateItem': 2,
-        '@connections PostToConnection': h,
-        'DynamoDB BatchWriteItem': Math.ceil(h / 25),
-      },
-    ),
-  join: (k: number, m: number) =>
-    floor(
-      'read the socket record (for the peer id), read and write the peer record (its key set), index the keys (25 a batch), query each key, read the matching peers (100 a batch), introduce each pair both ways',
-      {
-        'DynamoDB GetItem': 2,
-        'DynamoDB UpdateItem': 1,
-        'DynamoDB BatchWriteItem': Math.ceil(k / 25),
-        'DynamoDB Query': k,
-        'DynamoDB BatchGetItem': Math.ceil(m / 100),
-        '@connections PostToConnection': 2 * m,
-      },
-    ),
-  leave: (k: number) =>
-    floor(
-      "read the socket record, read and write the peer record, delete the left keys' index entries (each conditional on the key-set version, so a later Join's entry survives: not batchable)",
-      { 'DynamoDB GetItem': 2, 'DynamoDB UpdateItem': 1, 'DynamoDB DeleteItem': k },
-    ),
-  introductionDisconnect: (k: number) =>
-    floor(
-      "delete the socket record; delete the peer record, its last socket gone (one conditional delete); delete its k index entries (each conditional on the peer's session, so not batchable)",
-      { 'DynamoDB DeleteItem': 2 + k },
-    ),
-  relayDisconnect: floor(
-    "delete each socket's record; each side's $disconnect closes the other (the second finds the first gone)",
-    { 'DynamoDB DeleteItem': 2, '@connections DeleteConnection': 2 },
-  ),
-  introductionKeepAlive: floor(
-    'the text means "keep alive" only on an introduction socket (a relay app may send it too, and it must be relayed), and only the socket record knows its kind: one read, eventually consistent (the kind never changes: half a read unit); no write, no post',
-    { 'DynamoDB GetItem': 1 },
-  ),
-  waitingDisconnect: floor('delete the socket record; withdraw it from the rendezvous', {
-    'DynamoDB DeleteItem': 2,
-  }),
-} as const;
-
-/**
- * Why the code makes more calls than the floor, in a line, by operation and kind of call (the
- * longer reasoning is in docs/performance.md, "Why each call above its floor"). Only the reasons
- * for calls measured above the floor are printed; one without a reason here is printed as such.
- */
-const REASONS: Record<string, Record<string, string>> = {
-  pairing: {
-    'DynamoDB UpdateItem':
-      'the rendezvous tries to wait before it claims (one write fails), the socket is recorded before it meets, and the waiting socket gets its peer and its direct path in two writes',
-  },
-  pairingWithHeld: {
-    'DynamoDB UpdateItem':
-      'as for a pairing: the rendezvous tries to wait first (one write fails), and the socket is recorded before it meets',
-  },
-  delivery: {
-    'DynamoDB GetItem':
-      'after posting, the deliverer reads the socket record again before opening the direct path',
-    'DynamoDB UpdateItem':
-      'the deliverer records that every claimed frame was posted (finishHeld), so that a retried deliverer can take a claim over',
-    '@connections PostToConnection':
-      'posts answered 410 before the new socket’s $connect had returned, and retried',
-  },
-  introductionDisconnect: {
-    'DynamoDB UpdateItem':
-      'the socket leaves its peer’s socket set before the peer record is deleted',
-  },
-  relayDisconnect: {
-    'DynamoDB GetItem':
-      'within 30 s of pairing a 410 may mean "still connecting", so the second side checks once that the first socket’s record is gone',
-  },
-};
-
-/** The reasons for the calls above the floor, or a note that one is missing. */
-function reasonsFor(id: string, excess: Record<string, number>): string | undefined {
-  const above = Object.entries(excess).filter(([, n]) => n > 0);
-  if (above.length === 0) return undefined;
-  return above
-    .map(
-      ([key, n]) =>
-        `+${num(n)} ${key}: ${REASONS[id]?.[key] ?? 'no reason recorded (bench/operations.ts): check the code'}.`,
-    )
-    .join(' ');
-}
-
-export const JOIN_POINTS: readonly (readonly [k: number, m: number])[] = [
-  [1, 0],
-  [1, 1],
-  [10, 5],
-  [30, 30],
-  [120, 120],
-];
-
-/** The Join the cost model uses, and the introduction socket it closes. */
-export const MODEL_JOIN = { k: 10, m: 5 } as const;
-
 export interface OperationsRun {
   results: OperationResult[];
   byId(id: string): OperationResult;
 }
 
-export async function measureOperations(
-  gateway: Gateway,
-  counter: SdkCallCounter,
-): Promise<OperationsRun> {
-  const run = randomBytes(3).toString('hex');
-  const results: OperationResult[] = [];
-  const introUrl = (peer: string) =>
-    `${gateway.wsUrl()}?${query({ type: 'introduction', localId: `${run}-${peer}` })}`;
-  const relayUrl = (local: string, remote: string, key: string) =>
-    `${gateway.wsUrl()}?${query({
+const ROUTES: readonly Route[] = ['$connect', '$default', '$disconnect', 'deliver'];
+
+interface Window {
+  before: Map<Route, Tally>;
+  after: Map<Route, Tally>;
+  invocations: { route: Route; ms: number }[];
+}
+
+/** Runs actions between quiescent points of the gateway and records what each cost. */
+class Observer {
+  readonly run = randomBytes(3).toString('hex');
+  readonly results: OperationResult[] = [];
+
+  constructor(
+    private readonly gateway: Gateway,
+    private readonly counter: SdkCallCounter,
+  ) {}
+
+  introUrl(peer: string): string {
+    return `${this.gateway.wsUrl()}?${query({ type: 'introduction', localId: `${this.run}-${peer}` })}`;
+  }
+
+  relayUrl(local: string, remote: string, key: string): string {
+    return `${this.gateway.wsUrl()}?${query({
       type: 'connection',
-      localId: `${run}-${local}`,
-      remoteId: `${run}-${remote}`,
-      key: `${run}-${key}`,
+      localId: `${this.run}-${local}`,
+      remoteId: `${this.run}-${remote}`,
+      key: `${this.run}-${key}`,
     })}`;
+  }
 
   /** Waits until no handler runs and the counts stay put for a moment. */
-  async function quiesce(): Promise<void> {
+  async quiesce(): Promise<void> {
     for (;;) {
-      await gateway.settled();
-      const before = counter.total();
+      await this.gateway.settled();
+      const before = this.counter.total();
       await sleep(40);
-      await gateway.settled();
-      if (counter.total() === before) return;
+      await this.gateway.settled();
+      if (this.counter.total() === before) return;
     }
   }
 
   /** Resolves once the handler invocations since `from` include `expected` of each route. */
-  async function invoked(from: number, expected: Partial<Record<Route, number>>): Promise<void> {
+  async invoked(from: number, expected: Partial<Record<Route, number>>): Promise<void> {
     const deadline = Date.now() + 30_000;
     for (;;) {
-      const since = counter.invocations.slice(from);
+      const since = this.counter.invocations.slice(from);
       const missing = Object.entries(expected).filter(
         ([route, n]) => since.filter((one) => one.route === route).length < n,
       );
@@ -244,31 +111,31 @@ export async function measureOperations(
    * Runs an action between two quiescent points and returns what it cost, by route. The action
    * is over once the handler invocations it sets off (`expected`) have run and all is quiet.
    */
-  async function observe(
+  async observe(
     action: () => Promise<unknown>,
     expected: Partial<Record<Route, number>>,
   ): Promise<Window> {
-    await quiesce();
-    const before = snapshotByRoute(counter);
-    const firstInvocation = counter.invocations.length;
+    await this.quiesce();
+    const before = snapshotByRoute(this.counter);
+    const firstInvocation = this.counter.invocations.length;
     await action();
-    await invoked(firstInvocation, expected);
-    await quiesce();
+    await this.invoked(firstInvocation, expected);
+    await this.quiesce();
     return {
       before,
-      after: snapshotByRoute(counter),
-      invocations: counter.invocations.slice(firstInvocation),
+      after: snapshotByRoute(this.counter),
+      invocations: this.counter.invocations.slice(firstInvocation),
     };
   }
 
   /** Closes sockets outside any measurement and waits for their $disconnects. */
-  async function closeAll(sockets: TestSocket[]): Promise<void> {
-    const from = counter.invocations.length;
+  async closeAll(sockets: TestSocket[]): Promise<void> {
+    const from = this.counter.invocations.length;
     await Promise.all(sockets.map((socket) => socket.close(1000)));
-    await invoked(from, { $disconnect: sockets.length });
+    await this.invoked(from, { $disconnect: sockets.length });
   }
 
-  function record(
+  record(
     id: string,
     name: string,
     expected: Floor,
@@ -299,47 +166,53 @@ export async function measureOperations(
       invocations,
       calls: callsOf(measured),
     };
-    results.push(result);
+    this.results.push(result);
     return result;
   }
+}
 
+/** An introduction socket's $connect and keep-alive. */
+async function measureIntroduction(o: Observer): Promise<void> {
   // ---- introduction: $connect, Joins at several (k, m), a Leave, a disconnect -------------------
 
   let solo: TestSocket | undefined;
-  record(
+  o.record(
     'introductionConnect',
     'introduction $connect',
     FLOORS.introductionConnect,
-    await observe(async () => (solo = await openSocket(introUrl('solo'))), { $connect: 1 }),
+    await o.observe(async () => (solo = await openSocket(o.introUrl('solo'))), { $connect: 1 }),
   );
-  record(
+  o.record(
     'introductionKeepAlive',
     'introduction keep-alive (`{"type":"KeepAlive"}`, answered with nothing)',
     FLOORS.introductionKeepAlive,
-    await observe(() => Promise.resolve(solo!.send(KEEP_ALIVE_FRAME)), { $default: 1 }),
+    await o.observe(() => Promise.resolve(solo!.send(KEEP_ALIVE_FRAME)), { $default: 1 }),
   );
-  await closeAll([solo!]);
+  await o.closeAll([solo!]);
+}
 
+/** Joins at several (k, m), a Leave, and an introduction socket's disconnect. */
+async function measureJoins(o: Observer): Promise<void> {
   for (const [k, m] of JOIN_POINTS) {
     const point = `j${k}x${m}`;
-    const keys = Array.from({ length: k }, (_, i) => `${run}-${point}-key${i}`);
+    const keys = Array.from({ length: k }, (_, i) => `${o.run}-${point}-key${i}`);
     // m peers, peer i holding key i mod k (with m <= k no two share a key: no introductions yet).
     const peers: TestSocket[] = [];
     for (let i = 0; i < m; i += 20) {
       const batch = await Promise.all(
         Array.from({ length: Math.min(20, m - i) }, (_, j) =>
-          openSocket(introUrl(`${point}-peer${i + j}`)),
+          openSocket(o.introUrl(`${point}-peer${i + j}`)),
         ),
       );
       batch.forEach((peer, j) => peer.send({ type: 'Join', join: [keys[(i + j) % k]] }));
       peers.push(...batch);
     }
-    const joiner = await openSocket(introUrl(`${point}-joiner`));
-    record(
+    const joiner = await openSocket(o.introUrl(`${point}-joiner`));
+    o.record(
       `join:${k}:${m}`,
       `Join of ${k} key${k === 1 ? '' : 's'} meeting ${m} peer${m === 1 ? '' : 's'} (k=${k}, m=${m})`,
       FLOORS.join(k, m),
-      await observe(
+      await o.observe(
         async () => {
           joiner.send({ type: 'Join', join: keys });
           await joiner.take(m, 30_000);
@@ -348,51 +221,54 @@ export async function measureOperations(
       ),
     );
     if (k === 1 && m === 1)
-      record(
+      o.record(
         'leave',
         'Leave (1 key)',
         FLOORS.leave(1),
-        await observe(() => Promise.resolve(joiner.send({ type: 'Leave', leave: keys })), {
+        await o.observe(() => Promise.resolve(joiner.send({ type: 'Leave', leave: keys })), {
           $default: 1,
         }),
       );
     if (k === MODEL_JOIN.k && m === MODEL_JOIN.m)
-      record(
+      o.record(
         'introductionDisconnect',
         `disconnect, introduction socket (its peer's last; ${k} keys)`,
         FLOORS.introductionDisconnect(k),
-        await observe(() => joiner.close(1000), { $disconnect: 1 }),
+        await o.observe(() => joiner.close(1000), { $disconnect: 1 }),
       );
-    await closeAll(peers);
-    if (joiner.ws.readyState !== joiner.ws.CLOSED) await closeAll([joiner]);
+    await o.closeAll(peers);
+    if (joiner.ws.readyState !== joiner.ws.CLOSED) await o.closeAll([joiner]);
   }
+}
 
+/** A relay pair: waiting, pairing, first frame, steady frames, disconnect. */
+async function measurePair(o: Observer): Promise<void> {
   // ---- relay: waiting, pairing, first frame, steady frames, disconnect ------------------------
 
   let first: TestSocket | undefined;
   let second: TestSocket | undefined;
-  record(
+  o.record(
     'relayWaits',
     'relay $connect, first socket (waits)',
     FLOORS.relayWaits,
-    await observe(async () => (first = await openSocket(relayUrl('a', 'b', 'pair'))), {
+    await o.observe(async () => (first = await openSocket(o.relayUrl('a', 'b', 'pair'))), {
       $connect: 1,
     }),
   );
-  record(
+  o.record(
     'pairing',
     'pairing ($connect of the second socket, nothing held)',
     FLOORS.pairing,
-    await observe(async () => (second = await openSocket(relayUrl('b', 'a', 'pair'))), {
+    await o.observe(async () => (second = await openSocket(o.relayUrl('b', 'a', 'pair'))), {
       $connect: 1,
     }),
   );
   const [a, b] = [first!, second!];
-  record(
+  o.record(
     'firstFrame',
     'first frame of a socket (cache miss)',
     FLOORS.firstFrame,
-    await observe(
+    await o.observe(
       async () => {
         a.send('frame 0');
         await b.take(1);
@@ -401,11 +277,11 @@ export async function measureOperations(
     ),
   );
   const STEADY = 20;
-  record(
+  o.record(
     'steadyFrame',
     'steady-state relayed frame',
     FLOORS.steadyFrame,
-    await observe(
+    await o.observe(
       async () => {
         for (let i = 1; i <= STEADY; i++) {
           a.send(`frame ${i}`);
@@ -416,11 +292,11 @@ export async function measureOperations(
     ),
     { per: STEADY, perLabel: `per frame (mean of ${STEADY})` },
   );
-  record(
+  o.record(
     'relayDisconnect',
     'disconnect, relay pair (one side closes, the server closes the other)',
     FLOORS.relayDisconnect,
-    await observe(
+    await o.observe(
       async () => {
         await a.close(1000);
         await b.closed;
@@ -428,16 +304,19 @@ export async function measureOperations(
       { $disconnect: 2 },
     ),
   );
+}
 
+/** Frames held before the peer arrives, their delivery, and a waiting socket's disconnect. */
+async function measureHeld(o: Observer): Promise<void> {
   // ---- held frames: sent before the peer arrives, then delivered ------------------------------
 
   const HELD = 5;
-  const waiting = await openSocket(relayUrl('c', 'd', 'held'));
-  record(
+  const waiting = await openSocket(o.relayUrl('c', 'd', 'held'));
+  o.record(
     'heldFrame',
     'held frame (sent before the peer arrives)',
     FLOORS.heldFrame,
-    await observe(
+    await o.observe(
       async () => {
         for (let i = 0; i < HELD; i++) waiting.send(`held ${i}`);
         await Promise.resolve();
@@ -447,38 +326,49 @@ export async function measureOperations(
     { per: HELD, perLabel: `per frame (mean of ${HELD})` },
   );
   let late: TestSocket | undefined;
-  const arrival = await observe(
+  const arrival = await o.observe(
     async () => {
-      late = await openSocket(relayUrl('d', 'c', 'held'));
+      late = await openSocket(o.relayUrl('d', 'c', 'held'));
       await late.take(HELD);
     },
     { $connect: 1, deliver: 1 },
   );
-  record(
+  o.record(
     'pairingWithHeld',
     `pairing with ${HELD} frames held ($connect)`,
     FLOORS.pairingWithHeld,
     arrival,
     { routes: ['$connect'] },
   );
-  record(
+  o.record(
     'delivery',
     `held-frame delivery (deliver function, ${HELD} frames)`,
     FLOORS.delivery(HELD),
     arrival,
     { routes: ['deliver'] },
   );
-  await closeAll([waiting, late!]);
+  await o.closeAll([waiting, late!]);
 
-  const alone = await openSocket(relayUrl('g', 'h', 'alone'));
-  record(
+  const alone = await openSocket(o.relayUrl('g', 'h', 'alone'));
+  o.record(
     'waitingDisconnect',
     'disconnect, waiting relay socket',
     FLOORS.waitingDisconnect,
-    await observe(() => alone.close(1000), { $disconnect: 1 }),
+    await o.observe(() => alone.close(1000), { $disconnect: 1 }),
   );
-  await quiesce();
+  await o.quiesce();
+}
 
+export async function measureOperations(
+  gateway: Gateway,
+  counter: SdkCallCounter,
+): Promise<OperationsRun> {
+  const o = new Observer(gateway, counter);
+  await measureIntroduction(o);
+  await measureJoins(o);
+  await measurePair(o);
+  await measureHeld(o);
+  const { results } = o;
   return {
     results,
     byId(id) {
@@ -487,14 +377,6 @@ export async function measureOperations(
       return found;
     },
   };
-}
-
-const ROUTES: readonly Route[] = ['$connect', '$default', '$disconnect', 'deliver'];
-
-interface Window {
-  before: Map<Route, Tally>;
-  after: Map<Route, Tally>;
-  invocations: { route: Route; ms: number }[];
 }
 
 function snapshotByRoute(counter: SdkCallCounter): Map<Route, Tally> {
@@ -510,16 +392,5 @@ function merge(byRoute: Map<Route, Tally>, routes: readonly Route[]): Tally {
       addStats(sum, stats);
       out.set(key, sum);
     }
-  return out;
-}
-
-/** measured − floor for every kind of call in either, leaving out the equal ones. */
-export function compare(measured: Tally, expected: Floor): Record<string, number> {
-  const keys = new Set([...measured.keys(), ...Object.keys(expected.calls)]);
-  const out: Record<string, number> = {};
-  for (const key of keys) {
-    const delta = (measured.get(key)?.calls ?? 0) - (expected.calls[key] ?? 0);
-    if (Math.abs(delta) > 1e-9) out[key] = Number(num(delta, 2));
-  }
   return out;
 }

@@ -130,48 +130,13 @@ export async function measureReorder(given: Partial<ReorderOptions> = {}): Promi
           Array.from({ length: options.pairs }, (_, pair) => pair),
           options.pairs,
           async (pair) => {
-            for (
-              let burst = 0;
-              burst < (path === 'held' ? Math.min(options.bursts, 3) : options.bursts);
-              burst++
-            ) {
-              const [A, B, key] = [
-                `a${pair}-${run}`,
-                `b${pair}-${run}`,
-                `k${size}-${burst}-${path}`,
-              ];
-              const ids = Array.from({ length: size }, (_, i) =>
-                frameId(run, pair, size, burst, i),
+            const bursts = path === 'held' ? Math.min(options.bursts, 3) : options.bursts;
+            for (let burst = 0; burst < bursts; burst++)
+              tally(
+                row,
+                ...(await oneBurst({ run, open, gateway }, path, size, pair, burst)),
+                seen,
               );
-              const a = await open(`/connection/${A}/${B}/${key}`);
-              let b: TestSocket;
-              if (path === 'direct') {
-                b = await open(`/connection/${B}/${A}/${key}`);
-                // Paired and flushed: one frame through, so the direct path is open.
-                a.send('warm-up');
-                await b.until(
-                  'the warm-up frame',
-                  () => (b.received.length === 1 ? true : undefined),
-                  30_000,
-                );
-                b.received.length = 0;
-                for (const id of ids) a.send(id);
-              } else {
-                for (const id of ids) a.send(id);
-                await a.sync(30_000);
-                await gateway.settled();
-                b = await open(`/connection/${B}/${A}/${key}`);
-              }
-              await b.until(
-                `a burst of ${size}`,
-                () => (b.received.length >= size ? true : undefined),
-                30_000,
-              );
-              await b.sync(30_000);
-              tally(row, ids, b.received, seen);
-              await a.close();
-              await b.closed;
-            }
           },
         );
         rows.push(row);
@@ -181,6 +146,48 @@ export async function measureReorder(given: Partial<ReorderOptions> = {}): Promi
     await gateway.close();
   }
   return rows;
+}
+
+/** What one burst needs: the run's name, a way to open sockets, and the gateway. */
+interface BurstContext {
+  run: string;
+  open: (path: string) => Promise<TestSocket>;
+  gateway: { settled(): Promise<void> };
+}
+
+/**
+ * One burst of `size` frames from a fresh pair's first side, on the direct path (paired and
+ * flushed first) or held (sent before the peer connects); returns what was sent and received.
+ */
+async function oneBurst(
+  { run, open, gateway }: BurstContext,
+  path: 'direct' | 'held',
+  size: number,
+  pair: number,
+  burst: number,
+): Promise<[sent: string[], received: string[]]> {
+  const [A, B, key] = [`a${pair}-${run}`, `b${pair}-${run}`, `k${size}-${burst}-${path}`];
+  const ids = Array.from({ length: size }, (_, i) => frameId(run, pair, size, burst, i));
+  const a = await open(`/connection/${A}/${B}/${key}`);
+  let b: TestSocket;
+  if (path === 'direct') {
+    b = await open(`/connection/${B}/${A}/${key}`);
+    // Paired and flushed: one frame through, so the direct path is open.
+    a.send('warm-up');
+    await b.until('the warm-up frame', () => (b.received.length === 1 ? true : undefined), 30_000);
+    b.received.length = 0;
+    for (const id of ids) a.send(id);
+  } else {
+    for (const id of ids) a.send(id);
+    await a.sync(30_000);
+    await gateway.settled();
+    b = await open(`/connection/${B}/${A}/${key}`);
+  }
+  await b.until(`a burst of ${size}`, () => (b.received.length >= size ? true : undefined), 30_000);
+  await b.sync(30_000);
+  await a.close();
+  await b.closed;
+  return [ids, b.received];
 }
 
 function tally(row: Row, sent: string[], received: string[], seen: Map<string, Seen>): void {

@@ -5,7 +5,7 @@
  *   1. relay throughput and p50/p99 latency through the local gateway (N pairs × M frames, real
  *      ws clients), beside a bare WebSocket pipe measured in the same run as the floor;
  *   2. AWS calls per protocol operation, counted at the SDK on the real clients, each beside its
- *      floor (bench/operations.ts), and the number of scans;
+ *      floor (bench/floors.ts), and the number of scans;
  *   3. each Lambda bundle's size and cold init time beside an empty handler's;
  *   4. the modelled price per million relayed frames and per peer-hour (bench/cost.ts,
  *      prices in bench/prices.ts);

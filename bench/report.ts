@@ -135,7 +135,7 @@ export function printOperations(
   report.both('### 2. AWS calls per protocol operation');
   report.both();
   report.both(
-    'Counted at the SDK by a middleware on the real clients (each call once, whatever its outcome; retries none here), isolated per operation with the gateway quiescent before and after. The floor is the fewest calls the operation needs in this design; its reason is in bench/operations.ts and below.',
+    'Counted at the SDK by a middleware on the real clients (each call once, whatever its outcome; retries none here), isolated per operation with the gateway quiescent before and after. The floor is the fewest calls the operation needs in this design; its reason is in bench/floors.ts and below.',
   );
   report.both();
   for (const op of ops.results) {

@@ -1,7 +1,7 @@
 /**
  * The command-line helper of every command (npm start, bench, smoke, load, reorder): options
  * read strictly one way, numbers checked one way, and one way to run a command: --help prints
- * the usage, a usage error prints what is wrong with the usage and exits 2, a failure exits 1.
+ * the usage, a usage error says what is wrong and exits 2, a failure exits 1.
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -108,10 +108,15 @@ export function isMain(importMetaUrl: string): boolean {
 }
 
 /**
- * Runs a command: `main` returns its exit status (or nothing for 0). A UsageError prints with
- * the usage and exits 2; any other error prints and exits 1.
+ * Runs a command: `main` returns its exit status (or nothing for 0). A UsageError prints with a
+ * pointer to --help (or, with `usageOnError`, the whole usage) and exits 2; any other error
+ * prints and exits 1.
  */
-export async function runCommand(usage: string, main: () => Promise<number | void>): Promise<void> {
+export async function runCommand(
+  usage: string,
+  main: () => Promise<number | void>,
+  { usageOnError = false }: { usageOnError?: boolean } = {},
+): Promise<void> {
   // The AWS SDK warns on Node.js 20 that releases after January 2027 will need Node.js 22. The
   // versions are pinned by the lockfile, so the nine-line notice would only bury the output.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -119,7 +124,11 @@ export async function runCommand(usage: string, main: () => Promise<number | voi
     process.exitCode = (await main()) ?? 0;
   } catch (error) {
     if (error instanceof UsageError) {
-      console.error(`${error.message}\n\n${usage}`);
+      console.error(
+        usageOnError
+          ? `${error.message}\n\n${usage}`
+          : `${error.message}\nRun with --help for the options.`,
+      );
       process.exitCode = 2;
       return;
     }

@@ -93,4 +93,5 @@ async function main(): Promise<number> {
   }
 }
 
-if (isMain(import.meta.url)) await runCommand(USAGE, main);
+// The URL forms are the hard part of using it, so a usage error shows them.
+if (isMain(import.meta.url)) await runCommand(USAGE, main, { usageOnError: true });

@@ -11,9 +11,8 @@ import {
   sharedKeys,
   type ServerMessage,
 } from './protocol.js';
-import { PAIRING_GRACE_MS, type Context } from './context.js';
-import { whenReady } from './messenger.js';
-import { mayBeConnecting } from './relay.js';
+import type { Context } from './context.js';
+import { postWhenReady } from './readiness.js';
 import type { IntroductionConnection, PeerRecord } from './store.js';
 import { mapLimit } from './util.js';
 
@@ -167,7 +166,13 @@ async function handleIntroductionMessage(
   let failed: { error: unknown } | undefined;
   await mapLimit(pairs, INTRODUCTION_CONCURRENCY, async ({ other, keys }) => {
     try {
-      if ((await sendToPeer(ctx, other.current, introduction(peerId, keys))) === 'gone') {
+      // Its socket may still be inside its $connect (a peer id that reconnected a moment ago).
+      const told = await postWhenReady(
+        ctx,
+        other.current,
+        JSON.stringify(introduction(peerId, keys)),
+      );
+      if (told === 'gone') {
         // The other peer's socket is gone: forget it, and introduce nobody to it.
         ctx.metrics.count('Gone');
         await dropIntroductionSocket(ctx, other.current, other.peerId);
@@ -193,19 +198,6 @@ async function handleIntroductionMessage(
 
 /** How many index entries past maxFanOut are read, in case some are stale. */
 const STALE_ALLOWANCE = 8;
-
-/**
- * Sends to another peer's current socket. A socket still inside its $connect (a peer id that
- * reconnected a moment ago) answers 410 until its $connect returns: that is retried briefly,
- * never taken for gone.
- */
-const sendToPeer = (ctx: Context, connectionId: string, message: ServerMessage) =>
-  whenReady(
-    () => send(ctx, connectionId, message),
-    ctx.now() + PAIRING_GRACE_MS,
-    ctx.now,
-    mayBeConnecting(ctx, connectionId),
-  );
 
 /** At $disconnect: the socket leaves its peer; the last socket of a peer id forgets its keys. */
 export async function closeIntroduction(

@@ -7,10 +7,11 @@
  * the direct path. After that a frame costs one PostToConnection and no DynamoDB request: the
  * pair never changes, so the peer's connection id is cached in the warm function.
  */
-import { DELIVER_TIMEOUT_MS, PAIRING_GRACE_MS, ROUTE_WAIT_MS, type Context } from './context.js';
+import { DELIVER_TIMEOUT_MS, ROUTE_WAIT_MS, type Context } from './context.js';
 import type { DeliveryJob } from './deferred.js';
-import { whenReady, type Delivery } from './messenger.js';
+import type { Delivery } from './messenger.js';
 import { errorReply, transportMismatch, type Transport } from './protocol.js';
+import { closeWhenReady, mayBeConnecting, postWhenReady } from './readiness.js';
 import { isConditionFailure, type ConnectionRecord, type RelayConnection } from './store.js';
 import { sleep } from './util.js';
 
@@ -89,7 +90,7 @@ async function abandonRelay(
   try {
     await ctx.store.removeConnection(connectionId);
     await ctx.store.leaveRendezvous(request, connectionId);
-    if (claimed) await closeSocket(ctx, claimed);
+    if (claimed) await closeWhenReady(ctx, claimed);
   } catch (error) {
     ctx.log.error('could not undo a failed relay $connect', { error });
   }
@@ -106,7 +107,7 @@ async function pairOrWait(
     if ('waiting' in met) {
       if (met.replaced) {
         // A newer socket for the same (A, B, key) replaces the waiting one, which is closed.
-        await closeSocket(ctx, met.replaced);
+        await closeWhenReady(ctx, met.replaced);
         ctx.log.info('waiting relay socket replaced', { replacedConnectionId: met.replaced });
       }
       ctx.log.info('relay socket waiting', { localId: request.localId });
@@ -166,14 +167,9 @@ async function refuseMismatch(
   });
   if (waitingTransport) {
     const told = JSON.stringify(errorReply(transportMismatch(waitingTransport, undefined)!));
-    await whenReady(
-      () => ctx.messenger.post(waiting, told),
-      ctx.now() + PAIRING_GRACE_MS,
-      ctx.now,
-      mayBeConnecting(ctx, waiting),
-    );
+    await postWhenReady(ctx, waiting, told);
   }
-  await closeSocket(ctx, waiting);
+  await closeWhenReady(ctx, waiting);
   await ctx.store.removeConnection(connectionId);
   return reason;
 }
@@ -186,7 +182,7 @@ async function refuseMismatch(
 async function isWaitingAlive(ctx: Context, connectionId: string): Promise<boolean> {
   try {
     if (await ctx.messenger.isAlive(connectionId)) return true;
-    return await mayBeConnecting(ctx, connectionId)();
+    return await mayBeConnecting(ctx, connectionId);
   } catch (error) {
     ctx.log.warn('could not check the waiting relay socket: pairing with it', { error });
     return true;
@@ -309,7 +305,7 @@ async function forward(
 ): Promise<void> {
   cache.set(connectionId, pairing);
   const result = await retryUntil(ctx, routeBudget(ctx), 'posting a relay frame', () =>
-    postToPeer(ctx, pairing, body),
+    postWhenReady(ctx, pairing.peer, body, pairing.pairedAt),
   );
   if (result === 'sent') {
     ctx.metrics.count('FramesRelayed');
@@ -318,44 +314,6 @@ async function forward(
   cache.delete(connectionId);
   await peerGone(ctx, connectionId, pairing.peer);
 }
-
-/**
- * A 410 may mean "not ready yet" only while the socket's $connect may still be running: its
- * record exists (written first thing in $connect, removed first thing in $disconnect) and it
- * connected less than PAIRING_GRACE_MS ago (API Gateway allows a $connect 29 s). Otherwise the
- * socket is gone for good, and retrying until the grace period ends is wasted. An invocation
- * also stops waiting at its own `waitUntil`, so a route function never runs into its timeout.
- */
-export const mayBeConnecting = (ctx: Context, connectionId: string) => async () => {
-  if (ctx.waitUntil !== undefined && ctx.now() >= ctx.waitUntil) return false;
-  const socket = await ctx.store.getConnection(connectionId);
-  return socket !== undefined && ctx.now() < socket.connectedAt + PAIRING_GRACE_MS;
-};
-
-/** Retries a 410 from `peer` within the grace period, while the peer may still be connecting. */
-const untilReady = (
-  ctx: Context,
-  peer: string,
-  pairedAt: number,
-  attempt: () => Promise<Delivery>,
-): Promise<Delivery> =>
-  whenReady(attempt, pairedAt + PAIRING_GRACE_MS, ctx.now, mayBeConnecting(ctx, peer));
-
-/**
- * Closes a socket that may still be inside its own $connect (two sockets of a pair arriving at
- * the same moment): its 410 is retried while it may be connecting, so it is never left open,
- * unpaired and out of the rendezvous, once its $connect returns.
- */
-const closeSocket = (ctx: Context, connectionId: string): Promise<Delivery> =>
-  whenReady(
-    () => ctx.messenger.close(connectionId),
-    ctx.now() + PAIRING_GRACE_MS,
-    ctx.now,
-    mayBeConnecting(ctx, connectionId),
-  );
-
-const postToPeer = (ctx: Context, { peer, pairedAt }: Pairing, body: string): Promise<Delivery> =>
-  untilReady(ctx, peer, pairedAt, () => ctx.messenger.post(peer, body));
 
 /** The peer answered 410 for good: remove its records and close the sender. */
 async function peerGone(ctx: Context, sender: string, peer: string): Promise<void> {
@@ -393,8 +351,7 @@ export async function releaseRelay(
   if (socket.seq) await ctx.store.removeHeld(connectionId);
   if (socket.peer) {
     cache?.delete(socket.peer);
-    const peer = socket.peer;
-    await untilReady(ctx, peer, socket.pairedAt ?? 0, () => ctx.messenger.close(peer));
+    await closeWhenReady(ctx, socket.peer, socket.pairedAt ?? 0);
   } else {
     await ctx.store.leaveRendezvous(socket, connectionId);
   }
@@ -520,7 +477,7 @@ async function postPatiently(
 ): Promise<Delivery> {
   for (let pause = 100; ; pause = Math.min(pause * 2, 2_000)) {
     try {
-      return await untilReady(ctx, job.to, job.pairedAt, () => ctx.messenger.post(job.to, body));
+      return await postWhenReady(ctx, job.to, body, job.pairedAt);
     } catch (error) {
       if (ctx.now() + pause > until) throw error;
       ctx.log.warn('posting a held frame failed: retrying', { error });

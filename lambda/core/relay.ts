@@ -12,7 +12,7 @@ import type { DeliveryJob } from './deferred.js';
 import type { Delivery } from './messenger.js';
 import { errorReply, transportMismatch, type Transport } from './protocol.js';
 import { closeWhenReady, mayBeConnecting, postWhenReady } from './readiness.js';
-import { isConditionFailure, type ConnectionRecord, type RelayConnection } from './store.js';
+import { isConditionFailure, type RelayConnection } from './store.js';
 import { sleep } from './util.js';
 
 interface Pairing {
@@ -66,12 +66,22 @@ export async function openRelay(
       return undefined;
     }
   }
-  const progress: { claimed?: string } = {};
   try {
-    return await pairOrWait(ctx, connectionId, request, progress);
+    return await pairOrWait(ctx, connectionId, request);
   } catch (error) {
-    await abandonRelay(ctx, connectionId, request, progress.claimed);
-    throw error;
+    const claimed = error instanceof ClaimedPairingFailed ? error : undefined;
+    await abandonRelay(ctx, connectionId, request, claimed?.claimed);
+    throw claimed ? claimed.cause : error;
+  }
+}
+
+/** Pairing failed after claiming a waiting socket, which is out of the rendezvous now. */
+class ClaimedPairingFailed extends Error {
+  constructor(
+    readonly claimed: string,
+    override readonly cause: unknown,
+  ) {
+    super('relay pairing failed after claiming the waiting socket', { cause });
   }
 }
 
@@ -100,7 +110,6 @@ async function pairOrWait(
   ctx: Context,
   connectionId: string,
   request: RelayRequest,
-  progress: { claimed?: string },
 ): Promise<string | undefined> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const met = await ctx.store.meet(request, connectionId);
@@ -113,39 +122,52 @@ async function pairOrWait(
       ctx.log.info('relay socket waiting', { localId: request.localId });
       return undefined;
     }
-    const first = met.paired;
-    // Claimed: it is out of the rendezvous now, so a failure from here on must not leave it
-    // waiting where no reciprocal socket can ever find it (abandonRelay closes it).
-    progress.claimed = first;
-    if (!(await isWaitingAlive(ctx, first))) {
-      // It vanished without $disconnect: pairing with it would leave its client's next socket
-      // waiting alone. Forget it and wait in its place.
-      progress.claimed = undefined;
-      const vanished = await ctx.store.removeConnection(first);
-      if (vanished?.kind === 'relay' && vanished.seq) await ctx.store.removeHeld(first);
-      ctx.metrics.count('Gone');
-      ctx.log.info('waiting relay socket vanished: waiting in its place', {
-        vanishedConnectionId: first,
-      });
-      continue;
-    }
+    const outcome = await pairWithClaimed(ctx, connectionId, request, met);
+    if (outcome !== 'wait in its place') return outcome.refusal;
+  }
+  throw new Error('relay pairing kept failing');
+}
+
+/**
+ * Pairs with the socket claimed from the rendezvous; 'wait in its place' when it turned out to
+ * be gone. A failure is thrown as ClaimedPairingFailed: the claimed socket is out of the
+ * rendezvous, where no reciprocal socket can ever find it, so it must be closed.
+ */
+async function pairWithClaimed(
+  ctx: Context,
+  connectionId: string,
+  request: RelayRequest,
+  met: { paired: string; transport?: Transport },
+): Promise<{ refusal?: string } | 'wait in its place'> {
+  const first = met.paired;
+  if (!(await isWaitingAlive(ctx, first))) {
+    // It vanished without $disconnect: pairing with it would leave its client's next socket
+    // waiting alone. Forget it and wait in its place.
+    const vanished = await ctx.store.removeConnection(first);
+    if (vanished?.kind === 'relay' && vanished.seq) await ctx.store.removeHeld(first);
+    ctx.metrics.count('Gone');
+    ctx.log.info('waiting relay socket vanished: waiting in its place', {
+      vanishedConnectionId: first,
+    });
+    return 'wait in its place';
+  }
+  try {
     const mismatch = transportMismatch(request.transport, met.transport);
-    if (mismatch) return refuseMismatch(ctx, connectionId, first, met.transport, mismatch);
+    if (mismatch)
+      return { refusal: await refuseMismatch(ctx, connectionId, first, met.transport, mismatch) };
     const pairedAt = ctx.now();
     const waiting = await ctx.store.setPeer(first, connectionId, pairedAt, false);
-    if (!waiting) {
-      progress.claimed = undefined;
-      continue; // it left as we claimed it: wait in its place
-    }
+    if (!waiting) return 'wait in its place'; // it left as we claimed it
     // This socket cannot have sent anything yet (its $connect has not returned): it is flushed.
     await ctx.store.setPeer(connectionId, first, pairedAt, true);
     ctx.metrics.count('PairsMade');
     ctx.log.info('relay pair made', { peerConnectionId: first, held: waiting.seq ?? 0 });
-    if (!waiting.seq && (await ctx.store.markFlushed(first, 0))) return undefined;
+    if (!waiting.seq && (await ctx.store.markFlushed(first, 0))) return {};
     await ctx.deferred.deliverLater({ from: first, to: connectionId, pairedAt });
-    return undefined;
+    return {};
+  } catch (error) {
+    throw new ClaimedPairingFailed(first, error);
   }
-  throw new Error('relay pairing kept failing');
 }
 
 /**
@@ -216,28 +238,50 @@ export async function retryUntil<T>(
 /** A route invocation's retry budget: its `waitUntil`, which leaves room before its timeout. */
 const routeBudget = (ctx: Context) => ctx.waitUntil ?? ctx.now() + ROUTE_WAIT_MS;
 
-/**
- * A frame from a relay socket. Never throws: API Gateway would write its internal-error frame
- * into the sender's stream. A frame that cannot be held or posted within the route's budget
- * closes the sender and its peer instead, so that no frame is lost while both stay open.
- */
-export async function onRelayFrame(
+/** A frame from a socket whose flushed pairing this warm function knows: straight to the peer. */
+export const onPairedFrame = (
   ctx: Context,
   cache: PairCache,
   connectionId: string,
+  pairing: Pairing,
+  body: string,
+): Promise<void> =>
+  passOnOrClose(ctx, cache, connectionId, pairing.peer, () =>
+    forward(ctx, cache, connectionId, pairing, body),
+  );
+
+/** A frame from a socket read from the store: relay (undefined when it has no record). */
+export const onRelayFrame = (
+  ctx: Context,
+  cache: PairCache,
+  connectionId: string,
+  socket: RelayConnection | undefined,
   body: string,
   receivedAt: number,
-  /** The socket's record when the caller has read it already (null: it has none). */
-  known?: ConnectionRecord | null,
+): Promise<void> =>
+  passOnOrClose(ctx, cache, connectionId, socket?.peer, () =>
+    relayFrame(ctx, cache, connectionId, socket, body, receivedAt),
+  );
+
+/**
+ * Never throws: API Gateway would write its internal-error frame into the sender's stream. A
+ * frame that cannot be held or posted within the route's budget closes the sender and its peer
+ * instead, so that no frame is lost while both stay open.
+ */
+async function passOnOrClose(
+  ctx: Context,
+  cache: PairCache,
+  connectionId: string,
+  peer: string | undefined,
+  passOn: () => Promise<void>,
 ): Promise<void> {
-  const pair: { peer?: string } = { peer: cache.get(connectionId)?.peer };
   try {
-    await relayFrame(ctx, cache, connectionId, body, receivedAt, known, pair);
+    await passOn();
   } catch (error) {
     ctx.metrics.count('Errors');
     ctx.log.error('relay frame could not be passed on: closing the pair', { error });
     cache.delete(connectionId);
-    await closeBestEffort(ctx, pair.peer ? [connectionId, pair.peer] : [connectionId]);
+    await closeBestEffort(ctx, peer ? [connectionId, peer] : [connectionId]);
   }
 }
 
@@ -245,22 +289,11 @@ async function relayFrame(
   ctx: Context,
   cache: PairCache,
   connectionId: string,
+  socket: RelayConnection | undefined,
   body: string,
   receivedAt: number,
-  known: ConnectionRecord | null | undefined,
-  pair: { peer?: string },
 ): Promise<void> {
-  const cached = cache.get(connectionId);
-  if (cached) return forward(ctx, cache, connectionId, cached, body);
-  const until = routeBudget(ctx);
-  const socket =
-    known === undefined
-      ? await retryUntil(ctx, until, 'reading a relay socket', () =>
-          ctx.store.getConnection(connectionId),
-        )
-      : known;
-  if (socket?.kind === 'relay') pair.peer = socket.peer;
-  if (!socket || socket.kind !== 'relay') {
+  if (!socket) {
     await ctx.messenger.close(connectionId);
     return;
   }
@@ -275,6 +308,7 @@ async function relayFrame(
 
   // The frame's write is retried under the number it took. Only a counter whose answer was lost
   // leaves a gap (the deliverer waits it out): the frame itself is held once, under a later one.
+  const until = routeBudget(ctx);
   const held = await retryUntil(ctx, until, 'holding a frame', () =>
     ctx.store.hold(connectionId, body, receivedAt, ctx.limits, (write) =>
       retryUntil(ctx, until, 'writing a held frame', write),

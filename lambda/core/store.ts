@@ -28,7 +28,7 @@ import {
 import { MAX_CONNECTION_SECONDS, TTL_MARGIN_SECONDS, type Limits } from './limits.js';
 import type { Transport } from './protocol.js';
 import { TABLE_SCHEMA } from './schema.js';
-import { mapLimit, sleep } from './util.js';
+import { contentionPause, KEY_CHANGE_ATTEMPTS, mapLimit, sleep } from './util.js';
 
 export interface IntroductionConnection {
   kind: 'introduction';
@@ -346,45 +346,47 @@ export class SignalStore {
   /**
    * Changes a peer's key set with optimistic concurrency: messages of one socket may be handled
    * concurrently, and no change may be lost. `change` returns the new set, or an error to report
-   * (then nothing is written). `beforeWrite` runs before each attempt's write (e.g. to index the
-   * keys joined). Undefined when the peer has no record.
+   * (then nothing is written). Undefined when the peer has no record.
    */
   async changeKeys(
     peerId: string,
     change: (keys: readonly string[]) => string[] | { error: string },
-    beforeWrite?: (peer: PeerRecord, next: string[]) => Promise<void>,
   ): Promise<{ peer: PeerRecord; previous: string[] } | { error: string } | undefined> {
-    for (let attempt = 0; attempt < 20; attempt++) {
+    for (let attempt = 0; attempt < KEY_CHANGE_ATTEMPTS; attempt++) {
       const peer = await this.getPeer(peerId);
       if (!peer) return undefined;
       const next = change(peer.keys);
       if (!Array.isArray(next)) return next;
-      await beforeWrite?.(peer, next);
-      const written = await this.conditional(
-        this.db.send(
-          new UpdateCommand({
-            TableName: this.tableName,
-            Key: peerKey(peerId),
-            UpdateExpression: 'SET #keys = :keys, #version = :next',
-            ConditionExpression: '#version = :version AND #ttl > :now',
-            ExpressionAttributeNames: { '#keys': 'keys', '#version': 'version', '#ttl': TTL },
-            ExpressionAttributeValues: {
-              ':keys': next,
-              ':version': peer.version,
-              ':next': peer.version + 1,
-              ':now': this.nowSeconds(),
-            },
-          }),
-        ),
-      );
-      if (written)
-        return {
-          peer: { ...peer, keys: next, version: peer.version + 1 },
-          previous: peer.keys,
-        };
-      if (attempt > 2) await sleep(Math.random() * 10 * attempt);
+      const written = await this.setKeys(peer, next);
+      if (written) return { peer: written, previous: peer.keys };
+      await contentionPause(attempt);
     }
     throw new Error(`key set of peer ${peerId} kept changing`);
+  }
+
+  /**
+   * Writes a peer's key set over the version read in `peer`: undefined (nothing written) when
+   * another change came first or the record expired; the peer as written otherwise.
+   */
+  async setKeys(peer: PeerRecord, keys: string[]): Promise<PeerRecord | undefined> {
+    const written = await this.conditional(
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: peerKey(peer.peerId),
+          UpdateExpression: 'SET #keys = :keys, #version = :next',
+          ConditionExpression: '#version = :version AND #ttl > :now',
+          ExpressionAttributeNames: { '#keys': 'keys', '#version': 'version', '#ttl': TTL },
+          ExpressionAttributeValues: {
+            ':keys': keys,
+            ':version': peer.version,
+            ':next': peer.version + 1,
+            ':now': this.nowSeconds(),
+          },
+        }),
+      ),
+    );
+    return written ? { ...peer, keys, version: peer.version + 1 } : undefined;
   }
 
   /**

@@ -9,6 +9,7 @@ import { StringParameter } from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import { DELIVER_TIMEOUT_MS } from '../lambda/core/context.js';
 import { DEFAULT_LIMITS, MAX_FRAME_BYTES, type Limits } from '../lambda/core/limits.js';
+import { ENVIRONMENT } from '../lambda/core/environment.js';
 import { TABLE_SCHEMA } from '../lambda/core/schema.js';
 import { SignalFunction } from './signal-function.js';
 
@@ -297,11 +298,11 @@ export class SignalServer extends Construct {
       logRemovalPolicy: settings.removalPolicy,
     };
     const environment = {
-      TABLE_NAME: this.table.tableName,
-      MANAGEMENT_ENDPOINT: this.callbackUrl,
-      LIMITS: JSON.stringify(this.limits),
-      LOG_LEVEL: settings.logLevel,
-      STAGE: settings.stageName,
+      [ENVIRONMENT.tableName]: this.table.tableName,
+      [ENVIRONMENT.managementEndpoint]: this.callbackUrl,
+      [ENVIRONMENT.limits]: JSON.stringify(this.limits),
+      [ENVIRONMENT.logLevel]: settings.logLevel,
+      [ENVIRONMENT.stage]: settings.stageName,
     };
 
     this.deliverFunction = new SignalFunction(this, 'DeliverFunction', {
@@ -318,13 +319,13 @@ export class SignalServer extends Construct {
       description: 'WebSocket $connect: register, introduce, pair',
       environment: {
         ...environment,
-        DELIVER_FUNCTION_NAME: this.deliverFunction.functionName,
+        [ENVIRONMENT.deliverFunctionName]: this.deliverFunction.functionName,
         ...(settings.allowedOrigins.length > 0
-          ? { ALLOWED_ORIGINS: settings.allowedOrigins.join(',') }
+          ? { [ENVIRONMENT.allowedOrigins]: settings.allowedOrigins.join(',') }
           : {}),
         ...(props.connectTokenParameter !== undefined
           ? {
-              CONNECT_TOKEN: StringParameter.valueForStringParameter(
+              [ENVIRONMENT.connectToken]: StringParameter.valueForStringParameter(
                 this,
                 props.connectTokenParameter,
               ),

@@ -4,7 +4,7 @@
  */
 import { checkAccess } from './access.js';
 import { PAIRING_GRACE_MS, ROUTE_WAIT_MS, type Context, type Services } from './context.js';
-import { isDeliveryJob } from './deferred.js';
+import { isDeliveryJob } from './delivery-invoker.js';
 import { closeIntroduction, onIntroductionMessage, openIntroduction } from './introduction.js';
 import type { Logger } from './log.js';
 import { MetricCounter } from './metrics.js';
@@ -162,10 +162,8 @@ async function onMessage(
     return OK;
   }
   const keepAlive = body === KEEP_ALIVE_FRAME;
-  // The cheapest correct keep-alive: only the socket's record says whether this text is an
-  // introduction socket's keep-alive (answer nothing) or a relay app's frame (relay it), and
-  // its kind never changes, so an eventually consistent read (half a consistent one) does.
-  // Missing there (written a moment ago), the consistent read below decides.
+  // Only the record tells a keep-alive from a relay frame, and its kind never changes: an
+  // eventually consistent read (half the cost) does; missing there, the read below decides.
   if (keepAlive) {
     const known = await ctx.store.getConnection(connectionId, false).catch(() => undefined);
     if (known?.kind === 'introduction') return keptAlive(ctx);

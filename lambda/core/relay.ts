@@ -1,14 +1,10 @@
 /**
- * Relay sockets (PROTOCOL.md): `/connection/A/B/key` pairs with `/connection/B/A/key` and the
- * server pipes frames between them.
- *
- * Until a socket is "flushed" its frames are held in DynamoDB, in order; the deliver function
- * sends them to the peer (which may still be inside its $connect, answering 410) and then opens
- * the direct path. After that a frame costs one PostToConnection and no DynamoDB request: the
- * pair never changes, so the peer's connection id is cached in the warm function.
+ * Relay sockets (PROTOCOL.md): `/connection/A/B/key` pairs with `/connection/B/A/key`. Frames are
+ * held in DynamoDB until the deliver function has flushed them to the peer; then each goes
+ * straight, with the peer cached in the warm function. See README.md, "Reliability".
  */
 import { DELIVER_TIMEOUT_MS, ROUTE_WAIT_MS, type Context } from './context.js';
-import type { DeliveryJob } from './deferred.js';
+import type { DeliveryJob } from './delivery-invoker.js';
 import type { Delivery } from './messenger.js';
 import { errorReply, transportMismatch, type Transport } from './protocol.js';
 import { closeWhenReady, mayBeConnecting, postWhenReady } from './readiness.js';
@@ -86,10 +82,8 @@ class ClaimedPairingFailed extends Error {
 }
 
 /**
- * A $connect that fails after recording its socket refuses the handshake, and no $disconnect
- * will ever come for that socket: undo what it did, so that no socket stays paired with it
- * (holding its frames for a peer that never opened) or waits for it. A socket it had claimed is
- * closed, as for a peer that is gone; its client reconnects and pairs afresh.
+ * Undoes a $connect that failed after recording its socket (no $disconnect will come for it): no
+ * socket may stay paired with it or wait for it; one it had claimed is closed, and reconnects.
  */
 async function abandonRelay(
   ctx: Context,
@@ -163,7 +157,7 @@ async function pairWithClaimed(
     ctx.metrics.count('PairsMade');
     ctx.log.info('relay pair made', { peerConnectionId: first, held: waiting.seq ?? 0 });
     if (!waiting.seq && (await ctx.store.markFlushed(first, 0))) return {};
-    await ctx.deferred.deliverLater({ from: first, to: connectionId, pairedAt });
+    await ctx.deliveryInvoker.deliverLater({ from: first, to: connectionId, pairedAt });
     return {};
   } catch (error) {
     throw new ClaimedPairingFailed(first, error);
@@ -171,10 +165,8 @@ async function pairWithClaimed(
 }
 
 /**
- * A SignalSocket transport socket met a plain one: never paired, or the plain app would see
- * framing and the transport app plain data. The waiting socket is told why (a transport reads
- * the Error frame and ends its stream with it) and closed; the arriving socket is refused at its
- * handshake, so no $disconnect will come for it and its record goes now. Returns the reason.
+ * A transport socket met a plain one (or another transport): never paired. The waiting one is
+ * told why and closed; the arriving one is refused at its handshake. Returns the reason.
  */
 async function refuseMismatch(
   ctx: Context,
@@ -398,16 +390,9 @@ const MISSING_FRAME_PATIENCE_MS = 2_000;
 const POST_PATIENCE_MS = 15_000;
 
 /**
- * The deliver function's job: send every frame held for `from` to `to`, in order, then mark
- * `from` flushed so later frames go straight. Frames held meanwhile are picked up by the next
- * round. A claim on the counter keeps a duplicate invocation from sending anything twice, and
- * the direct path opens only once every claimed frame was posted.
- *
- * A failure after claiming (posts failing past the SDK's retries and this function's own, or
- * DynamoDB) would lose the claimed frames: the pair is closed instead, so that both clients
- * learn of it, and nothing stays held for a peer that will never get it. A deliverer that died
- * mid-claim (a timeout) leaves a claim older than DELIVER_TIMEOUT_MS: the next one (Lambda
- * retries the invocation) takes it over, and frames the dead one posted may then come twice.
+ * The deliver function's job: post every frame held for `from` to `to` in order, then mark `from`
+ * flushed. A claim on the counter keeps two deliverers from sending twice; claimed frames that
+ * cannot be posted close the pair rather than vanish. See README.md, "Reliability".
  */
 export async function deliverHeld(ctx: Context, job: DeliveryJob): Promise<void> {
   const patientUntil = ctx.now() + POST_PATIENCE_MS;

@@ -91,7 +91,7 @@ export async function measureFanOut(
       {
         store,
         messenger: sockets,
-        deferred: { deliverLater: () => Promise.reject(new Error('no pairing here')) },
+        deliveryInvoker: { deliverLater: () => Promise.reject(new Error('no pairing here')) },
         limits: DEFAULT_LIMITS,
         now: Date.now,
       },

@@ -13,7 +13,7 @@ import { LambdaClient } from '@aws-sdk/client-lambda';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { Context, Services } from '../../lambda/core/context.js';
-import { LambdaDeferred } from '../../lambda/core/deferred.js';
+import { LambdaDeliveryInvoker } from '../../lambda/core/delivery-invoker.js';
 import { createHandlers, type WebSocketEvent } from '../../lambda/core/handlers.js';
 import { DEFAULT_LIMITS, MAX_CONNECTION_SECONDS, type Limits } from '../../lambda/core/limits.js';
 import { createLogger, type Fields, type Level } from '../../lambda/core/log.js';
@@ -57,7 +57,7 @@ export function harness(options: HarnessOptions = {}) {
   const services: Services = {
     store: new SignalStore(dynamo, TABLE, now),
     messenger: new ManagementApiMessenger(management),
-    deferred: new LambdaDeferred(DELIVER_FUNCTION, () => lambdaClient),
+    deliveryInvoker: new LambdaDeliveryInvoker(DELIVER_FUNCTION, () => lambdaClient),
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     now,
   };

@@ -13,7 +13,7 @@
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { Deferred, DeliveryJob } from '../../../lambda/core/deferred.js';
+import type { DeliveryInvoker, DeliveryJob } from '../../../lambda/core/delivery-invoker.js';
 import { createHandlers, type Handlers } from '../../../lambda/core/handlers.js';
 import { DEFAULT_LIMITS, type Limits } from '../../../lambda/core/limits.js';
 import { createLogger, type Level } from '../../../lambda/core/log.js';
@@ -121,7 +121,7 @@ export class Sockets implements Messenger {
  * Lambda's asynchronous invocation of the deliver function: accepted at once, run in the
  * background, retried up to twice when it fails (Lambda's default for async invocations).
  */
-export class AsyncInvocations implements Deferred {
+export class AsyncInvocations implements DeliveryInvoker {
   readonly jobs: DeliveryJob[] = [];
   /** Errors of failed attempts, in order. */
   readonly failures: unknown[] = [];
@@ -213,7 +213,7 @@ export function openWorld(s: OpenStore, options: WorldOptions = {}): World {
     {
       store,
       messenger: sockets,
-      deferred: deliveries,
+      deliveryInvoker: deliveries,
       limits: { ...DEFAULT_LIMITS, ...options.limits },
       now: () => Date.now() + offset,
     },

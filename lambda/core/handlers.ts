@@ -10,16 +10,9 @@ import type { Logger } from './log.js';
 import { MetricCounter } from './metrics.js';
 import { KEEP_ALIVE_FRAME, parseConnectRequest } from './protocol.js';
 import { isPlatformCut, reintroduceAfterCut } from './reintroduction.js';
-import {
-  PairCache,
-  closeBestEffort,
-  deliverHeld,
-  onPairedFrame,
-  onRelayFrame,
-  openRelay,
-  releaseRelay,
-  retryUntil,
-} from './relay.js';
+import { deliverHeld } from './delivery.js';
+import { PairCache, onPairedFrame, onRelayFrame, openRelay, releaseRelay } from './relay.js';
+import { closeBestEffort, retryUntil } from './retry.js';
 
 /** The part of API Gateway's WebSocket event the handlers read. */
 export interface WebSocketEvent {

@@ -15,7 +15,7 @@ import { createHandlers, type Handlers } from './core/handlers.js';
 import { DEFAULT_LIMITS, type Limits } from './core/limits.js';
 import { createLogger, isLevel, type Level, type Logger } from './core/log.js';
 import { ManagementApiMessenger } from './core/messenger.js';
-import { SignalStore } from './core/store.js';
+import { DynamoSignalStore } from './core/store/dynamo.js';
 
 export interface RuntimeSettings {
   tableName: string;
@@ -152,7 +152,7 @@ function buildServices(
   });
   overrides.instrument?.(management);
   return {
-    store: new SignalStore(db, settings.tableName, now),
+    store: new DynamoSignalStore(db, settings.tableName, now),
     messenger: new ManagementApiMessenger(management),
     deliveryInvoker: makeDeliveryInvoker(settings, overrides),
     limits: settings.limits,

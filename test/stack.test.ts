@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
@@ -337,9 +337,12 @@ describe('IAM', () => {
     },
   );
 
-  it('grants the DynamoDB actions of exactly the commands lambda/core/store.ts sends', () => {
+  it('grants the DynamoDB actions of exactly the commands lambda/core/store/ sends', () => {
     // GetCommand -> GetItem, BatchWriteCommand -> BatchWriteItem, QueryCommand -> Query, ...
-    const source = readFileSync(join(PROJECT_ROOT, 'lambda/core/store.ts'), 'utf8');
+    const folder = join(PROJECT_ROOT, 'lambda/core/store');
+    const source = readdirSync(folder)
+      .map((file) => readFileSync(join(folder, file), 'utf8'))
+      .join('\n');
     const commands = new Set([...source.matchAll(/\bnew (\w+)Command\(/g)].map((m) => m[1]!));
     const actionOf = (command: string): string =>
       `dynamodb:${['Query', 'Scan'].includes(command) ? command : `${command}Item`}`;

@@ -1,6 +1,6 @@
 /** Retrying calls that failed past the AWS SDK's own retries, within a budget. */
 import type { Context } from './context.js';
-import { isConditionFailure } from './store.js';
+import { isConditionFailure } from './store/conditions.js';
 import { sleep } from './util.js';
 
 /** How long a retried call waits between attempts at most (ms). */

@@ -19,7 +19,8 @@ import { DEFAULT_LIMITS, MAX_CONNECTION_SECONDS, type Limits } from '../../lambd
 import { createLogger, type Fields, type Level } from '../../lambda/core/log.js';
 import { ManagementApiMessenger } from '../../lambda/core/messenger.js';
 import { MetricCounter } from '../../lambda/core/metrics.js';
-import { SignalStore, type ConnectionRecord, type PeerRecord } from '../../lambda/core/store.js';
+import type { ConnectionRecord, PeerRecord } from '../../lambda/core/store.js';
+import { DynamoSignalStore } from '../../lambda/core/store/dynamo.js';
 
 export const TABLE = 'signal-test';
 export const DELIVER_FUNCTION = 'deliver-test';
@@ -55,7 +56,7 @@ export function harness(options: HarnessOptions = {}) {
 
   const now = options.now ?? (() => Date.now());
   const services: Services = {
-    store: new SignalStore(dynamo, TABLE, now),
+    store: new DynamoSignalStore(dynamo, TABLE, now),
     messenger: new ManagementApiMessenger(management),
     deliveryInvoker: new LambdaDeliveryInvoker(DELIVER_FUNCTION, () => lambdaClient),
     limits: { ...DEFAULT_LIMITS, ...options.limits },

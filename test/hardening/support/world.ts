@@ -18,7 +18,8 @@ import { createHandlers, type Handlers } from '../../../lambda/core/handlers.js'
 import { DEFAULT_LIMITS, type Limits } from '../../../lambda/core/limits.js';
 import { createLogger, type Level } from '../../../lambda/core/log.js';
 import type { Delivery, Messenger } from '../../../lambda/core/messenger.js';
-import { SignalStore } from '../../../lambda/core/store.js';
+import type { SignalStore } from '../../../lambda/core/store.js';
+import { DynamoSignalStore } from '../../../lambda/core/store/dynamo.js';
 import { LOCAL_AWS } from '../../../local/dynamodb.js';
 import type { OpenStore } from '../../support/dynamodb.js';
 import { DbFaults } from './faults.js';
@@ -201,7 +202,7 @@ export function openWorld(s: OpenStore, options: WorldOptions = {}): World {
   const db = DynamoDBDocumentClient.from(client, {
     marshallOptions: { removeUndefinedValues: true },
   });
-  const store = new SignalStore(db, s.tableName, options.storeClock);
+  const store = new DynamoSignalStore(db, s.tableName, options.storeClock);
   const sockets = options.sockets ?? new Sockets();
   const deliveries = new AsyncInvocations();
   let offset = 0;

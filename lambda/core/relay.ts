@@ -226,7 +226,7 @@ export const onRelayFrame = (
   receivedAt: number,
 ): Promise<void> =>
   passOnOrClose(ctx, cache, connectionId, socket?.peer, () =>
-    relayFrame(ctx, cache, connectionId, socket, body, receivedAt),
+    relayFrame(ctx, cache, socket, { connectionId, body, receivedAt }),
   );
 
 /**
@@ -254,10 +254,8 @@ async function passOnOrClose(
 async function relayFrame(
   ctx: Context,
   cache: PairCache,
-  connectionId: string,
   socket: RelayConnection | undefined,
-  body: string,
-  receivedAt: number,
+  { connectionId, body, receivedAt }: { connectionId: string; body: string; receivedAt: number },
 ): Promise<void> {
   if (!socket) {
     await ctx.messenger.close(connectionId);

@@ -1,5 +1,5 @@
 /** Socket items (C#<connectionId> / C): what a socket asked for at $connect, and its pairing. */
-import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { ConnectionRecord, ConnectionStore } from '../store.js';
 import { ITEM_ABSENT } from './conditions.js';
 import { connKey, TTL, type Table } from './table.js';
@@ -12,14 +12,11 @@ export class DynamoConnections implements ConnectionStore {
    * then, true when the record was made now.
    */
   async putConnection(record: ConnectionRecord): Promise<boolean> {
-    return this.table.conditional(
-      this.table.db.send(
-        new PutCommand({
-          TableName: this.table.name,
-          Item: { ...connKey(record.connectionId), ...record, [TTL]: this.table.expiresAt() },
-          ConditionExpression: ITEM_ABSENT,
-        }),
-      ),
+    return this.table.holds(
+      this.table.putIf({
+        Item: { ...connKey(record.connectionId), ...record, [TTL]: this.table.expiresAt() },
+        ConditionExpression: ITEM_ABSENT,
+      }),
     );
   }
 

@@ -2,13 +2,7 @@
  * Introduction peers (P#<peerId> / P: key set, current socket, all sockets) and the key index
  * (K#<key> / P#<peerId>: which peers hold a key, checked against P# on read).
  */
-import {
-  BatchGetCommand,
-  DeleteCommand,
-  GetCommand,
-  PutCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { PeerRecord, PeerStore } from '../store.js';
 import { contentionPause, KEY_CHANGE_ATTEMPTS, mapLimit, sleep } from '../util.js';
 import { and, EXPIRED, ITEM_ABSENT, LIVE, or } from './conditions.js';
@@ -40,57 +34,51 @@ export class DynamoPeers implements PeerStore {
   ): Promise<{ full: string[] } | undefined> {
     const bounded = Number.isFinite(maxSockets);
     for (let attempt = 0; attempt < 5; attempt++) {
-      const refreshed = await this.table.conditional(
-        this.table.db.send(
-          new UpdateCommand({
-            TableName: this.table.name,
-            Key: peerKey(peerId),
-            UpdateExpression:
-              'SET #current = :c, #ttl = :ttl, #session = if_not_exists(#session, :c), ' +
-              '#keys = if_not_exists(#keys, :none), #version = if_not_exists(#version, :zero) ' +
-              'ADD #sockets :cs',
-            ConditionExpression: or(ITEM_ABSENT, bounded ? and(LIVE, ROOM_FOR_SOCKET) : LIVE),
-            ExpressionAttributeNames: {
-              '#current': 'current',
-              '#session': 'session',
-              '#keys': 'keys',
-              '#version': 'version',
-              '#sockets': 'sockets',
-              '#ttl': TTL,
-            },
-            ExpressionAttributeValues: {
-              ':c': connectionId,
-              ':cs': new Set([connectionId]),
-              ':none': [],
-              ':zero': 0,
-              ':ttl': this.table.expiresAt(),
-              ':now': this.table.nowSeconds(),
-              ...(bounded ? { ':max': maxSockets } : {}),
-            },
-          }),
-        ),
+      const refreshed = await this.table.holds(
+        this.table.updateIf({
+          Key: peerKey(peerId),
+          UpdateExpression:
+            'SET #current = :c, #ttl = :ttl, #session = if_not_exists(#session, :c), ' +
+            '#keys = if_not_exists(#keys, :none), #version = if_not_exists(#version, :zero) ' +
+            'ADD #sockets :cs',
+          ConditionExpression: or(ITEM_ABSENT, bounded ? and(LIVE, ROOM_FOR_SOCKET) : LIVE),
+          ExpressionAttributeNames: {
+            '#current': 'current',
+            '#session': 'session',
+            '#keys': 'keys',
+            '#version': 'version',
+            '#sockets': 'sockets',
+            '#ttl': TTL,
+          },
+          ExpressionAttributeValues: {
+            ':c': connectionId,
+            ':cs': new Set([connectionId]),
+            ':none': [],
+            ':zero': 0,
+            ':ttl': this.table.expiresAt(),
+            ':now': this.table.nowSeconds(),
+            ...(bounded ? { ':max': maxSockets } : {}),
+          },
+        }),
       );
       if (refreshed) return undefined;
       // An expired record lingers (TTL is lazy): start the peer afresh.
-      const replaced = await this.table.conditional(
-        this.table.db.send(
-          new PutCommand({
-            TableName: this.table.name,
-            Item: {
-              ...peerKey(peerId),
-              peerId,
-              current: connectionId,
-              sockets: new Set([connectionId]),
-              session: connectionId,
-              keys: [],
-              version: 0,
-              [TTL]: this.table.expiresAt(),
-            },
-            ConditionExpression: EXPIRED,
-            ExpressionAttributeNames: { '#ttl': TTL },
-            ExpressionAttributeValues: { ':now': this.table.nowSeconds() },
-          }),
-        ),
+      const replaced = await this.table.holds(
+        this.table.putIf({
+          Item: {
+            ...peerKey(peerId),
+            peerId,
+            current: connectionId,
+            sockets: new Set([connectionId]),
+            session: connectionId,
+            keys: [],
+            version: 0,
+            [TTL]: this.table.expiresAt(),
+          },
+          ConditionExpression: EXPIRED,
+          ExpressionAttributeNames: { '#ttl': TTL },
+          ExpressionAttributeValues: { ':now': this.table.nowSeconds() },
+        }),
       );
       if (replaced) return undefined;
       if (bounded) {
@@ -104,18 +92,19 @@ export class DynamoPeers implements PeerStore {
 
   /** Takes a socket out of its peer's set to make room, never removing the peer itself. */
   async evictSocket(peerId: string, connectionId: string): Promise<void> {
-    await this.table.conditional(
-      this.table.db.send(
-        new UpdateCommand({
-          TableName: this.table.name,
-          Key: peerKey(peerId),
-          UpdateExpression: 'DELETE #sockets :cs',
-          ConditionExpression: 'contains(#sockets, :c)',
-          ExpressionAttributeNames: { '#sockets': 'sockets' },
-          ExpressionAttributeValues: { ':cs': new Set([connectionId]), ':c': connectionId },
-        }),
-      ),
-    );
+    await this.leaveSockets(peerId, connectionId);
+  }
+
+  /** Takes a socket out of its peer's set if it is there; with ALL_NEW, the item as left. */
+  private leaveSockets(peerId: string, connectionId: string, returnValues?: 'ALL_NEW') {
+    return this.table.updateIf({
+      Key: peerKey(peerId),
+      UpdateExpression: 'DELETE #sockets :cs',
+      ConditionExpression: 'contains(#sockets, :c)',
+      ExpressionAttributeNames: { '#sockets': 'sockets' },
+      ExpressionAttributeValues: { ':cs': new Set([connectionId]), ':c': connectionId },
+      ...(returnValues ? { ReturnValues: returnValues } : {}),
+    });
   }
 
   private toPeer(item: Item | undefined): PeerRecord | undefined {
@@ -187,22 +176,19 @@ export class DynamoPeers implements PeerStore {
    * another change came first or the record expired; the peer as written otherwise.
    */
   async setKeys(peer: PeerRecord, keys: string[]): Promise<PeerRecord | undefined> {
-    const written = await this.table.conditional(
-      this.table.db.send(
-        new UpdateCommand({
-          TableName: this.table.name,
-          Key: peerKey(peer.peerId),
-          UpdateExpression: 'SET #keys = :keys, #version = :next',
-          ConditionExpression: and(VERSION_READ, LIVE),
-          ExpressionAttributeNames: { '#keys': 'keys', '#version': 'version', '#ttl': TTL },
-          ExpressionAttributeValues: {
-            ':keys': keys,
-            ':version': peer.version,
-            ':next': peer.version + 1,
-            ':now': this.table.nowSeconds(),
-          },
-        }),
-      ),
+    const written = await this.table.holds(
+      this.table.updateIf({
+        Key: peerKey(peer.peerId),
+        UpdateExpression: 'SET #keys = :keys, #version = :next',
+        ConditionExpression: and(VERSION_READ, LIVE),
+        ExpressionAttributeNames: { '#keys': 'keys', '#version': 'version', '#ttl': TTL },
+        ExpressionAttributeValues: {
+          ':keys': keys,
+          ':version': peer.version,
+          ':next': peer.version + 1,
+          ':now': this.table.nowSeconds(),
+        },
+      }),
     );
     return written ? { ...peer, keys, version: peer.version + 1 } : undefined;
   }
@@ -240,16 +226,13 @@ export class DynamoPeers implements PeerStore {
     version: number,
   ): Promise<void> {
     await mapLimit(keys, 16, (key) =>
-      this.table.conditional(
-        this.table.db.send(
-          new DeleteCommand({
-            TableName: this.table.name,
-            Key: indexKey(key, peerId),
-            ConditionExpression: or('#session <> :session', '#version < :version'),
-            ExpressionAttributeNames: { '#session': 'session', '#version': 'version' },
-            ExpressionAttributeValues: { ':session': session, ':version': version },
-          }),
-        ),
+      this.table.holds(
+        this.table.deleteIf({
+          Key: indexKey(key, peerId),
+          ConditionExpression: or('#session <> :session', '#version < :version'),
+          ExpressionAttributeNames: { '#session': 'session', '#version': 'version' },
+          ExpressionAttributeValues: { ':session': session, ':version': version },
+        }),
       ),
     );
   }
@@ -283,69 +266,46 @@ export class DynamoPeers implements PeerStore {
    * Returns the keys forgotten, or undefined when the peer lives on.
    */
   async unregisterSocket(peerId: string, connectionId: string): Promise<string[] | undefined> {
-    const left = await this.table.ifConditionHolds(
-      this.table.db.send(
-        new UpdateCommand({
-          TableName: this.table.name,
-          Key: peerKey(peerId),
-          UpdateExpression: 'DELETE #sockets :cs',
-          ConditionExpression: 'contains(#sockets, :c)',
-          ExpressionAttributeNames: { '#sockets': 'sockets' },
-          ExpressionAttributeValues: { ':cs': new Set([connectionId]), ':c': connectionId },
-          ReturnValues: 'ALL_NEW',
-        }),
-      ),
-    );
+    const left = await this.leaveSockets(peerId, connectionId, 'ALL_NEW');
     if (!left) return undefined; // a late or duplicate disconnect
     const remaining: Item | undefined = left.Attributes;
     const sockets = [...((remaining?.sockets as Set<string> | undefined) ?? [])];
     if (sockets.length > 0) {
       if (remaining?.current === connectionId) {
         // The newest socket closed while an older one is open: introductions go there now.
-        await this.table.conditional(
-          this.table.db.send(
-            new UpdateCommand({
-              TableName: this.table.name,
-              Key: peerKey(peerId),
-              UpdateExpression: 'SET #current = :next',
-              ConditionExpression: '#current = :c',
-              ExpressionAttributeNames: { '#current': 'current' },
-              ExpressionAttributeValues: {
-                ':next': sockets[sockets.length - 1],
-                ':c': connectionId,
-              },
-            }),
-          ),
+        await this.table.holds(
+          this.table.updateIf({
+            Key: peerKey(peerId),
+            UpdateExpression: 'SET #current = :next',
+            ConditionExpression: '#current = :c',
+            ExpressionAttributeNames: { '#current': 'current' },
+            ExpressionAttributeValues: {
+              ':next': sockets[sockets.length - 1],
+              ':c': connectionId,
+            },
+          }),
         );
       }
       return undefined;
     }
-    const deleted = await this.table.ifConditionHolds(
-      this.table.db.send(
-        new DeleteCommand({
-          TableName: this.table.name,
-          Key: peerKey(peerId),
-          ConditionExpression: and('attribute_not_exists(#sockets)', SAME_SESSION),
-          ExpressionAttributeNames: { '#sockets': 'sockets', '#session': 'session' },
-          ExpressionAttributeValues: { ':session': remaining?.session },
-          ReturnValues: 'ALL_OLD',
-        }),
-      ),
-    );
+    const deleted = await this.table.deleteIf({
+      Key: peerKey(peerId),
+      ConditionExpression: and('attribute_not_exists(#sockets)', SAME_SESSION),
+      ExpressionAttributeNames: { '#sockets': 'sockets', '#session': 'session' },
+      ExpressionAttributeValues: { ':session': remaining?.session },
+      ReturnValues: 'ALL_OLD',
+    });
     if (!deleted) return undefined; // a new socket arrived meanwhile
     const removed: Item | undefined = deleted.Attributes;
     const keys = (removed?.keys as string[] | undefined) ?? [];
     await mapLimit(keys, 16, (key) =>
-      this.table.conditional(
-        this.table.db.send(
-          new DeleteCommand({
-            TableName: this.table.name,
-            Key: indexKey(key, peerId),
-            ConditionExpression: SAME_SESSION,
-            ExpressionAttributeNames: { '#session': 'session' },
-            ExpressionAttributeValues: { ':session': removed?.session },
-          }),
-        ),
+      this.table.holds(
+        this.table.deleteIf({
+          Key: indexKey(key, peerId),
+          ConditionExpression: SAME_SESSION,
+          ExpressionAttributeNames: { '#session': 'session' },
+          ExpressionAttributeValues: { ':session': removed?.session },
+        }),
       ),
     );
     return keys;

@@ -3,7 +3,7 @@
  * frames held for a socket whose peer is not ready (H#<connectionId> / <seq>), with their
  * counters on the socket's own item.
  */
-import { DeleteCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { Limits } from '../limits.js';
 import type { Transport } from '../protocol.js';
 import type {
@@ -55,26 +55,21 @@ export class DynamoRelays implements RelayStore {
       '#otherTransport': `${other}Transport`,
     };
     for (let attempt = 0; attempt < 10; attempt++) {
-      const waiting = await this.table.ifConditionHolds(
-        this.table.db.send(
-          new UpdateCommand({
-            TableName: this.table.name,
-            Key: key,
-            UpdateExpression: relay.transport
-              ? 'SET #side = :c, #sideTransport = :t, #ttl = :ttl REMOVE #other, #otherTransport'
-              : 'SET #side = :c, #ttl = :ttl REMOVE #other, #otherTransport, #sideTransport',
-            ConditionExpression: or(NOBODY_WAITING, EXPIRED),
-            ExpressionAttributeNames: names,
-            ExpressionAttributeValues: {
-              ':c': connectionId,
-              ':ttl': this.table.expiresAt(),
-              ':now': this.table.nowSeconds(),
-              ...(relay.transport ? { ':t': relay.transport } : {}),
-            },
-            ReturnValues: 'ALL_OLD',
-          }),
-        ),
-      );
+      const waiting = await this.table.updateIf({
+        Key: key,
+        UpdateExpression: relay.transport
+          ? 'SET #side = :c, #sideTransport = :t, #ttl = :ttl REMOVE #other, #otherTransport'
+          : 'SET #side = :c, #ttl = :ttl REMOVE #other, #otherTransport, #sideTransport',
+        ConditionExpression: or(NOBODY_WAITING, EXPIRED),
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: {
+          ':c': connectionId,
+          ':ttl': this.table.expiresAt(),
+          ':now': this.table.nowSeconds(),
+          ...(relay.transport ? { ':t': relay.transport } : {}),
+        },
+        ReturnValues: 'ALL_OLD',
+      });
       if (waiting) {
         const old = waiting.Attributes;
         const replaced = old?.[side] as string | undefined;
@@ -82,18 +77,13 @@ export class DynamoRelays implements RelayStore {
           ? { waiting: true, replaced }
           : { waiting: true };
       }
-      const claimed = await this.table.ifConditionHolds(
-        this.table.db.send(
-          new DeleteCommand({
-            TableName: this.table.name,
-            Key: key,
-            ConditionExpression: and(SOMEONE_WAITING, LIVE),
-            ExpressionAttributeNames: { '#other': other, '#ttl': TTL },
-            ExpressionAttributeValues: { ':now': this.table.nowSeconds() },
-            ReturnValues: 'ALL_OLD',
-          }),
-        ),
-      );
+      const claimed = await this.table.deleteIf({
+        Key: key,
+        ConditionExpression: and(SOMEONE_WAITING, LIVE),
+        ExpressionAttributeNames: { '#other': other, '#ttl': TTL },
+        ExpressionAttributeValues: { ':now': this.table.nowSeconds() },
+        ReturnValues: 'ALL_OLD',
+      });
       if (claimed) {
         const transport = claimed.Attributes?.[`${other}Transport`] as Transport | undefined;
         return {
@@ -108,16 +98,13 @@ export class DynamoRelays implements RelayStore {
   /** Withdraws a waiting socket from its rendezvous, unless a successor has replaced it. */
   async leaveRendezvous(relay: RelayIdentity, connectionId: string): Promise<void> {
     const { key, side } = rendezvousKey(relay);
-    await this.table.conditional(
-      this.table.db.send(
-        new DeleteCommand({
-          TableName: this.table.name,
-          Key: key,
-          ConditionExpression: '#side = :c',
-          ExpressionAttributeNames: { '#side': side },
-          ExpressionAttributeValues: { ':c': connectionId },
-        }),
-      ),
+    await this.table.holds(
+      this.table.deleteIf({
+        Key: key,
+        ConditionExpression: '#side = :c',
+        ExpressionAttributeNames: { '#side': side },
+        ExpressionAttributeValues: { ':c': connectionId },
+      }),
     );
   }
 
@@ -128,26 +115,21 @@ export class DynamoRelays implements RelayStore {
     pairedAt: number,
     flushed: boolean,
   ): Promise<RelayConnection | undefined> {
-    const updated = await this.table.ifConditionHolds(
-      this.table.db.send(
-        new UpdateCommand({
-          TableName: this.table.name,
-          Key: connKey(connectionId),
-          UpdateExpression: flushed
-            ? 'SET peer = :p, pairedAt = :t, flushed = :yes'
-            : 'SET peer = :p, pairedAt = :t',
-          ConditionExpression: and(ITEM_PRESENT, LIVE),
-          ExpressionAttributeNames: { '#ttl': TTL },
-          ExpressionAttributeValues: {
-            ':p': peer,
-            ':t': pairedAt,
-            ':now': this.table.nowSeconds(),
-            ...(flushed ? { ':yes': true } : {}),
-          },
-          ReturnValues: 'ALL_NEW',
-        }),
-      ),
-    );
+    const updated = await this.table.updateIf({
+      Key: connKey(connectionId),
+      UpdateExpression: flushed
+        ? 'SET peer = :p, pairedAt = :t, flushed = :yes'
+        : 'SET peer = :p, pairedAt = :t',
+      ConditionExpression: and(ITEM_PRESENT, LIVE),
+      ExpressionAttributeNames: { '#ttl': TTL },
+      ExpressionAttributeValues: {
+        ':p': peer,
+        ':t': pairedAt,
+        ':now': this.table.nowSeconds(),
+        ...(flushed ? { ':yes': true } : {}),
+      },
+      ReturnValues: 'ALL_NEW',
+    });
     return updated?.Attributes as RelayConnection | undefined;
   }
 
@@ -166,23 +148,18 @@ export class DynamoRelays implements RelayStore {
     const bytes = Buffer.byteLength(body);
     let seq: number | undefined;
     if (bytes <= limits.maxHeldBytes) {
-      const counted = await this.table.ifConditionHolds(
-        this.table.db.send(
-          new UpdateCommand({
-            TableName: this.table.name,
-            Key: connKey(connectionId),
-            UpdateExpression: 'ADD seq :one, held :one, heldBytes :bytes',
-            ConditionExpression: and(ITEM_PRESENT, NOT_FLUSHED, ROOM_FOR_FRAME, ROOM_FOR_BYTES),
-            ExpressionAttributeValues: {
-              ':one': 1,
-              ':bytes': bytes,
-              ':maxFrames': limits.maxHeldFrames,
-              ':room': limits.maxHeldBytes - bytes,
-            },
-            ReturnValues: 'UPDATED_NEW',
-          }),
-        ),
-      );
+      const counted = await this.table.updateIf({
+        Key: connKey(connectionId),
+        UpdateExpression: 'ADD seq :one, held :one, heldBytes :bytes',
+        ConditionExpression: and(ITEM_PRESENT, NOT_FLUSHED, ROOM_FOR_FRAME, ROOM_FOR_BYTES),
+        ExpressionAttributeValues: {
+          ':one': 1,
+          ':bytes': bytes,
+          ':maxFrames': limits.maxHeldFrames,
+          ':room': limits.maxHeldBytes - bytes,
+        },
+        ReturnValues: 'UPDATED_NEW',
+      });
       seq = counted?.Attributes?.seq as number | undefined;
     }
     if (seq === undefined) {
@@ -221,27 +198,24 @@ export class DynamoRelays implements RelayStore {
     options: { from?: number; at?: number; takeOver?: number } = {},
   ): Promise<boolean> {
     const { from = delivered, at = this.table.clock(), takeOver } = options;
-    return this.table.conditional(
-      this.table.db.send(
-        new UpdateCommand({
-          TableName: this.table.name,
-          Key: connKey(connectionId),
-          UpdateExpression: 'SET delivered = :upTo, sent = :from, claimedAt = :at',
-          // The record must exist: a socket gone since the deliverer read it gets no new item.
-          ConditionExpression: and(
-            ITEM_PRESENT,
-            delivered === 0 ? 'attribute_not_exists(delivered)' : 'delivered = :delivered',
-            takeOver !== undefined && 'claimedAt = :takeOver',
-          ),
-          ExpressionAttributeValues: {
-            ':upTo': upTo,
-            ':from': from,
-            ':at': at,
-            ...(delivered === 0 ? {} : { ':delivered': delivered }),
-            ...(takeOver === undefined ? {} : { ':takeOver': takeOver }),
-          },
-        }),
-      ),
+    return this.table.holds(
+      this.table.updateIf({
+        Key: connKey(connectionId),
+        UpdateExpression: 'SET delivered = :upTo, sent = :from, claimedAt = :at',
+        // The record must exist: a socket gone since the deliverer read it gets no new item.
+        ConditionExpression: and(
+          ITEM_PRESENT,
+          delivered === 0 ? 'attribute_not_exists(delivered)' : 'delivered = :delivered',
+          takeOver !== undefined && 'claimedAt = :takeOver',
+        ),
+        ExpressionAttributeValues: {
+          ':upTo': upTo,
+          ':from': from,
+          ':at': at,
+          ...(delivered === 0 ? {} : { ':delivered': delivered }),
+          ...(takeOver === undefined ? {} : { ':takeOver': takeOver }),
+        },
+      }),
     );
   }
 
@@ -255,21 +229,18 @@ export class DynamoRelays implements RelayStore {
     at: number,
     released: { frames: number; bytes: number },
   ): Promise<boolean> {
-    return this.table.conditional(
-      this.table.db.send(
-        new UpdateCommand({
-          TableName: this.table.name,
-          Key: connKey(connectionId),
-          UpdateExpression: 'SET sent = :upTo ADD held :frames, heldBytes :bytes',
-          ConditionExpression: and(ITEM_PRESENT, 'delivered = :upTo', 'claimedAt = :at'),
-          ExpressionAttributeValues: {
-            ':upTo': upTo,
-            ':at': at,
-            ':frames': -released.frames,
-            ':bytes': -released.bytes,
-          },
-        }),
-      ),
+    return this.table.holds(
+      this.table.updateIf({
+        Key: connKey(connectionId),
+        UpdateExpression: 'SET sent = :upTo ADD held :frames, heldBytes :bytes',
+        ConditionExpression: and(ITEM_PRESENT, 'delivered = :upTo', 'claimedAt = :at'),
+        ExpressionAttributeValues: {
+          ':upTo': upTo,
+          ':at': at,
+          ':frames': -released.frames,
+          ':bytes': -released.bytes,
+        },
+      }),
     );
   }
 
@@ -278,19 +249,16 @@ export class DynamoRelays implements RelayStore {
    * false if more arrived (or a deliverer is still posting).
    */
   async markFlushed(connectionId: string, seq: number): Promise<boolean> {
-    return this.table.conditional(
-      this.table.db.send(
-        new UpdateCommand({
-          TableName: this.table.name,
-          Key: connKey(connectionId),
-          UpdateExpression: 'SET flushed = :yes',
-          ConditionExpression: and(
-            ITEM_PRESENT,
-            seq === 0 ? 'attribute_not_exists(seq)' : and('seq = :seq', ALL_SENT),
-          ),
-          ExpressionAttributeValues: { ':yes': true, ...(seq === 0 ? {} : { ':seq': seq }) },
-        }),
-      ),
+    return this.table.holds(
+      this.table.updateIf({
+        Key: connKey(connectionId),
+        UpdateExpression: 'SET flushed = :yes',
+        ConditionExpression: and(
+          ITEM_PRESENT,
+          seq === 0 ? 'attribute_not_exists(seq)' : and('seq = :seq', ALL_SENT),
+        ),
+        ExpressionAttributeValues: { ':yes': true, ...(seq === 0 ? {} : { ':seq': seq }) },
+      }),
     );
   }
 

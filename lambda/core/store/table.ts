@@ -6,8 +6,17 @@
 import { createHash } from 'node:crypto';
 import {
   BatchWriteCommand,
+  DeleteCommand,
+  PutCommand,
   QueryCommand,
+  UpdateCommand,
+  type DeleteCommandInput,
+  type DeleteCommandOutput,
   type DynamoDBDocumentClient,
+  type PutCommandInput,
+  type PutCommandOutput,
+  type UpdateCommandInput,
+  type UpdateCommandOutput,
 } from '@aws-sdk/lib-dynamodb';
 import { MAX_CONNECTION_SECONDS, TTL_MARGIN_SECONDS } from '../limits.js';
 import { TABLE_SCHEMA } from '../schema.js';
@@ -71,13 +80,31 @@ export class Table {
     return (item[TTL] as number) > this.nowSeconds() ? item : undefined;
   }
 
-  /** Runs a conditional write; false when its condition did not hold. */
-  async conditional(write: Promise<unknown>): Promise<boolean> {
-    return (await this.ifConditionHolds(write)) !== undefined;
+  /** Whether a conditional write was made (its condition held). */
+  async holds(write: Promise<unknown>): Promise<boolean> {
+    return (await write) !== undefined;
+  }
+
+  /** An UpdateItem on this table: its output, or undefined when its condition did not hold. */
+  updateIf(input: Omit<UpdateCommandInput, 'TableName'>): Promise<UpdateCommandOutput | undefined> {
+    const command = new UpdateCommand({ ...input, TableName: this.name });
+    return this.ifConditionHolds(this.db.send(command));
+  }
+
+  /** A DeleteItem on this table: its output, or undefined when its condition did not hold. */
+  deleteIf(input: Omit<DeleteCommandInput, 'TableName'>): Promise<DeleteCommandOutput | undefined> {
+    const command = new DeleteCommand({ ...input, TableName: this.name });
+    return this.ifConditionHolds(this.db.send(command));
+  }
+
+  /** A PutItem on this table: its output, or undefined when its condition did not hold. */
+  putIf(input: Omit<PutCommandInput, 'TableName'>): Promise<PutCommandOutput | undefined> {
+    const command = new PutCommand({ ...input, TableName: this.name });
+    return this.ifConditionHolds(this.db.send(command));
   }
 
   /** Runs a conditional write; its output, or undefined when its condition did not hold. */
-  async ifConditionHolds<T>(write: Promise<T>): Promise<T | undefined> {
+  private async ifConditionHolds<T>(write: Promise<T>): Promise<T | undefined> {
     try {
       return await write;
     } catch (error) {

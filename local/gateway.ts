@@ -10,7 +10,7 @@
  * - WebSockets are served at the stage URL `/{stage}` only (query form). The original path
  *   forms (`/introduction/:id`, `/connection/:a/:b/:key`) and the fish page go through
  *   edge/rewrite.js, the CloudFront Function deployed in front of API Gateway, run by
- *   edge/load.ts. Any other WebSocket path: 403.
+ *   local/edge-runtime.ts. Any other WebSocket path: 403.
  * - `$connect` runs before the handshake completes; a non-2xx statusCode refuses the handshake
  *   with that status. Until `$connect` returns, the management API answers 410 for the socket.
  * - Events are shaped as AWS's (local/events.ts); messages of one socket are handed to the
@@ -31,12 +31,11 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import {
   isResponse,
-  loadRewrite,
   serializeQuerystring,
   viewerRequestEvent,
   type CloudFrontResponse,
-  type Rewrite,
-} from '../edge/load.js';
+} from './edge-event.js';
+import { loadRewrite, type Rewrite } from './edge-runtime.js';
 import type { AccessPolicy } from '../lambda/core/access.js';
 import { createHandlers, type HandlerResult, type Handlers } from '../lambda/core/handlers.js';
 import { DEFAULT_LIMITS, MAX_FRAME_BYTES, type Limits } from '../lambda/core/limits.js';

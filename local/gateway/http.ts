@@ -1,18 +1,11 @@
 /** HTTP answers as AWS's APIs give them, on a plain response or on a socket that asked to upgrade. */
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { newAwsId } from '../events.js';
 
 export type Headers = Record<string, string>;
 
 export const json = (value: unknown) => JSON.stringify(value);
-
-/** The address other parts of this process use to reach a server listening on `address`. */
-export function loopback(address: AddressInfo): string {
-  if (address.address === '0.0.0.0' || address.address === '::') return '127.0.0.1';
-  return address.family === 'IPv6' ? `[${address.address}]` : address.address;
-}
 
 /** A request target split at its `?`: the path, and the raw query without the mark. */
 export function splitUrl(url: string): { path: string; query: string } {

@@ -11,15 +11,12 @@
  */
 import { createServer } from 'node:http';
 import { createLogger } from '../../lambda/core/log.js';
-import { newApiId } from '../events.js';
 import { readableSink } from '../log.js';
-import { tokenBucket } from '../throttle.js';
 import { localHandlers, openTable } from './backend.js';
 import { createEdge } from './edge.js';
-import { loopback } from './http.js';
 import { optionsProblem, type Gateway, type GatewayOptions } from './options.js';
-import { listen, routeRequests, shutdown } from './server.js';
-import { createWork, type GatewayContext } from './state.js';
+import { addressesOf, listen, routeRequests, shutdown } from './server.js';
+import { createContext, deliverFunctionName } from './state.js';
 import { createUpgrade } from './upgrade.js';
 
 export { CLOSE } from './close-codes.js';
@@ -27,21 +24,15 @@ export { tooManyRequestsFrame } from './connection.js';
 export { MAX_MESSAGE_BYTES } from './management.js';
 export type { Gateway, GatewayOptions } from './options.js';
 
-const TEN_MINUTES = 10 * 60 * 1000;
-const TWO_HOURS = 2 * 60 * 60 * 1000;
-
 export async function startGateway(options: GatewayOptions = {}): Promise<Gateway> {
   const problem = optionsProblem(options);
   if (problem) throw new RangeError(problem);
   const stage = options.stage ?? 'local';
-  const stagePath = `/${stage}`;
   const tableName = options.tableName ?? `cevitxe-signal-${stage}`;
-  const deliverFunctionName = `cevitxe-signal-${stage}-deliver`;
   const logLevel = options.logLevel ?? 'info';
   const baseLog = createLogger(logLevel, options.logSink ?? readableSink());
   const log = baseLog.with({ route: 'gateway' });
   const edge = createEdge(stage, log);
-  const bucket = options.throttle && tokenBucket(options.throttle);
 
   // DynamoDB first: nothing listens until the table is there.
   const table = await openTable(options, tableName);
@@ -52,37 +43,23 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
       throw error;
     },
   );
-  const internal = `http://${loopback(address)}:${address.port}`;
-  const wildcard = address.address === '0.0.0.0' || address.address === '::';
-  const url = `http://${wildcard ? 'localhost' : loopback(address)}:${address.port}`;
-  const managementEndpoint = `${internal}${stagePath}`;
-  const backend = {
-    stage,
-    tableName,
-    dynamoDbEndpoint: table.endpoint,
-    managementEndpoint,
-    deliverFunctionName,
-    logLevel,
-    lambdaEndpoint: internal,
-  };
-
-  const ctx: GatewayContext = {
-    stage,
-    stagePath,
-    apiId: newApiId(),
-    deliverFunctionName,
-    idleTimeoutMs: options.idleTimeoutMs ?? TEN_MINUTES,
-    maxConnectionMs: options.maxConnectionMs ?? TWO_HOURS,
-    jitterMs: options.invocationJitterMs ?? 0,
-    dropDisconnects: options.dropDisconnects ?? false,
-    bucket,
-    log,
-    handlers: localHandlers(options, backend, baseLog),
-    connections: new Map(),
-    work: createWork(log),
-    stopping: false,
-  };
-  // Attached in the same turn as listen() resolved: no request can arrive before them.
+  const { internal, url } = addressesOf(address);
+  const managementEndpoint = `${internal}/${stage}`;
+  const handlers = localHandlers(
+    options,
+    {
+      stage,
+      tableName,
+      dynamoDbEndpoint: table.endpoint,
+      managementEndpoint,
+      deliverFunctionName: deliverFunctionName(stage),
+      logLevel,
+      lambdaEndpoint: internal,
+    },
+    baseLog,
+  );
+  const ctx = createContext(options, stage, log, handlers);
+  // Attached in the turn listen() resolved in: no request can arrive before them.
   server.on('request', routeRequests(ctx, edge));
   const upgrade = createUpgrade(ctx, edge);
   server.on('upgrade', (req, socket, head) =>
@@ -99,10 +76,10 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     port: address.port,
     stage,
     managementEndpoint,
-    deliverFunctionName,
+    deliverFunctionName: ctx.deliverFunctionName,
     tableName,
     dynamoDbEndpoint: table.endpoint,
-    wsUrl: (path = stagePath) => `ws://${url.slice('http://'.length)}${path}`,
+    wsUrl: (path = ctx.stagePath) => `ws://${url.slice('http://'.length)}${path}`,
     settled: () => ctx.work.settled(),
     close: () => (closing ??= close()),
   };

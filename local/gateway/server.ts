@@ -9,6 +9,24 @@ import { onInvoke } from './invoke.js';
 import { onManagement } from './management.js';
 import type { GatewayContext } from './state.js';
 
+/** The address other parts of this process use to reach a server listening on `address`. */
+function loopback(address: AddressInfo): string {
+  if (address.address === '0.0.0.0' || address.address === '::') return '127.0.0.1';
+  return address.family === 'IPv6' ? `[${address.address}]` : address.address;
+}
+
+/**
+ * Where the server is reached: `internal` by the handlers' own clients in this process, `url`
+ * as shown to people (`localhost` when it listens on every address).
+ */
+export function addressesOf(address: AddressInfo): { internal: string; url: string } {
+  const wildcard = address.address === '0.0.0.0' || address.address === '::';
+  return {
+    internal: `http://${loopback(address)}:${address.port}`,
+    url: `http://${wildcard ? 'localhost' : loopback(address)}:${address.port}`,
+  };
+}
+
 type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 
 /** Plain HTTP: Lambda's Invoke, the management API, and the edge for everything else. */

@@ -1,9 +1,10 @@
 import type { WebSocket } from 'ws';
 import type { Handlers } from '../../lambda/core/handlers.js';
 import type { Logger } from '../../lambda/core/log.js';
-import type { ConnectionFacts } from '../events.js';
-import type { TokenBucket } from '../throttle.js';
+import { newApiId, type ConnectionFacts } from '../events.js';
+import { tokenBucket, type TokenBucket } from '../throttle.js';
 import type { CloseCause } from './close-codes.js';
+import type { GatewayOptions } from './options.js';
 
 /** One WebSocket, from its handshake (`connecting`, inside `$connect`) to its close. */
 export interface Connection {
@@ -50,7 +51,38 @@ export interface GatewayContext {
   stopping: boolean;
 }
 
-export function createWork(log: Logger): Work {
+/** The deliver function's name, as the Invoke API knows it. */
+export const deliverFunctionName = (stage: string) => `cevitxe-signal-${stage}-deliver`;
+
+const TEN_MINUTES = 10 * 60 * 1000;
+const TWO_HOURS = 2 * 60 * 60 * 1000;
+
+/** A fresh gateway's shared state: its options with their defaults, no socket, no work. */
+export function createContext(
+  options: GatewayOptions,
+  stage: string,
+  log: Logger,
+  handlers: Handlers,
+): GatewayContext {
+  return {
+    stage,
+    stagePath: `/${stage}`,
+    apiId: newApiId(),
+    deliverFunctionName: deliverFunctionName(stage),
+    idleTimeoutMs: options.idleTimeoutMs ?? TEN_MINUTES,
+    maxConnectionMs: options.maxConnectionMs ?? TWO_HOURS,
+    jitterMs: options.invocationJitterMs ?? 0,
+    dropDisconnects: options.dropDisconnects ?? false,
+    bucket: options.throttle && tokenBucket(options.throttle),
+    log,
+    handlers,
+    connections: new Map(),
+    work: createWork(log),
+    stopping: false,
+  };
+}
+
+function createWork(log: Logger): Work {
   const running = new Set<Promise<void>>();
   return {
     track(what, work) {

@@ -32,6 +32,16 @@ function handshakeProblem(req: IncomingMessage): string | undefined {
   return undefined;
 }
 
+/** API Gateway's own refusal of a handshake: JSON, with its error type. */
+function refuse(socket: Duplex, status: number, errorType: string, message: string): void {
+  answerUpgrade(
+    socket,
+    status,
+    { 'Content-Type': 'application/json', 'x-amzn-ErrorType': errorType },
+    json({ message }),
+  );
+}
+
 /** What `$connect` learns of the socket, as API Gateway fills it in. */
 function connectionFacts(ctx: GatewayContext, req: IncomingMessage): ConnectionFacts {
   const address = req.socket.address() as AddressInfo;
@@ -66,23 +76,13 @@ function admit(
   }
   if (target.path !== ctx.stagePath) {
     ctx.log.info('handshake refused: not the stage URL', { status: 403 });
-    return void answerUpgrade(
-      socket,
-      403,
-      { 'Content-Type': 'application/json', 'x-amzn-ErrorType': 'ForbiddenException' },
-      json({ message: 'Forbidden' }),
-    );
+    return void refuse(socket, 403, 'ForbiddenException', 'Forbidden');
   }
   const problem = handshakeProblem(req);
   if (problem) return void answerUpgrade(socket, 400, { 'Content-Type': 'text/plain' }, problem);
   if (ctx.bucket && !ctx.bucket.take()) {
     ctx.log.info('handshake throttled', { status: 429 });
-    return void answerUpgrade(
-      socket,
-      429,
-      { 'Content-Type': 'application/json', 'x-amzn-ErrorType': 'TooManyRequestsException' },
-      json({ message: 'Too Many Requests' }),
-    );
+    return void refuse(socket, 429, 'TooManyRequestsException', 'Too Many Requests');
   }
   return target.query;
 }

@@ -14,13 +14,18 @@ import { CLOSE, type CloseCause } from './close-codes.js';
 import { json } from './http.js';
 import type { Connection, GatewayContext } from './state.js';
 
+/** An error frame in API Gateway's captured wording and spacing. */
+function errorFrame(message: string, connectionId: string, requestId: string): string {
+  return `{"message": ${json(message)}, "connectionId":${json(connectionId)}, "requestId":${json(requestId)}}`;
+}
+
 /**
  * API Gateway's frame for a message it throttled. AWS documents only "429 Too Many Requests"
  * (websocket-api-protect.html), not the frame's bytes: this is the captured internal-error frame
  * (spacing included) with that message, which is how API Gateway words its other error frames.
  */
 export function tooManyRequestsFrame(connectionId: string, requestId: string): string {
-  return `{"message": "Too Many Requests", "connectionId":${json(connectionId)}, "requestId":${json(requestId)}}`;
+  return errorFrame('Too Many Requests', connectionId, requestId);
 }
 
 /** A connection still inside its `$connect`, registered so the management API answers 410. */
@@ -143,9 +148,7 @@ async function onMessage(
     const { connectionId, requestId } = event.requestContext;
     ctx.log.warn('integration failed: internal server error frame sent', { connectionId, error });
     if (connection.state === 'open' && connection.socket)
-      connection.socket.send(
-        `{"message": "Internal server error", "connectionId":${json(connectionId)}, "requestId":${json(requestId)}}`,
-      );
+      connection.socket.send(errorFrame('Internal server error', connectionId, requestId));
   }
 }
 

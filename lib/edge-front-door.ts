@@ -23,7 +23,7 @@ import { HttpOrigin } from 'aws-cdk-lib/aws-cloudfront-origins';
 import { AaaaRecord, ARecord, RecordTarget, type IHostedZone } from 'aws-cdk-lib/aws-route53';
 import { CloudFrontTarget } from 'aws-cdk-lib/aws-route53-targets';
 import { Construct } from 'constructs';
-import { EDGE_CODE_BUDGET_BYTES, edgeFunctionCode } from '../edge/load.js';
+import { EDGE_CODE_BUDGET_BYTES, edgeFunctionCode } from '../edge/source.js';
 
 /**
  * The WebSocket handshake headers the stage needs from the viewer. `Host` is never among them:

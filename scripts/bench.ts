@@ -17,7 +17,7 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startGateway } from '../local/gateway.js';
+import { startGateway } from '../local/gateway/index.js';
 import { measureBundles, NO_SOURCE_MAPS, type BundlesRun } from './bench/bundles.js';
 import { describeFanOut, measureFanOut } from './bench/fanout.js';
 import { costModel, DEFAULT_ASSUMPTIONS, price, type Bill, type CostModel } from './bench/cost.js';

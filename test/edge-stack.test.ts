@@ -5,7 +5,7 @@ import { WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import { SecurityPolicyProtocol } from 'aws-cdk-lib/aws-cloudfront';
 import { HostedZone } from 'aws-cdk-lib/aws-route53';
 import { describe, expect, it } from 'vitest';
-import { EDGE_CODE_BUDGET_BYTES, edgeFunctionCode } from '../edge/load.js';
+import { EDGE_CODE_BUDGET_BYTES, edgeFunctionCode } from '../edge/source.js';
 import { EdgeFrontDoor, type EdgeFrontDoorProps } from '../lib/edge-front-door.js';
 import { appLikeCli } from './stack-fixtures.js';
 

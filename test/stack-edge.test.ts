@@ -2,7 +2,7 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { signalStackProps, STAGES, type StageName } from '../bin/config.js';
-import { edgeFunctionCode } from '../edge/load.js';
+import { edgeFunctionCode } from '../edge/source.js';
 import { SignalStack, type SignalStackProps } from '../lib/signal-stack.js';
 import { appWithoutBundling, customStack, logicalIdOf, stageStack } from './stack-fixtures.js';
 

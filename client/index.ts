@@ -252,7 +252,7 @@ export class SignalSocket extends EventTarget {
 
   constructor(url: string | URL, protocols?: string | string[]) {
     super();
-    this.options = (new.target as typeof SignalSocket).options;
+    this.options = new.target.options;
     if (!this.options.WebSocket)
       throw new TypeError(
         'SignalSocket: no WebSocket implementation here; pass one with signalSocket({ WebSocket })',

@@ -15,6 +15,10 @@ export const Ws = WebSocket as unknown as WebSocketConstructor;
 
 export type Received = string | Uint8Array;
 
+/** The parts of MessageEvent and CloseEvent read here (Node 20's types lack both). */
+type MessageLike = Event & { data: unknown };
+type CloseLike = Event & Closed;
+
 export interface Closed {
   code: number;
   reason: string;
@@ -32,7 +36,7 @@ export class Endpoint {
   constructor(readonly socket: SignalSocket) {
     socket.binaryType = 'arraybuffer';
     socket.addEventListener('message', (event) => {
-      const { data } = event as MessageEvent<unknown>;
+      const { data } = event as MessageLike;
       this.received.push(typeof data === 'string' ? data : new Uint8Array(data as ArrayBuffer));
       this.notify();
     });
@@ -43,7 +47,7 @@ export class Endpoint {
     this.opened.catch(() => undefined);
     this.closed = new Promise((resolve) =>
       socket.addEventListener('close', (event) => {
-        const { code, reason, wasClean } = event as CloseEvent;
+        const { code, reason, wasClean } = event as CloseLike;
         this.closedWith = { code, reason, wasClean };
         resolve(this.closedWith);
         this.notify();

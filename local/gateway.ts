@@ -20,6 +20,10 @@
  *   and sockets past the maximum duration are closed (see CLOSE below).
  * - `@connections` (POST, GET, DELETE) with AWS's status codes and `x-amzn-ErrorType`.
  * - Lambda's Invoke (`InvocationType: Event`) for the deliver function: 202, then it runs.
+ * - Optionally, the stage's throttle (a token bucket over messages and handshakes: a throttled
+ *   message is dropped with API Gateway's error frame, a throttled handshake gets 429) and
+ *   Lambda's scheduling spread (each message invocation starts 0–N ms late, so that frames sent
+ *   back to back may be handled out of order, as on AWS).
  */
 import { STATUS_CODES, createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -52,8 +56,10 @@ import {
   newApiId,
   newAwsId,
   type ConnectionFacts,
+  type MessageEvent,
 } from './events.js';
 import { readableSink } from './log.js';
+import { throttleProblem, tokenBucket, type ThrottleOptions } from './throttle.js';
 
 /**
  * Close codes and reasons, each as API Gateway uses it.
@@ -126,6 +132,18 @@ export interface GatewayOptions {
   readonly closeTimeoutMs?: number;
   /** Called with each AWS SDK client the handlers make, e.g. to count calls (npm run bench). @default none */
   readonly instrumentClient?: ClientOverrides['instrument'];
+  /**
+   * Delay each message invocation by a random 0 to this many ms: Lambda's scheduling spread,
+   * which one event loop lacks, so that frames sent back to back may be handled out of order.
+   * @default 0
+   */
+  readonly invocationJitterMs?: number;
+  /**
+   * The stage's throttle: a token bucket over messages and handshakes. A throttled message
+   * never reaches the handler and its sender gets API Gateway's `Too Many Requests` frame; a
+   * throttled handshake is refused with 429. @default none (unthrottled)
+   */
+  readonly throttle?: ThrottleOptions;
 }
 
 export interface Gateway {
@@ -246,7 +264,25 @@ const awsError = (res: ServerResponse, status: number, type: string, message?: s
     'x-amzn-ErrorType': type,
   });
 
+/**
+ * API Gateway's frame for a message it throttled. AWS documents only "429 Too Many Requests"
+ * (websocket-api-protect.html), not the frame's bytes: this is the captured internal-error frame
+ * (spacing included) with that message, which is how API Gateway words its other error frames.
+ */
+export function tooManyRequestsFrame(connectionId: string, requestId: string): string {
+  return `{"message": "Too Many Requests", "connectionId":${json(connectionId)}, "requestId":${json(requestId)}}`;
+}
+
+function optionsProblem(options: GatewayOptions): string | undefined {
+  const jitter = options.invocationJitterMs;
+  if (jitter !== undefined && (!Number.isFinite(jitter) || jitter < 0))
+    return `invocationJitterMs must be a number of ms, 0 or more, not ${jitter}`;
+  return options.throttle && throttleProblem(options.throttle);
+}
+
 export async function startGateway(options: GatewayOptions = {}): Promise<Gateway> {
+  const problem = optionsProblem(options);
+  if (problem) throw new RangeError(problem);
   const stage = options.stage ?? 'local';
   const stagePath = `/${stage}`;
   const tableName = options.tableName ?? `cevitxe-signal-${stage}`;
@@ -258,6 +294,9 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
   const deliverFunctionName = `cevitxe-signal-${stage}-deliver`;
   const apiId = newApiId();
   const edge: Rewrite = loadRewrite(stage, { log: (line) => log.debug('edge', { line }) });
+  const jitterMs = options.invocationJitterMs ?? 0;
+  // One bucket for the stage: every socket's messages and every handshake draw from it.
+  const bucket = options.throttle && tokenBucket(options.throttle);
 
   // DynamoDB first: nothing listens until the table is there.
   let dynalite: LocalDynamo | undefined;
@@ -336,8 +375,15 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
           ? data
           : Buffer.from(data);
       log.debug('frame received', { connectionId, bytes: bytes.length });
+      const event = messageEvent(connection.facts, bytes.toString(), Date.now());
+      if (bucket && !bucket.take()) {
+        // Dropped before any integration runs; only the sender hears of it.
+        log.debug('message throttled', { connectionId });
+        socket.send(tooManyRequestsFrame(connectionId, event.requestContext.requestId));
+        return;
+      }
       // Not awaited: API Gateway may run a socket's invocations concurrently, so do we.
-      track('$default', onMessage(connection, bytes.toString()));
+      track('$default', jitterMs > 0 ? jittered(connection, event) : onMessage(connection, event));
     });
     socket.on('error', (error: Error & { code?: string }) => {
       if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') connection.closing ??= CLOSE.TOO_BIG;
@@ -346,8 +392,13 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     socket.on('close', (code: number, reason: Buffer) => onClosed(connection, code, reason));
   }
 
-  async function onMessage(connection: Connection, body: string): Promise<void> {
-    const event = messageEvent(connection.facts, body, Date.now());
+  /** Starts the invocation 0 to jitterMs late, as Lambda's scheduling may. */
+  async function jittered(connection: Connection, event: MessageEvent): Promise<void> {
+    await new Promise((resolve) => setTimeout(resolve, Math.random() * jitterMs));
+    await onMessage(connection, event);
+  }
+
+  async function onMessage(connection: Connection, event: MessageEvent): Promise<void> {
     try {
       await handlers!.message(event);
     } catch (error) {
@@ -422,6 +473,15 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     }
     const problem = handshakeProblem(req);
     if (problem) return answerUpgrade(socket, 400, { 'Content-Type': 'text/plain' }, problem);
+    if (bucket && !bucket.take()) {
+      log.info('handshake throttled', { status: 429 });
+      return answerUpgrade(
+        socket,
+        429,
+        { 'Content-Type': 'application/json', 'x-amzn-ErrorType': 'TooManyRequestsException' },
+        json({ message: 'Too Many Requests' }),
+      );
+    }
 
     const address = req.socket.address() as AddressInfo;
     const host = req.headers.host ?? `localhost:${address.port}`;

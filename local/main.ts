@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { isLevel } from '../lambda/core/log.js';
 import { startGateway } from './gateway.js';
+import { throttleProblem, type ThrottleOptions } from './throttle.js';
 
 const HELP = `Usage: npm start -- [options]
 
@@ -25,6 +26,16 @@ Options:
   --stage <name>         API Gateway stage name (default local)
   --idle-timeout <s>     close a socket after this many seconds without a frame (default 600)
   --max-connection <s>   close any socket after this many seconds (default 7200)
+  --invocation-jitter <ms>
+                         start each message invocation 0 to ms late, as Lambda's
+                         scheduling may, so back-to-back frames can be handled out
+                         of order (default 0)
+  --throttle <rate,burst>
+                         the stage's throttle: a token bucket of burst requests,
+                         refilled at rate a second, over messages and handshakes;
+                         a throttled message is dropped with API Gateway's
+                         "Too Many Requests" frame, a throttled handshake gets 429
+                         (default none; the dev stage deploys 50,100)
   --log-level <level>    debug, info, warn or error (default info; frames only at debug)
   -h, --help             show this help
 
@@ -44,6 +55,25 @@ function positiveSeconds(name: string, value: string | undefined): number | unde
   return seconds * 1000;
 }
 
+function jitter(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = Number(value);
+  if (value.trim() === '' || !Number.isFinite(ms) || ms < 0)
+    throw new UsageError('--invocation-jitter must be a number of milliseconds, 0 or more');
+  return ms;
+}
+
+function throttle(value: string | undefined): ThrottleOptions | undefined {
+  if (value === undefined) return undefined;
+  const parts = value.split(',');
+  const [rate, burst] = parts.map((part) => (part.trim() === '' ? NaN : Number(part)));
+  const usage = `--throttle must be RATE,BURST (e.g. 50,100), not ${JSON.stringify(value)}`;
+  if (parts.length !== 2 || rate === undefined || burst === undefined) throw new UsageError(usage);
+  const problem = throttleProblem({ rate, burst });
+  if (problem) throw new UsageError(`${usage}: ${problem}`);
+  return { rate, burst };
+}
+
 function port(value: string | undefined): number {
   if (value === undefined || value === '') return 8080;
   const n = Number(value);
@@ -61,6 +91,8 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv) {
       stage: { type: 'string' },
       'idle-timeout': { type: 'string' },
       'max-connection': { type: 'string' },
+      'invocation-jitter': { type: 'string' },
+      throttle: { type: 'string' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -75,6 +107,8 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv) {
     ...(values.stage ? { stage: values.stage } : {}),
     idleTimeoutMs: positiveSeconds('idle-timeout', values['idle-timeout']),
     maxConnectionMs: positiveSeconds('max-connection', values['max-connection']),
+    invocationJitterMs: jitter(values['invocation-jitter']),
+    throttle: throttle(values.throttle),
     logLevel,
     dynamoDbEndpoint: env.AWS_ENDPOINT_URL_DYNAMODB || undefined,
     tableName: env.TABLE_NAME || undefined,

@@ -78,7 +78,7 @@ export const CLOSE_CODES = {
 /** Frames in flight (sent, not acknowledged) at most: far below the server's 256 held frames. */
 const WINDOW_FRAMES = 64;
 /** Bytes in flight at most: far below the server's 1 MiB of held frames. */
-const WINDOW_BYTES = 512 * 1024;
+const WINDOW_BYTES = 768 * 1024;
 /** The receiver acknowledges at once after this many frames or bytes: half and a quarter window. */
 const ACK_EVERY_FRAMES = WINDOW_FRAMES / 2;
 const ACK_EVERY_BYTES = WINDOW_BYTES / 4;
@@ -229,8 +229,9 @@ export class SignalSocket extends EventTarget {
   private inFlightBytes = 0;
   private resendFrom = 0;
   private acked = 0;
-  private ackOwedFrames = 0;
-  private ackOwedBytes = 0;
+  /** The acknowledgement we last sent, and how much of the stream it covered. */
+  private ackSent = 0;
+  private ackSentUnits = 0;
   private ackTimer: ReturnType<typeof setTimeout> | undefined;
   private retransmitTimer: ReturnType<typeof setTimeout> | undefined;
   private pumpTimer: ReturnType<typeof setTimeout> | undefined;
@@ -463,8 +464,8 @@ export class SignalSocket extends EventTarget {
   private write(frame: string): void {
     if (!this.socket || this.socket.readyState !== OPEN) return;
     this.socket.send(frame);
-    this.ackOwedFrames = 0;
-    this.ackOwedBytes = 0;
+    this.ackSent = this.inbox.received;
+    this.ackSentUnits = this.inbox.receivedUnits;
     this.clearTimer('ackTimer');
     this.armKeepAlive();
   }
@@ -573,7 +574,8 @@ export class SignalSocket extends EventTarget {
   }
 
   private pump(): void {
-    if (!this.ready || this.finished || !this.socket || this.socket.readyState !== OPEN) return;
+    if (!this.ready || !this.helloConfirmed || this.finished) return;
+    if (!this.socket || this.socket.readyState !== OPEN) return;
     if (Date.now() < this.pausedUntil) return this.pumpAt(this.pausedUntil);
     const budget = this.options.maxFrameBytes - MAX_HEADER_BYTES;
     for (;;) {
@@ -652,7 +654,10 @@ export class SignalSocket extends EventTarget {
       this.onHello(frame.session, frame.ack);
       return;
     }
-    this.helloConfirmed = true;
+    if (!this.helloConfirmed) {
+      this.helloConfirmed = true;
+      this.schedulePump();
+    }
     if (!this.ready) {
       this.early.push(frame);
       return;
@@ -662,13 +667,21 @@ export class SignalSocket extends EventTarget {
   }
 
   private onHello(session: string, ack: number): void {
-    if (this.ready) return this.onAck(ack);
+    if (this.ready) {
+      // The peer sent its hello again: it has not seen our confirmation.
+      this.onAck(ack);
+      return this.write(ackFrame(this.inbox.received));
+    }
     // A new stream where data already flowed with the old one cannot continue it. (A peer that
     // has exchanged nothing yet may be replaced: it was a transport that gave up, not a stream.)
     if (this.peerSession !== session && (this.inbox.received > 0 || this.acked > 0))
       return this.fail(CLOSE_CODES.NEW_STREAM, 'the peer started a new stream');
     this.peerSession = session;
     this.ready = true;
+    // Confirms the hello: the peer sends data only once it knows that its hello, held by the
+    // server until we arrived, was delivered. Its socket is then flushed (the server's held-frames
+    // path is over) and its data takes the direct path.
+    this.write(ackFrame(this.inbox.received));
     this.attempts = 0;
     this.clearTimer('resumeTimer');
     // Whatever was in flight on an earlier socket is resent, from the first frame not acked.
@@ -693,7 +706,7 @@ export class SignalSocket extends EventTarget {
         return this.fail(CLOSE_CODES.PROTOCOL_ERROR, error.message);
       throw error;
     }
-    this.owe(segment.length);
+    this.owe();
     for (const record of records) {
       if (record.kind === 'c') return this.onPeerClose(record.body);
       if (this.finished) continue;
@@ -709,11 +722,16 @@ export class SignalSocket extends EventTarget {
     }
   }
 
-  /** Acknowledges on its own only when no data frame carries the acknowledgement soon enough. */
-  private owe(bytes: number): void {
-    this.ackOwedFrames++;
-    this.ackOwedBytes += bytes;
-    if (this.ackOwedFrames >= ACK_EVERY_FRAMES || this.ackOwedBytes >= ACK_EVERY_BYTES)
+  /**
+   * Acknowledges on its own only when no data frame carries the acknowledgement soon enough:
+   * at once when the stream has moved on by a part of the sender's window (counted in order, so
+   * a gap that fills after reordering is acknowledged at once), otherwise after ackDelayMs.
+   */
+  private owe(): void {
+    if (
+      this.inbox.received - this.ackSent >= ACK_EVERY_FRAMES ||
+      this.inbox.receivedUnits - this.ackSentUnits >= ACK_EVERY_BYTES
+    )
       return this.sendAck();
     if (this.ackTimer === undefined)
       this.ackTimer = setTimeout(() => this.sendAck(), this.options.ackDelayMs);
@@ -722,7 +740,7 @@ export class SignalSocket extends EventTarget {
   private sendAck(): void {
     this.clearTimer('ackTimer');
     this.pump();
-    if (this.ackOwedFrames > 0) this.write(ackFrame(this.inbox.received));
+    if (this.ackSent < this.inbox.received) this.write(ackFrame(this.inbox.received));
   }
 
   /** The peer's app closed: everything it sent before has been delivered. */

@@ -208,6 +208,8 @@ export class MalformedStream extends Error {}
  */
 export class Inbox {
   received = 0;
+  /** Segment length (UTF-16 units) taken in order so far. */
+  receivedUnits = 0;
   private readonly early = new Map<number, string>();
   private current: { kind: RecordKind; remaining: number; parts: string[] } | undefined;
 
@@ -224,6 +226,7 @@ export class Inbox {
     for (let next = this.early.get(this.received + 1); next !== undefined;) {
       this.early.delete(this.received + 1);
       this.received++;
+      this.receivedUnits += next.length;
       this.parse(next, records);
       next = this.early.get(this.received + 1);
     }

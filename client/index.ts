@@ -75,10 +75,16 @@ export const CLOSE_CODES = {
   PROTOCOL_ERROR: 4400,
 } as const;
 
-/** Frames in flight (sent, not acknowledged) at most: far below the server's 256 held frames. */
+/**
+ * Frames and bytes written on the current socket and not acknowledged, resent copies included, at
+ * most. The server holds a socket's frames until its peer has them, at most 256 frames and 1 MiB:
+ * held frames are at most those in flight plus stale copies of frames acknowledged meanwhile, so
+ * twice the window, which stays below both bounds.
+ */
 const WINDOW_FRAMES = 64;
-/** Bytes in flight at most: far below the server's 1 MiB of held frames. */
-const WINDOW_BYTES = 768 * 1024;
+const WINDOW_BYTES = 384 * 1024;
+/** The oldest frame in flight may be resent beyond the window this many times (it blocks all). */
+const MAX_COPIES = 3;
 /** The receiver acknowledges at once after this many frames or bytes: half and a quarter window. */
 const ACK_EVERY_FRAMES = WINDOW_FRAMES / 2;
 const ACK_EVERY_BYTES = WINDOW_BYTES / 4;
@@ -176,6 +182,8 @@ interface InFlight {
   seq: number;
   segment: string;
   bytes: number;
+  /** Times written on the current socket. */
+  copies: number;
 }
 
 export class SignalSocket extends EventTarget {
@@ -226,7 +234,9 @@ export class SignalSocket extends EventTarget {
   private readonly inbox = new Inbox();
   private nextSeq = 1;
   private inFlight: InFlight[] = [];
+  /** Written on the current socket and not acknowledged, resent copies included. */
   private inFlightBytes = 0;
+  private inFlightFrames = 0;
   private resendFrom = 0;
   private acked = 0;
   /** The acknowledgement we last sent, and how much of the stream it covered. */
@@ -385,6 +395,10 @@ export class SignalSocket extends EventTarget {
     this.socket = socket;
     this.ready = false;
     this.helloConfirmed = false;
+    // The server dropped whatever it held for the old socket.
+    for (const frame of this.inFlight) frame.copies = 0;
+    this.inFlightBytes = 0;
+    this.inFlightFrames = 0;
     this.early = [];
     if (!this.relay) socket.binaryType = this.binaryTypeValue;
     socket.onopen = () => {
@@ -580,12 +594,12 @@ export class SignalSocket extends EventTarget {
     const budget = this.options.maxFrameBytes - MAX_HEADER_BYTES;
     for (;;) {
       const resend = this.resendFrom < this.inFlight.length;
-      const fresh =
-        !resend &&
-        !this.outbox.empty &&
-        this.inFlight.length < WINDOW_FRAMES &&
-        this.inFlightBytes < WINDOW_BYTES;
-      if (!resend && !fresh) break;
+      const room = this.inFlightFrames < WINDOW_FRAMES && this.inFlightBytes < WINDOW_BYTES;
+      if (resend) {
+        const next = this.inFlight[this.resendFrom]!;
+        const oldest = this.resendFrom === 0 && next.copies < MAX_COPIES;
+        if (!oldest && !(room && this.inFlightBytes + next.bytes <= WINDOW_BYTES)) break;
+      } else if (this.outbox.empty || !room) break;
       if (this.paceMs > 0) {
         const now = Date.now();
         if (now < this.nextSendAt) return this.pumpAt(this.nextSendAt);
@@ -596,12 +610,14 @@ export class SignalSocket extends EventTarget {
       else {
         const segment = this.outbox.next(budget);
         if (segment === undefined) break;
-        frame = { seq: this.nextSeq++, segment, bytes: this.outbox.lastBytes };
+        frame = { seq: this.nextSeq++, segment, bytes: this.outbox.lastBytes, copies: 0 };
         this.inFlight.push(frame);
-        this.inFlightBytes += frame.bytes;
         this.resendFrom = this.inFlight.length;
         if (this.closeQueued && this.outbox.empty) this.closeSeq ??= frame.seq;
       }
+      frame.copies++;
+      this.inFlightBytes += frame.bytes;
+      this.inFlightFrames++;
       this.write(dataFrame(frame.seq, this.inbox.received, frame.segment));
       this.armRetransmit();
     }
@@ -622,8 +638,11 @@ export class SignalSocket extends EventTarget {
     if (ack >= this.nextSeq) return this.fail(CLOSE_CODES.PROTOCOL_ERROR, 'ack of an unsent frame');
     this.acked = ack;
     let done = 0;
-    while (done < this.inFlight.length && this.inFlight[done]!.seq <= ack)
-      this.inFlightBytes -= this.inFlight[done++]!.bytes;
+    for (; done < this.inFlight.length && this.inFlight[done]!.seq <= ack; done++) {
+      const frame = this.inFlight[done]!;
+      this.inFlightBytes -= frame.bytes * frame.copies;
+      this.inFlightFrames -= frame.copies;
+    }
     this.inFlight = this.inFlight.slice(done);
     this.resendFrom = Math.max(0, this.resendFrom - done);
     this.clearTimer('retransmitTimer');

@@ -22,7 +22,6 @@ import { randomUUID } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Handlers, WebSocketEvent } from '../lambda/core/handlers.js';
-import { sleep } from '../lambda/core/util.js';
 import { startGateway } from '../local/gateway.js';
 import { Client, inBatches } from './hardening/client.js';
 
@@ -86,7 +85,6 @@ export async function measureReorder(given: Partial<ReorderOptions> = {}): Promi
   const record = (handlers: Handlers): Handlers => ({
     ...handlers,
     message: async (event: WebSocketEvent) => {
-      if (options.jitterMs > 0) await sleep(Math.random() * options.jitterMs);
       if (event.body?.startsWith(run))
         seen.set(event.body, {
           start: started++,
@@ -100,6 +98,7 @@ export async function measureReorder(given: Partial<ReorderOptions> = {}): Promi
     logLevel: 'error',
     logSink: () => undefined,
     wrapHandlers: record,
+    invocationJitterMs: options.jitterMs,
     ...(options.dynamoDbEndpoint ? { dynamoDbEndpoint: options.dynamoDbEndpoint } : {}),
   });
   const clients: Client[] = [];

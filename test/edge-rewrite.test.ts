@@ -114,6 +114,17 @@ describe('the path form', () => {
     });
   });
 
+  it('carries the SignalSocket transport marker of a relay socket to $connect', () => {
+    const relay = forwarded(handshake('/connection/a/b/k?transport=signalsocket-1'));
+    expect(stageQuery(relay)).toEqual({
+      type: 'connection',
+      localId: 'a',
+      remoteId: 'b',
+      key: 'k',
+      transport: 'signalsocket-1',
+    });
+  });
+
   it('keeps extra parameters exactly as the viewer spelled them, repeated or empty', () => {
     const request = forwarded(handshake('/introduction/a?x=1&x=%F0%9F%90%9F&flag&empty='));
     expect(request.querystring).toEqual({

@@ -8,7 +8,8 @@ import { isDeliveryJob } from './deferred.js';
 import { closeIntroduction, onIntroductionMessage, openIntroduction } from './introduction.js';
 import type { Logger } from './log.js';
 import { MetricCounter } from './metrics.js';
-import { parseConnectRequest } from './protocol.js';
+import { KEEP_ALIVE_FRAME, parseConnectRequest } from './protocol.js';
+import { isPlatformCut, reintroduceAfterCut } from './reintroduction.js';
 import { PairCache, deliverHeld, onRelayFrame, openRelay, releaseRelay } from './relay.js';
 
 /** The part of API Gateway's WebSocket event the handlers read. */
@@ -50,6 +51,12 @@ export interface HandlerOptions {
 }
 
 const OK: HandlerResult = { statusCode: 200 };
+
+/** An introduction socket's keep-alive: no reply, no write. */
+function keptAlive(ctx: Context): HandlerResult {
+  ctx.log.debug('keep-alive');
+  return OK;
+}
 
 export function createHandlers(services: Services, options: HandlerOptions): Handlers {
   const cache = new PairCache();
@@ -98,9 +105,12 @@ export function createHandlers(services: Services, options: HandlerOptions): Han
         }
         const at = connectedAt ?? ctx.now();
         ctx.metrics.count('Connections');
-        if (request.value.type === 'introduction')
+        if (request.value.type === 'introduction') {
           await openIntroduction(ctx, connectionId, request.value.localId, at);
-        else await openRelay(ctx, connectionId, request.value, at);
+          return OK;
+        }
+        const conflict = await openRelay(ctx, connectionId, request.value, at);
+        if (conflict) return { statusCode: 409, body: conflict };
         return OK;
       }),
 
@@ -113,9 +123,21 @@ export function createHandlers(services: Services, options: HandlerOptions): Han
           await onRelayFrame(ctx, cache, connectionId, body, receivedAt);
           return OK;
         }
+        const keepAlive = body === KEEP_ALIVE_FRAME;
+        // The cheapest correct keep-alive: only the socket's record says whether this text is an
+        // introduction socket's keep-alive (answer nothing) or a relay app's frame (relay it), and
+        // its kind never changes, so an eventually consistent read (half a consistent one) does.
+        // Missing there (written a moment ago), the consistent read below decides.
+        if (
+          keepAlive &&
+          (await ctx.store.getConnection(connectionId, false))?.kind === 'introduction'
+        )
+          return keptAlive(ctx);
         const socket = await ctx.store.getConnection(connectionId);
-        if (socket?.kind === 'introduction') await onIntroductionMessage(ctx, socket, body);
-        else await onRelayFrame(ctx, cache, connectionId, body, receivedAt, socket ?? null);
+        if (socket?.kind === 'introduction') {
+          if (keepAlive) return keptAlive(ctx);
+          await onIntroductionMessage(ctx, socket, body);
+        } else await onRelayFrame(ctx, cache, connectionId, body, receivedAt, socket ?? null);
         return OK;
       }),
 
@@ -134,6 +156,9 @@ export function createHandlers(services: Services, options: HandlerOptions): Han
           else if (socket) {
             await releaseRelay(ctx, socket, cache);
             ctx.log.info('relay socket closed', { paired: Boolean(socket.peer) });
+            const { disconnectStatusCode, disconnectReason } = event.requestContext;
+            if (isPlatformCut(disconnectStatusCode, disconnectReason))
+              await reintroduceAfterCut(ctx, socket);
           }
           return OK;
         },

@@ -9,10 +9,17 @@ export type Result<T> = { ok: true; value: T } | { ok: false; error: string };
 const ok = <T>(value: T): Result<T> => ({ ok: true, value });
 const fail = <T>(error: string): Result<T> => ({ ok: false, error });
 
+/**
+ * The client transport a relay socket speaks, marked at the handshake (`transport=…`): the
+ * SignalSocket framing of client/. Absent: a plain socket, whose frames are the app's own.
+ */
+export const SIGNAL_SOCKET_TRANSPORT = 'signalsocket-1';
+export type Transport = typeof SIGNAL_SOCKET_TRANSPORT;
+
 /** What a socket asked for at `$connect`, from the query form `?type=…&localId=…`. */
 export type ConnectRequest =
   | { type: 'introduction'; localId: string }
-  | { type: 'connection'; localId: string; remoteId: string; key: string };
+  | { type: 'connection'; localId: string; remoteId: string; key: string; transport?: Transport };
 
 /** An introduction socket's message: `type` is informative, `join` and `leave` always apply. */
 export interface KeyChange {
@@ -54,6 +61,9 @@ export function parseConnectRequest(query: Query, limits: Limits): Result<Connec
   const q = query ?? {};
   const type = q.type;
   const localError = checkName('localId', q.localId, limits);
+  const transport = q.transport;
+  if (transport !== undefined && transport !== SIGNAL_SOCKET_TRANSPORT)
+    return fail(`transport must be ${SIGNAL_SOCKET_TRANSPORT}, or absent for a plain socket`);
   if (type === 'introduction') {
     if (localError) return fail(localError);
     return ok({ type, localId: q.localId! });
@@ -63,7 +73,13 @@ export function parseConnectRequest(query: Query, limits: Limits): Result<Connec
       localError ?? checkName('remoteId', q.remoteId, limits) ?? checkName('key', q.key, limits);
     if (error) return fail(error);
     if (q.localId === q.remoteId) return fail('localId and remoteId must differ');
-    return ok({ type, localId: q.localId!, remoteId: q.remoteId!, key: q.key! });
+    return ok({
+      type,
+      localId: q.localId!,
+      remoteId: q.remoteId!,
+      key: q.key!,
+      ...(transport ? { transport } : {}),
+    });
   }
   return fail(
     type === undefined
@@ -121,3 +137,21 @@ export const introduction = (id: string, keys: string[]): Introduction => ({
 });
 
 export const errorReply = (error: string): ErrorReply => ({ type: 'Error', error });
+
+/**
+ * What the client transport sends on an idle introduction socket so that neither API Gateway
+ * nor CloudFront cuts it: answered with nothing and changing nothing. Only this exact text; on
+ * a relay socket the same text is the app's and is relayed like any frame.
+ */
+export const KEEP_ALIVE_FRAME = '{"type":"KeepAlive"}';
+
+/**
+ * Why two relay sockets of a pair may not be paired, as told to `mine`: one speaks the
+ * SignalSocket transport and the other does not, so the plain app would see framing.
+ */
+export function transportMismatch(mine?: Transport, theirs?: Transport): string | undefined {
+  if (mine === theirs) return undefined;
+  return mine
+    ? "this relay socket uses the SignalSocket transport and the peer's does not"
+    : "the peer's relay socket uses the SignalSocket transport and this one does not";
+}

@@ -10,6 +10,7 @@
 import { DELIVER_TIMEOUT_MS, PAIRING_GRACE_MS, type Context } from './context.js';
 import type { DeliveryJob } from './deferred.js';
 import { whenReady, type Delivery } from './messenger.js';
+import { errorReply, transportMismatch, type Transport } from './protocol.js';
 import type { ConnectionRecord, RelayConnection } from './store.js';
 import { sleep } from './util.js';
 
@@ -43,27 +44,30 @@ export class PairCache {
   }
 }
 
-type RelayRequest = Pick<RelayConnection, 'localId' | 'remoteId' | 'key'>;
+type RelayRequest = Pick<RelayConnection, 'localId' | 'remoteId' | 'key' | 'transport'>;
 
-/** At $connect: wait for the reciprocal socket, or pair with the one already waiting. */
+/**
+ * At $connect: wait for the reciprocal socket, or pair with the one already waiting. Returns why
+ * the handshake must be refused with 409 (the two sockets speak different transports), if so.
+ */
 export async function openRelay(
   ctx: Context,
   connectionId: string,
   request: RelayRequest,
   connectedAt: number,
-): Promise<void> {
+): Promise<string | undefined> {
   if (!(await ctx.store.putConnection({ kind: 'relay', connectionId, connectedAt, ...request }))) {
     // A duplicate $connect for this socket: once paired, pairing it again would put it back in
     // the rendezvous beside its pair. Unpaired, meeting again is harmless (it is the same socket).
     const existing = await ctx.store.getConnection(connectionId);
     if (existing?.kind === 'relay' && existing.peer) {
       ctx.log.info('duplicate $connect of a paired relay socket: nothing to do');
-      return;
+      return undefined;
     }
   }
   const progress: { claimed?: string } = {};
   try {
-    await pairOrWait(ctx, connectionId, request, progress);
+    return await pairOrWait(ctx, connectionId, request, progress);
   } catch (error) {
     await abandonRelay(ctx, connectionId, request, progress.claimed);
     throw error;
@@ -96,7 +100,7 @@ async function pairOrWait(
   connectionId: string,
   request: RelayRequest,
   progress: { claimed?: string },
-): Promise<void> {
+): Promise<string | undefined> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const met = await ctx.store.meet(request, connectionId);
     if ('waiting' in met) {
@@ -106,12 +110,14 @@ async function pairOrWait(
         ctx.log.info('waiting relay socket replaced', { replacedConnectionId: met.replaced });
       }
       ctx.log.info('relay socket waiting', { localId: request.localId });
-      return;
+      return undefined;
     }
     const first = met.paired;
     // Claimed: it is out of the rendezvous now, so a failure from here on must not leave it
     // waiting where no reciprocal socket can ever find it (abandonRelay closes it).
     progress.claimed = first;
+    const mismatch = transportMismatch(request.transport, met.transport);
+    if (mismatch) return refuseMismatch(ctx, connectionId, first, met.transport, mismatch);
     const pairedAt = ctx.now();
     const waiting = await ctx.store.setPeer(first, connectionId, pairedAt, false);
     if (!waiting) {
@@ -122,11 +128,42 @@ async function pairOrWait(
     await ctx.store.setPeer(connectionId, first, pairedAt, true);
     ctx.metrics.count('PairsMade');
     ctx.log.info('relay pair made', { peerConnectionId: first, held: waiting.seq ?? 0 });
-    if (!waiting.seq && (await ctx.store.markFlushed(first, 0))) return;
+    if (!waiting.seq && (await ctx.store.markFlushed(first, 0))) return undefined;
     await ctx.deferred.deliverLater({ from: first, to: connectionId, pairedAt });
-    return;
+    return undefined;
   }
   throw new Error('relay pairing kept failing');
+}
+
+/**
+ * A SignalSocket transport socket met a plain one: never paired, or the plain app would see
+ * framing and the transport app plain data. The waiting socket is told why (a transport reads
+ * the Error frame and ends its stream with it) and closed; the arriving socket is refused at its
+ * handshake, so no $disconnect will come for it and its record goes now. Returns the reason.
+ */
+async function refuseMismatch(
+  ctx: Context,
+  connectionId: string,
+  waiting: string,
+  waitingTransport: Transport | undefined,
+  reason: string,
+): Promise<string> {
+  ctx.log.warn('relay sockets of a pair use different transports: not paired', {
+    peerConnectionId: waiting,
+    reason,
+  });
+  if (waitingTransport) {
+    const told = JSON.stringify(errorReply(transportMismatch(waitingTransport, undefined)!));
+    await whenReady(
+      () => ctx.messenger.post(waiting, told),
+      ctx.now() + PAIRING_GRACE_MS,
+      ctx.now,
+      mayBeConnecting(ctx, waiting),
+    );
+  }
+  await closeSocket(ctx, waiting);
+  await ctx.store.removeConnection(connectionId);
+  return reason;
 }
 
 /** A frame from a relay socket. */

@@ -25,6 +25,7 @@ import {
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import { MAX_CONNECTION_SECONDS, TTL_MARGIN_SECONDS, type Limits } from './limits.js';
+import type { Transport } from './protocol.js';
 import { TABLE_SCHEMA } from './schema.js';
 import { mapLimit, sleep } from './util.js';
 
@@ -42,6 +43,8 @@ export interface RelayConnection {
   remoteId: string;
   key: string;
   connectedAt: number;
+  /** The client transport marked at the handshake; absent for a plain socket. */
+  transport?: Transport;
   /** The paired socket, once the reciprocal socket has arrived. */
   peer?: string;
   /** When the pair was made (ms): the peer may answer 410 until its own $connect returned. */
@@ -86,7 +89,9 @@ export interface HeldFrame {
 
 export type RelayIdentity = Pick<RelayConnection, 'localId' | 'remoteId' | 'key'>;
 
-export type Rendezvous = { paired: string } | { waiting: true; replaced?: string };
+/** Pairs with the waiting socket (and the transport it was marked with), or waits. */
+export type Rendezvous =
+  { paired: string; transport?: Transport } | { waiting: true; replaced?: string };
 
 export type HoldResult =
   { held: number } | { flushed: RelayConnection } | { full: true } | { gone: true };
@@ -180,9 +185,13 @@ export class SignalStore {
     );
   }
 
-  async getConnection(id: string): Promise<ConnectionRecord | undefined> {
+  /**
+   * A socket's record. `consistent: false` reads at half the cost, for callers that only need
+   * what never changes after $connect (its kind) and can do without a record written just now.
+   */
+  async getConnection(id: string, consistent = true): Promise<ConnectionRecord | undefined> {
     const { Item } = await this.db.send(
-      new GetCommand({ TableName: this.tableName, Key: connKey(id), ConsistentRead: true }),
+      new GetCommand({ TableName: this.tableName, Key: connKey(id), ConsistentRead: consistent }),
     );
     return this.live(Item) as ConnectionRecord | undefined;
   }
@@ -508,22 +517,36 @@ export class SignalStore {
    * earlier waiting socket of the same side, which the caller closes) or claims the socket
    * waiting on the other side. Two sockets arriving at once make exactly one pairing.
    */
-  async meet(relay: RelayIdentity, connectionId: string): Promise<Rendezvous> {
+  async meet(
+    relay: RelayIdentity & Pick<RelayConnection, 'transport'>,
+    connectionId: string,
+  ): Promise<Rendezvous> {
     const { key, side, other } = rendezvousKey(relay);
-    const names = { '#side': side, '#other': other, '#ttl': TTL };
+    // The waiting socket's transport rides beside it (`loTransport`), so the one that claims it
+    // can refuse a mismatched pair without another read.
+    const names = {
+      '#side': side,
+      '#other': other,
+      '#ttl': TTL,
+      '#sideTransport': `${side}Transport`,
+      '#otherTransport': `${other}Transport`,
+    };
     for (let attempt = 0; attempt < 10; attempt++) {
       const waiting = await this.ifConditionHolds(
         this.db.send(
           new UpdateCommand({
             TableName: this.tableName,
             Key: key,
-            UpdateExpression: 'SET #side = :c, #ttl = :ttl REMOVE #other',
+            UpdateExpression: relay.transport
+              ? 'SET #side = :c, #sideTransport = :t, #ttl = :ttl REMOVE #other, #otherTransport'
+              : 'SET #side = :c, #ttl = :ttl REMOVE #other, #otherTransport, #sideTransport',
             ConditionExpression: 'attribute_not_exists(#other) OR #ttl <= :now',
             ExpressionAttributeNames: names,
             ExpressionAttributeValues: {
               ':c': connectionId,
               ':ttl': this.expiresAt(),
               ':now': this.nowSeconds(),
+              ...(relay.transport ? { ':t': relay.transport } : {}),
             },
             ReturnValues: 'ALL_OLD',
           }),
@@ -548,7 +571,13 @@ export class SignalStore {
           }),
         ),
       );
-      if (claimed) return { paired: claimed.Attributes?.[other] as string };
+      if (claimed) {
+        const transport = claimed.Attributes?.[`${other}Transport`] as Transport | undefined;
+        return {
+          paired: claimed.Attributes?.[other] as string,
+          ...(transport ? { transport } : {}),
+        };
+      }
     }
     throw new Error('relay rendezvous kept changing');
   }

@@ -8,6 +8,7 @@
  * peer's $disconnect), then the counts are read again.
  */
 import { randomBytes } from 'node:crypto';
+import { KEEP_ALIVE_FRAME } from '../../lambda/core/protocol.js';
 import type { Gateway } from '../../local/gateway.js';
 import { BenchSocket } from './client.js';
 import {
@@ -120,6 +121,10 @@ export const FLOORS = {
   relayDisconnect: floor(
     "delete each socket's record; each side's $disconnect closes the other (the second finds the first gone)",
     { 'DynamoDB DeleteItem': 2, '@connections DeleteConnection': 2 },
+  ),
+  introductionKeepAlive: floor(
+    'the text means "keep alive" only on an introduction socket (a relay app may send it too, and it must be relayed), and only the socket record knows its kind: one read, eventually consistent (the kind never changes: half a read unit); no write, no post',
+    { 'DynamoDB GetItem': 1 },
   ),
   waitingDisconnect: floor('delete the socket record; withdraw it from the rendezvous', {
     'DynamoDB DeleteItem': 2,
@@ -302,6 +307,12 @@ export async function measureOperations(
     'introduction $connect',
     FLOORS.introductionConnect,
     await observe(async () => (solo = await BenchSocket.open(introUrl('solo'))), { $connect: 1 }),
+  );
+  record(
+    'introductionKeepAlive',
+    'introduction keep-alive (`{"type":"KeepAlive"}`, answered with nothing)',
+    FLOORS.introductionKeepAlive,
+    await observe(() => Promise.resolve(solo!.send(KEEP_ALIVE_FRAME)), { $default: 1 }),
   );
   await closeAll([solo!]);
 

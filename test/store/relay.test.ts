@@ -90,6 +90,20 @@ describeEachBackend('store: relay pairs and held frames', (backend) => {
     expect(await store.meet(ba, 'peer')).toEqual({ paired: 'second' });
   });
 
+  it('hands the claimer the waiting socket’s transport, and a plain replacement clears it', async () => {
+    const [ab, ba] = pair();
+    const transport = 'signalsocket-1' as const;
+    expect(await store.meet({ ...ab, transport }, 'x')).toEqual({ waiting: true });
+    expect(await store.meet(ba, 'y')).toEqual({ paired: 'x', transport });
+    // A plain socket replacing a transport one takes its side without its mark, and back.
+    await store.meet({ ...ab, transport }, 'first');
+    await store.meet(ab, 'second');
+    expect(await store.meet({ ...ba, transport }, 'peer')).toEqual({ paired: 'second' });
+    await store.meet(ab, 'third');
+    await store.meet({ ...ab, transport }, 'fourth');
+    expect(await store.meet(ba, 'peer')).toEqual({ paired: 'fourth', transport });
+  });
+
   it('withdraws a waiting socket that closes', async () => {
     const [ab, ba] = pair();
     await store.meet(ab, 'x');

@@ -59,6 +59,28 @@ describe('parseConnectRequest', () => {
     });
   });
 
+  it('reads the SignalSocket transport marker of a relay socket; absent means plain', () => {
+    const relay = { type: 'connection', localId: 'a', remoteId: 'b', key: 'k' };
+    expect(parseConnectRequest({ ...relay, transport: 'signalsocket-1' }, limits)).toEqual({
+      ok: true,
+      value: { ...relay, transport: 'signalsocket-1' },
+    });
+    expect(parseConnectRequest(relay, limits)).toEqual({ ok: true, value: relay });
+  });
+
+  it.each(['signalsocket-2', 'SignalSocket-1', ''])(
+    'refuses an unknown transport marker %j, saying which one it knows',
+    (transport) => {
+      for (const type of ['connection', 'introduction'])
+        expect(
+          parseConnectRequest({ type, localId: 'a', remoteId: 'b', key: 'k', transport }, limits),
+        ).toEqual({
+          ok: false,
+          error: 'transport must be signalsocket-1, or absent for a plain socket',
+        });
+    },
+  );
+
   it('ignores parameters it does not know', () => {
     const parsed = parseConnectRequest({ type: 'introduction', localId: 'a', token: 's' }, limits);
     expect(parsed).toEqual({ ok: true, value: { type: 'introduction', localId: 'a' } });

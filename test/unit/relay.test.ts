@@ -78,8 +78,15 @@ describe('relay sockets at $connect', () => {
     });
     // a < b: this socket takes the 'lo' side of the pair's rendezvous.
     expect(h.db.commandCalls(UpdateCommand, rendezvous)[0]?.args[0].input).toMatchObject({
-      UpdateExpression: 'SET #side = :c, #ttl = :ttl REMOVE #other',
-      ExpressionAttributeNames: { '#side': 'lo', '#other': 'hi' },
+      // A plain socket: no transport beside it, nor any left by a socket it replaces.
+      UpdateExpression:
+        'SET #side = :c, #ttl = :ttl REMOVE #other, #otherTransport, #sideTransport',
+      ExpressionAttributeNames: {
+        '#side': 'lo',
+        '#other': 'hi',
+        '#sideTransport': 'loTransport',
+        '#otherTransport': 'hiTransport',
+      },
       ExpressionAttributeValues: { ':c': 'r1' },
     });
     expect(h.closed()).toEqual([]);

@@ -57,9 +57,9 @@ export interface SignalSocketOptions {
   readonly resumeWithinMs?: number;
   /** The largest wire frame, in UTF-8 bytes, header included. @default 32768 (API Gateway's limit) */
   readonly maxFrameBytes?: number;
-  /** How long a received frame may wait before it is acknowledged on its own. @default 1 s */
+  /** How long a received frame may wait before it is acknowledged on its own. @default 2 s */
   readonly ackDelayMs?: number;
-  /** Resend unacknowledged frames when no acknowledgement came for this long. @default 4 s */
+  /** Resend unacknowledged frames when no acknowledgement came for this long. @default 5 s */
   readonly retransmitMs?: number;
 }
 
@@ -130,8 +130,8 @@ function resolve(options: SignalSocketOptions, base?: ResolvedOptions): Resolved
     keepAliveMs: options.keepAliveMs ?? base?.keepAliveMs ?? 5 * 60_000,
     resumeWithinMs: options.resumeWithinMs ?? base?.resumeWithinMs ?? 60_000,
     maxFrameBytes: options.maxFrameBytes ?? base?.maxFrameBytes ?? 32 * 1024,
-    ackDelayMs: options.ackDelayMs ?? base?.ackDelayMs ?? 1_000,
-    retransmitMs: options.retransmitMs ?? base?.retransmitMs ?? 4_000,
+    ackDelayMs: options.ackDelayMs ?? base?.ackDelayMs ?? 2_000,
+    retransmitMs: options.retransmitMs ?? base?.retransmitMs ?? 5_000,
   };
   for (const name of ['keepAliveMs', 'resumeWithinMs', 'ackDelayMs', 'retransmitMs'] as const)
     if (!(resolved[name] > 0))

@@ -170,6 +170,25 @@ describe.each(backends())('SignalSocket through the local gateway on $name', (ba
       expect(a.received).toEqual([]);
     });
 
+    it('reports a transport socket refused beside a waiting plain one as a failed handshake', async () => {
+      const [urlA, urlB] = pairUrls(base);
+      const plain = new WebSocket(urlA);
+      const plainClosed = new Promise<number>((resolve) => plain.once('close', resolve));
+      const plainGot: string[] = [];
+      plain.on('message', (data: Buffer) => plainGot.push(data.toString()));
+      await new Promise((resolve) => plain.once('open', resolve));
+      await gateway.settled();
+      const a = new Endpoint(new (signalSocket({ WebSocket: Ws }))(urlB));
+      let errors = 0;
+      a.socket.addEventListener('error', () => errors++);
+      // As a WebSocket reports a refused handshake (browsers hide the 409): error, then 1006.
+      expect(await a.closedWithin()).toEqual({ code: 1006, reason: '', wasClean: false });
+      expect(errors).toBe(1);
+      // The waiting plain socket is closed, and never got a transport frame.
+      await plainClosed;
+      expect(plainGot).toEqual([]);
+    });
+
     it('passes introduction sockets through and keeps them alive with a frame the server ignores', async () => {
       const Socket = signalSocket({ WebSocket: Ws, keepAliveMs: 100 });
       const run = randomUUID().slice(0, 8);

@@ -352,7 +352,8 @@ export function transportTargets(run: TransportRun): [boolean, string][] {
   const small = run.overhead.filter((r) => r.name.includes('200 B'));
   const worstFrames = Math.max(...small.map((r) => r.framesPerMessage));
   const textRows = run.overhead.filter((r) => r.name.startsWith('text, 1 MB'));
-  const binaryRows = run.overhead.filter((r) => r.name.startsWith('binary'));
+  // Bytes per byte are bulk targets: a small message alone also pays its ~10-byte headers.
+  const binaryRows = run.overhead.filter((r) => r.name.startsWith('binary, 1 MB'));
   const worstText = Math.max(...textRows.map((r) => r.bytesPerByte));
   const worstBinary = Math.max(...binaryRows.map((r) => r.bytesPerByte));
   return [
@@ -366,7 +367,7 @@ export function transportTargets(run: TransportRun): [boolean, string][] {
     ],
     [
       worstBinary <= TARGETS.binaryBytes,
-      `at most ${TARGETS.binaryBytes} wire bytes per byte of binary (worst ${num(worstBinary, 4)})`,
+      `at most ${TARGETS.binaryBytes} wire bytes per byte of 1 MB binary (worst ${num(worstBinary, 4)})`,
     ],
     [
       run.bundle.gzipBytes <= TARGETS.gzipKiB * 1024,

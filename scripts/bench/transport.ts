@@ -30,10 +30,15 @@ interface Wire {
 /** A `ws` that counts what it writes, for one measurement at a time. */
 function countingWebSocket(wire: Wire): WebSocketConstructor {
   class Counting extends WebSocket {
-    override send(data: string, cb?: (error?: Error) => void): void {
-      wire.frames++;
-      wire.bytes += Buffer.byteLength(data);
-      super.send(data, cb);
+    constructor(url: string, protocols?: string | string[]) {
+      super(url, protocols);
+      const send = this.send.bind(this);
+      // SignalSocket writes text only, one argument.
+      this.send = ((data: string) => {
+        wire.frames++;
+        wire.bytes += Buffer.byteLength(data);
+        send(data);
+      }) as WebSocket['send'];
     }
   }
   return Counting as unknown as WebSocketConstructor;

@@ -98,3 +98,81 @@ describe.each(backends())('cevitxe-signal-client@0.4.2 over SignalSocket on $nam
     }
   }, 90_000);
 });
+
+describe.each(backends())(
+  'cevitxe-signal-client@0.4.2 over SignalSocket across idle and maximum-duration cuts on $name',
+  (backend) => {
+    let gateway: TestGateway;
+    let previous: unknown;
+    beforeAll(async () => {
+      previous = globals.WebSocket;
+      // No keep-alive within the idle timeout: idle cuts happen too, and are resumed.
+      globals.WebSocket = signalSocket({ WebSocket: Ws, keepAliveMs: 60_000 });
+      gateway = await startTestGateway(backend, {
+        invocationJitterMs: 5,
+        throttle: { rate: 300, burst: 8 },
+        idleTimeoutMs: 700,
+        maxConnectionMs: 1_500,
+      });
+    });
+    afterAll(async () => {
+      await gateway.close();
+      globals.WebSocket = previous;
+    });
+
+    it('keeps the pair: messages before, during and after the cuts arrive once, in order, and no close', async () => {
+      const run = randomUUID().slice(0, 8);
+      const key = `hairy-thumb-${run}`;
+      const alice = new Client({ id: `alice-${run}`, url: gateway.wsUrl('') });
+      const bob = new Client({ id: `bob-${run}`, url: gateway.wsUrl('') });
+      try {
+        const sockets = Promise.all([firstPeer(alice, key), firstPeer(bob, key)]);
+        alice.join(key);
+        bob.join(key);
+        const [toBob, toAlice] = await sockets;
+        const atAlice = new Endpoint(toBob);
+        const atBob = new Endpoint(toAlice);
+        const sent: (string | Uint8Array)[] = [];
+        const send = (message: string | Uint8Array) => {
+          sent.push(message);
+          toBob.send(message);
+          toAlice.send(message);
+        };
+        send(snapshot('first').slice(0, 300_000));
+        // Streaming through maximum-duration cuts, then idle past the idle timeout.
+        for (let i = 0; i < 40; i++) {
+          send(JSON.stringify({ type: 'change', i }));
+          if (i % 10 === 0) send(bytes(2_000, i));
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        await atBob.until(sent.length, 30_000);
+        await new Promise((resolve) => setTimeout(resolve, 1_600));
+        send('after the idle cut');
+        expect(await atBob.until(sent.length, 30_000)).toEqual(sent);
+        expect(await atAlice.until(sent.length, 30_000)).toEqual(sent);
+        // The relay sockets themselves were cut (not only the introduction sockets).
+        const relays = new Set(
+          gateway.events
+            .filter((e) => e.route === 'connect' && e.event.queryStringParameters?.key === key)
+            .map((e) => e.event.requestContext.connectionId),
+        );
+        const cuts = gateway.events.filter(
+          (e) =>
+            e.route === 'disconnect' &&
+            e.event.requestContext.disconnectStatusCode === 1001 &&
+            relays.has(e.event.requestContext.connectionId),
+        ).length;
+        expect(cuts).toBeGreaterThanOrEqual(2);
+        expect(toBob.readyState).toBe(toBob.OPEN);
+        expect(toAlice.readyState).toBe(toAlice.OPEN);
+        toBob.close();
+        await Promise.all([atAlice.closed, atBob.closed]);
+        expect(atBob.received).toHaveLength(sent.length);
+      } finally {
+        stop(alice);
+        stop(bob);
+        await gateway.settled();
+      }
+    }, 60_000);
+  },
+);

@@ -81,29 +81,6 @@ describe.each(backends())('SignalSocket through the local gateway on $name', (ba
       await Promise.all([a.closed, b.closed]);
     });
 
-    it('sends a multi-megabyte message before the peer connects without tripping the hold bound', async () => {
-      const Socket = signalSocket({ WebSocket: Ws });
-      const [urlA, urlB] = pairUrls(base);
-      const a = new Endpoint(new Socket(urlA));
-      await a.opened;
-      const message = mixedText(3_000_000, 3);
-      a.socket.send(message);
-      // The peer arrives late; meanwhile the server holds at most what the transport sent.
-      await gateway.settled();
-      const b = new Endpoint(new Socket(urlB));
-      const [received] = await b.until(1, 30_000);
-      expect(received === message).toBe(true);
-      expect(gateway.logs.filter((line) => line.includes('held frames over the limit'))).toEqual(
-        [],
-      );
-      // The throttle did drop frames on the way (API Gateway's error frames), and none of them
-      // reached either app.
-      expect(gateway.logs.some((line) => line.includes('message throttled'))).toBe(true);
-      expect(a.received).toEqual([]);
-      b.socket.close(4000, 'done');
-      expect(await a.closedWithin()).toEqual({ code: 4000, reason: 'done', wasClean: true });
-    });
-
     it('ends the stream on both sides after everything sent before a deliberate close', async () => {
       const [a, b] = await openPair(base);
       for (let i = 0; i < 50; i++) a.socket.send(`before close ${i}`);
@@ -217,6 +194,44 @@ describe.each(backends())('SignalSocket through the local gateway on $name', (ba
       b.socket.close();
       await Promise.all([a.closed, b.closed]);
     });
+  });
+
+  describe('under a throttle that the transport’s window exceeds', () => {
+    let gateway: TestGateway;
+    beforeAll(async () => {
+      // The dev stage's 50 messages a second, with bursts of 8: the window's first 12 frames,
+      // written at once, exceed it.
+      gateway = await startTestGateway(backend, {
+        invocationJitterMs: JITTER_MS,
+        throttle: { rate: 50, burst: 8 },
+      });
+    });
+    afterAll(() => gateway.close());
+
+    it('sends a multi-megabyte message before the peer connects without tripping the hold bound', async () => {
+      const Socket = signalSocket({ WebSocket: Ws });
+      const [urlA, urlB] = pairUrls(gateway.wsUrl(''));
+      const a = new Endpoint(new Socket(urlA));
+      await a.opened;
+      const message = mixedText(1_500_000, 3); // 2.4 MB of UTF-8
+      a.socket.send(message);
+      expect(a.socket.bufferedAmount).toBeGreaterThan(2_000_000);
+      // The peer arrives late; meanwhile the server holds at most what the transport sent.
+      await gateway.settled();
+      const b = new Endpoint(new Socket(urlB));
+      const [received] = await b.until(1, 40_000);
+      expect(received === message).toBe(true);
+      expect(gateway.logs.filter((line) => line.includes('held frames over the limit'))).toEqual(
+        [],
+      );
+      // The throttle dropped frames on the way (API Gateway's error frames went to the sender),
+      // and none of them reached either app.
+      expect(gateway.logs.some((line) => line.includes('message throttled'))).toBe(true);
+      expect(a.received).toEqual([]);
+      expect(a.socket.bufferedAmount).toBe(0);
+      b.socket.close(4000, 'done');
+      expect(await a.closedWithin()).toEqual({ code: 4000, reason: 'done', wasClean: true });
+    }, 60_000);
   });
 
   describe('with a short idle timeout', () => {

@@ -1,33 +1,34 @@
+// The SignalServer construct, in the dev stage and with props of its own: routes, functions,
+// access logging, the table, IAM, its props' defaults and checks, and the deliver function's
+// asynchronous invocations.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Duration, FeatureFlags, Stack } from 'aws-cdk-lib';
+import { Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import type { IRole } from 'aws-cdk-lib/aws-iam';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { describe, expect, it } from 'vitest';
-import { CURRENTLY_RECOMMENDED_FLAGS } from 'aws-cdk-lib/cx-api';
-import { parseStage, signalStackProps, STAGES, stackNameOf } from '../bin/config.js';
-import { PAIRING_GRACE_MS } from '../lambda/core/context.js';
-import { DEFAULT_LIMITS, type Limits } from '../lambda/core/limits.js';
-import { TABLE_SCHEMA } from '../lambda/core/schema.js';
-import { PROJECT_ROOT, SignalFunction } from '../lib/signal-function.js';
+import { STAGES } from '../../bin/config.js';
+import { PAIRING_GRACE_MS } from '../../lambda/core/context.js';
+import { DEFAULT_LIMITS, type Limits } from '../../lambda/core/limits.js';
+import { TABLE_SCHEMA } from '../../lambda/core/schema.js';
+import { PROJECT_ROOT, type SignalFunction } from '../../lib/signal-function.js';
 import {
   DELIVER_ASYNC_INVOKE,
   TABLE_ACTIONS,
   type SignalServer,
   type SignalServerProps,
-} from '../lib/signal-server.js';
-import { SignalStack } from '../lib/signal-stack.js';
+} from '../../lib/signal-server.js';
 import {
   actionsOf,
-  appWithoutBundling,
-  CDK_JSON_CONTEXT,
   customStack,
+  environmentOf,
+  functionsOf,
   logicalIdOf,
   policyStatementsOf,
   resourcesOf,
   stageStack,
-} from './stack-fixtures.js';
+} from './fixtures.js';
 
 const { stack, template } = stageStack('dev');
 const server = stack.server;
@@ -39,12 +40,7 @@ const routeFunctions = {
   $default: server.defaultFunction,
   $disconnect: server.disconnectFunction,
 };
-const allFunctions = {
-  connect: server.connectFunction,
-  default: server.defaultFunction,
-  disconnect: server.disconnectFunction,
-  deliver: server.deliverFunction,
-};
+const allFunctions = functionsOf(server);
 
 const roleIdOf = (fn: { role?: IRole }): string => logicalIdOf(fn.role!);
 const tableArn = { 'Fn::GetAtt': [logicalIdOf(server.table), 'Arn'] };
@@ -52,12 +48,6 @@ const resolved = (value: unknown): unknown => stack.resolve(value);
 
 function propsOf(fn: SignalFunction): Record<string, unknown> {
   return resources[logicalIdOf(fn)]!.Properties;
-}
-
-/** A function's environment variables, from `of` (the dev stage's template by default). */
-function environmentOf(fn: SignalFunction, of: Template = template): Record<string, unknown> {
-  const resource = resourcesOf(of)[logicalIdOf(fn)]!;
-  return (resource.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
 }
 
 describe('the WebSocket API', () => {
@@ -162,7 +152,7 @@ describe('the functions', () => {
   it.each(Object.entries(allFunctions))(
     'configures %s with the table, the management endpoint, the limits, the log level and the stage',
     (_name, fn) => {
-      expect(environmentOf(fn)).toMatchObject({
+      expect(environmentOf(fn, template)).toMatchObject({
         TABLE_NAME: { Ref: logicalIdOf(server.table) },
         MANAGEMENT_ENDPOINT: resolved(server.callbackUrl),
         LIMITS: JSON.stringify(DEFAULT_LIMITS),
@@ -182,17 +172,19 @@ describe('the functions', () => {
   );
 
   it('gives the management endpoint as the stage’s https callback URL', () => {
-    const endpoint = JSON.stringify(environmentOf(server.connectFunction).MANAGEMENT_ENDPOINT);
+    const endpoint = JSON.stringify(
+      environmentOf(server.connectFunction, template).MANAGEMENT_ENDPOINT,
+    );
     expect(endpoint).toMatch(/^\{"Fn::Join":\["",\["https:\/\/",/);
     expect(endpoint).toMatch(/"\/dev"\]\]\}$/);
   });
 
   it('tells only the connect function the deliver function’s name', () => {
-    expect(environmentOf(server.connectFunction).DELIVER_FUNCTION_NAME).toEqual({
+    expect(environmentOf(server.connectFunction, template).DELIVER_FUNCTION_NAME).toEqual({
       Ref: logicalIdOf(server.deliverFunction),
     });
     for (const fn of [server.defaultFunction, server.disconnectFunction, server.deliverFunction]) {
-      expect(environmentOf(fn)).not.toHaveProperty('DELIVER_FUNCTION_NAME');
+      expect(environmentOf(fn, template)).not.toHaveProperty('DELIVER_FUNCTION_NAME');
     }
   });
 
@@ -318,17 +310,6 @@ describe('access logging', () => {
     expect(stageSettings(quiet).Properties.AccessLogSettings).toBeUndefined();
     quiet.resourceCountIs('AWS::Logs::LogGroup', 4);
     quiet.resourceCountIs('AWS::ApiGateway::Account', 0);
-  });
-
-  it('is on in both stages, and exactly one stage (prod) sets the account’s role', () => {
-    for (const stage of ['dev', 'prod'] as const) {
-      expect(STAGES[stage].accessLogging).toBe(true);
-    }
-    const setters = (['dev', 'prod'] as const).filter((s) => STAGES[s].apiGatewayCloudWatchRole);
-    expect(setters).toEqual(['prod']);
-    stageStack('prod').template.resourceCountIs('AWS::ApiGateway::Account', 1);
-    template.resourceCountIs('AWS::ApiGateway::Account', 0);
-    expect(server.apiGatewayCloudWatchRole).toBeUndefined();
   });
 });
 
@@ -516,138 +497,6 @@ describe('IAM', () => {
   });
 });
 
-describe('the outputs', () => {
-  it('give the stage’s wss:// URL', () => {
-    template.hasOutput('WebSocketUrl', { Value: resolved(server.stage.url) });
-    expect(JSON.stringify(resolved(server.webSocketUrl))).toContain('"wss://"');
-  });
-
-  it('give the stage’s https:// management (callback) URL', () => {
-    template.hasOutput('ManagementUrl', { Value: resolved(server.stage.callbackUrl) });
-    expect(JSON.stringify(resolved(server.callbackUrl))).toContain('"https://"');
-  });
-
-  it('are the only outputs beside the edge’s two URLs', () => {
-    expect(Object.keys(template.findOutputs('*')).sort()).toEqual([
-      'EdgeHttpsUrl',
-      'EdgeWebSocketUrl',
-      'ManagementUrl',
-      'WebSocketUrl',
-    ]);
-  });
-});
-
-describe('per-stage configuration', () => {
-  const dev = stageStack('dev').template;
-  const prod = stageStack('prod').template;
-
-  it('names each stack after its stage', () => {
-    expect(stackNameOf('dev')).toBe('CevitxeSignal-dev');
-    expect(stageStack('prod').stack.stackName).toBe('CevitxeSignal-prod');
-  });
-
-  it('rejects an unknown stage, listing the known ones', () => {
-    expect(() => parseStage('staging')).toThrow(
-      /Unknown stage "staging"\. Known stages: dev, prod/,
-    );
-    expect(() => parseStage('toString')).toThrow(/Unknown stage/);
-    expect(() => parseStage(undefined)).toThrow(/Unknown stage/);
-  });
-
-  it('deletes the dev table and log groups with the stack, but retains prod’s', () => {
-    for (const [template, policy] of [
-      [dev, 'Delete'],
-      [prod, 'Retain'],
-    ] as const) {
-      const kept = [
-        ...Object.values(template.findResources('AWS::DynamoDB::GlobalTable')),
-        ...Object.values(template.findResources('AWS::Logs::LogGroup')),
-      ];
-      // The table, four function log groups and the stage's access log.
-      expect(kept).toHaveLength(6);
-      for (const resource of kept) {
-        expect(resource).toMatchObject({ DeletionPolicy: policy, UpdateReplacePolicy: policy });
-      }
-    }
-  });
-
-  it('throttles prod higher than dev, each from its config', () => {
-    for (const [template, config] of [
-      [dev, STAGES.dev],
-      [prod, STAGES.prod],
-    ] as const) {
-      template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
-        DefaultRouteSettings: {
-          ThrottlingRateLimit: config.throttle.rateLimit,
-          ThrottlingBurstLimit: config.throttle.burstLimit,
-        },
-      });
-    }
-    expect(STAGES.prod.throttle.rateLimit).toBeGreaterThan(STAGES.dev.throttle.rateLimit);
-  });
-
-  it('keeps prod logs for three months and dev logs for a week', () => {
-    template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 7 });
-    prod.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 90 });
-  });
-
-  it('protects the prod table from deletion, as a per-stage setting', () => {
-    // A TableV2 (a global table) holds the setting per replica: here, the one in the stack's region.
-    const protection = (enabled: boolean) => ({
-      Replicas: [Match.objectLike({ DeletionProtectionEnabled: enabled })],
-    });
-    expect(STAGES.prod.deletionProtection).toBe(true);
-    expect(STAGES.dev.deletionProtection).toBe(false);
-    prod.hasResourceProperties('AWS::DynamoDB::GlobalTable', protection(true));
-    dev.hasResourceProperties('AWS::DynamoDB::GlobalTable', protection(false));
-    const { template: custom } = customStack({ server: { deletionProtection: true } });
-    custom.hasResourceProperties('AWS::DynamoDB::GlobalTable', protection(true));
-  });
-
-  it('turns on point-in-time recovery in prod only', () => {
-    const pitr = (enabled: boolean) => ({
-      Replicas: [
-        Match.objectLike({
-          PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: enabled },
-        }),
-      ],
-    });
-    dev.hasResourceProperties('AWS::DynamoDB::GlobalTable', pitr(false));
-    prod.hasResourceProperties('AWS::DynamoDB::GlobalTable', pitr(true));
-  });
-
-  it('logs at debug level in dev and info in prod, with more memory in prod', () => {
-    dev.allResourcesProperties('AWS::Lambda::Function', {
-      MemorySize: 256,
-      Environment: { Variables: Match.objectLike({ LOG_LEVEL: 'debug' }) },
-    });
-    prod.allResourcesProperties('AWS::Lambda::Function', {
-      MemorySize: 512,
-      Environment: { Variables: Match.objectLike({ LOG_LEVEL: 'info' }) },
-    });
-  });
-
-  it.each(['dev', 'prod'] as const)(
-    'keeps both $connect checks off in %s, so the original client connects',
-    (stage) => {
-      expect(STAGES[stage].allowedOrigins).toEqual([]);
-      expect(STAGES[stage].connectTokenParameter).toBeUndefined();
-      const { stack, template } = stageStack(stage);
-      const env = environmentOf(stack.server.connectFunction, template);
-      expect(env).not.toHaveProperty('ALLOWED_ORIGINS');
-      expect(env).not.toHaveProperty('CONNECT_TOKEN');
-      expect(Object.keys(template.findParameters('*'))).toEqual(['BootstrapVersion']);
-    },
-  );
-
-  it('names the API Gateway stage after the stage', () => {
-    prod.hasResourceProperties('AWS::ApiGatewayV2::Stage', { StageName: 'prod' });
-    prod.hasOutput('WebSocketUrl', {
-      Value: { 'Fn::Join': ['', Match.arrayWith(['/prod'])] },
-    });
-  });
-});
-
 describe('SignalServer props', () => {
   const serverOf = (props?: SignalServerProps): SignalServer =>
     customStack({ server: props }).stack.server;
@@ -697,7 +546,9 @@ describe('SignalServer props', () => {
     for (const fn of [server.defaultFunction, server.disconnectFunction, server.deliverFunction]) {
       expect(env(fn)).not.toHaveProperty('ALLOWED_ORIGINS');
     }
-    expect(environmentOf(stack.server.connectFunction)).not.toHaveProperty('ALLOWED_ORIGINS');
+    expect(environmentOf(stack.server.connectFunction, template)).not.toHaveProperty(
+      'ALLOWED_ORIGINS',
+    );
   });
 
   it('resolves the token from the named SSM parameter at deploy, for the connect function only', () => {
@@ -726,7 +577,7 @@ describe('SignalServer props', () => {
   it('asks for no token by default: no parameter, no CONNECT_TOKEN', () => {
     expect(Object.keys(template.findParameters('*'))).toEqual(['BootstrapVersion']);
     for (const fn of Object.values(allFunctions)) {
-      expect(environmentOf(fn)).not.toHaveProperty('CONNECT_TOKEN');
+      expect(environmentOf(fn, template)).not.toHaveProperty('CONNECT_TOKEN');
     }
   });
 
@@ -815,32 +666,6 @@ describe('SignalServer props', () => {
   });
 });
 
-describe('SignalFunction', () => {
-  const make = (props: Partial<ConstructorParameters<typeof SignalFunction>[2]>) =>
-    new SignalFunction(new Stack(appWithoutBundling(), 'S'), 'Fn', {
-      entry: 'lambda/default.ts',
-      ...props,
-    });
-
-  it('refuses a route function timeout above API Gateway’s 29 s', () => {
-    expect(() => make({ timeout: Duration.seconds(30) })).toThrow(/exceeds 29 s/);
-    expect(() => make({ timeout: Duration.seconds(29) })).not.toThrow();
-  });
-
-  it('lets a function no route waits on run longer, up to Lambda’s 15 minutes', () => {
-    expect(() => make({ apiRoute: false, timeout: Duration.seconds(60) })).not.toThrow();
-    expect(() => make({ apiRoute: false, timeout: Duration.minutes(16) })).toThrow(/exceeds 900 s/);
-  });
-
-  it('defaults to a 10 s timeout and 256 MB', () => {
-    const fn = make({});
-    Template.fromStack(Stack.of(fn)).hasResourceProperties('AWS::Lambda::Function', {
-      Timeout: 10,
-      MemorySize: 256,
-    });
-  });
-});
-
 describe('the deliver function’s asynchronous invocations', () => {
   const queue = logicalIdOf(server.deliverFailureQueue);
 
@@ -872,35 +697,5 @@ describe('the deliver function’s asynchronous invocations', () => {
         ]),
       },
     });
-  });
-});
-
-describe('deploying a stage', () => {
-  it('can pin a stage’s account and region and still synthesize offline', () => {
-    const env = { account: '123456789012', region: 'eu-west-1' };
-    const app = appWithoutBundling();
-    const props = { ...signalStackProps('prod'), env };
-    const pinned = new SignalStack(app, props.stackName, props);
-    const assembly = app.synth();
-    const artifact = assembly.getStackByName(pinned.stackName);
-    expect(artifact.environment).toMatchObject({ account: env.account, region: env.region });
-    // No lookup was asked for: nothing is missing from the assembly's context.
-    expect(assembly.manifest.missing ?? []).toEqual([]);
-    expect(pinned.region).toBe('eu-west-1');
-  });
-
-  it('passes a stage’s pinned env from bin/config.ts to its stack, none by default', () => {
-    for (const stage of ['dev', 'prod'] as const) {
-      expect(STAGES[stage].env).toBeUndefined();
-      expect(signalStackProps(stage)).not.toHaveProperty('env');
-    }
-  });
-
-  it('sets every feature flag aws-cdk-lib recommends, at its recommended value', () => {
-    for (const [flag, value] of Object.entries(CURRENTLY_RECOMMENDED_FLAGS)) {
-      expect(CDK_JSON_CONTEXT[flag], flag).toEqual(value);
-    }
-    expect(stack.node.tryGetContext('@aws-cdk/core:newStyleStackSynthesis')).toBeUndefined();
-    expect(FeatureFlags.of(stack).isEnabled('@aws-cdk/aws-iam:minimizePolicies')).toBe(true);
   });
 });

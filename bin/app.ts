@@ -4,11 +4,12 @@ import { SignalStack } from '../lib/signal-stack.js';
 import { parseStage, signalStackProps, type StageName } from './config.js';
 
 // The stage comes from `-c stage=NAME` (cdk.json sets `dev` as the default); configuration is
-// chosen here and passed down as props. Environment-agnostic: no `env`, so synth needs no account.
+// chosen here and passed down as props. A stage may pin its account and region (`env` in
+// bin/config.ts); either way the stack makes no lookups, so synth needs no credentials.
 const app = new App();
 // cdk-nag's AwsSolutions rules run at synth as a policy validation plugin: an unacknowledged
 // error stops `cdk synth` and `cdk deploy`. Accepted findings are acknowledged, with reasons, in
-// the constructs; test/nag.test.ts holds every stage to no errors and no warnings.
+// the constructs; test/infra/nag.test.ts holds every stage to no errors and no warnings.
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
 
 let stage: StageName;

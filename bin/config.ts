@@ -1,4 +1,4 @@
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { RemovalPolicy, type Environment } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Limits } from '../lambda/core/limits.js';
 import type { SignalMonitoringOptions } from '../lib/signal-monitoring.js';
@@ -39,6 +39,13 @@ export interface StageConfig extends Required<
    * subscribes an address to every alarm. See {@link SignalMonitoringOptions}.
    */
   readonly monitoring: SignalMonitoringOptions;
+
+  /**
+   * The account and region the stage deploys to, pinned: `cdk deploy` then refuses other
+   * credentials' account and region. Both as plain strings; synth stays offline (the stack
+   * makes no lookups). `undefined`: wherever the deploying credentials point.
+   */
+  readonly env: Required<Pick<Environment, 'account' | 'region'>> | undefined;
 }
 
 /** The known stages. The key is the `-c stage=NAME` value and the API Gateway stage name. */
@@ -55,9 +62,13 @@ export const STAGES = {
     allowedOrigins: [],
     connectTokenParameter: undefined,
     accessLogging: true,
-    apiGatewayCloudWatchRole: true,
+    // The account's API Gateway logging role is prod's to set (one stack per account and
+    // region sets it). Where dev has an account and region of its own, set this to true.
+    apiGatewayCloudWatchRole: false,
+    deletionProtection: false,
     edge: { enabled: true },
     monitoring: {},
+    env: undefined,
   },
   /** Production: more headroom, longer logs, data kept when the stack goes. */
   prod: {
@@ -74,8 +85,11 @@ export const STAGES = {
     // connectTokenParameter: '/cevitxe/prod/connect-token',
     connectTokenParameter: undefined,
     accessLogging: true,
-    // Sets the account's API Gateway logging role; false where the account already has one.
+    // Sets the account's API Gateway logging role, for every stage of its account and region;
+    // false where the account already has one (a landing zone's, say).
     apiGatewayCloudWatchRole: true,
+    // The table cannot be deleted, by hand or by a stack change, until this is turned off.
+    deletionProtection: true,
     // On the distribution's own name. With your own name, e.g.
     // edge: { enabled: true, customDomain: { domainName: 'signal.example.com',
     //   certificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/…',
@@ -83,6 +97,9 @@ export const STAGES = {
     edge: { enabled: true },
     // Alarms notify no one; to be e-mailed, e.g. monitoring: { alarmEmail: 'ops@example.com' },
     monitoring: {},
+    // Deployed wherever the credentials point; to pin, e.g.
+    // env: { account: '123456789012', region: 'eu-west-1' },
+    env: undefined,
   },
 } as const satisfies Record<string, StageConfig>;
 
@@ -110,9 +127,10 @@ export function stackNameOf(stage: StageName): string {
  * config as SignalServer props.
  */
 export function signalStackProps(stage: StageName): SignalStackProps & { stackName: string } {
-  const { edge, monitoring, ...server }: StageConfig = STAGES[stage];
+  const { edge, monitoring, env, ...server }: StageConfig = STAGES[stage];
   return {
     stackName: stackNameOf(stage),
+    ...(env ? { env } : {}),
     description: `cevitxe signal server, stage ${stage} (API Gateway WebSocket, Lambda, DynamoDB, CloudFront)`,
     server: { stageName: stage, ...server },
     edge,

@@ -1,7 +1,8 @@
 /*
  * The edge front door of the cevitxe signal server: a CloudFront Function
  * (viewer-request, cloudfront-js-2.0). The local gateway and the unit tests run
- * this same file through edge/load.ts, so local and edge rewrite identically.
+ * this same file through local/edge-runtime.ts, so local and edge rewrite
+ * identically.
  * API Gateway accepts WebSocket connections only at the stage path; this
  * function maps the original server's URLs onto it and answers the rest:
  *
@@ -24,8 +25,10 @@
  *   equal to remoteId.
  * - upgrade to any other path: 403, as API Gateway answers beyond the stage.
  *
- * Decided here: an upgrade is an `upgrade` header holding the token
- * `websocket` (any case) or a `sec-websocket-key` header. Endpoint names are
+ * Decided here: an upgrade is a request with a `sec-websocket-key` header.
+ * CloudFront never shows a function the `upgrade` and `connection` headers,
+ * so the key, which every WebSocket handshake carries, is the only sign of
+ * one at the edge. Endpoint names are
  * compared as sent (`/%69ntroduction/a` is an unknown path). One trailing
  * slash after the path form is ignored, as the original's non-strict Express
  * routing did; a second is an empty segment. Segments are percent-decoded as
@@ -36,7 +39,7 @@
  *
  * Only what runtime 2.0 offers: ES 5.1 in strict mode, no modules, no
  * network, no Node globals, under 10 KB. The stage placeholder below is
- * replaced at synth (lib/edge-front-door.ts) and at load (edge/load.ts).
+ * replaced at synth (lib/edge-front-door.ts) and at load (edge/source.ts).
  */
 
 /* exported handler -- the entry point CloudFront calls */
@@ -93,12 +96,6 @@ function headerValue(request, name) {
 }
 
 function isWebSocketUpgrade(request) {
-  var tokens = headerValue(request, 'upgrade').toLowerCase().split(',');
-  for (var i = 0; i < tokens.length; i++) {
-    if (tokens[i].trim() === 'websocket') {
-      return true;
-    }
-  }
   return headerValue(request, 'sec-websocket-key') !== '';
 }
 

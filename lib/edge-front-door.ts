@@ -23,7 +23,7 @@ import { HttpOrigin } from 'aws-cdk-lib/aws-cloudfront-origins';
 import { AaaaRecord, ARecord, RecordTarget, type IHostedZone } from 'aws-cdk-lib/aws-route53';
 import { CloudFrontTarget } from 'aws-cdk-lib/aws-route53-targets';
 import { Construct } from 'constructs';
-import { MAX_FUNCTION_CODE_BYTES, rewriteSource } from '../edge/load.js';
+import { EDGE_CODE_BUDGET_BYTES, edgeFunctionCode } from '../edge/source.js';
 
 /**
  * The WebSocket handshake headers the stage needs from the viewer. `Host` is never among them:
@@ -35,6 +35,12 @@ export const FORWARDED_WEBSOCKET_HEADERS = [
   'Sec-WebSocket-Protocol',
   'Sec-WebSocket-Extensions',
 ] as const;
+
+/**
+ * The viewer's `ip:port` as CloudFront saw it. Behind CloudFront the stage's `sourceIp` is
+ * CloudFront's own address, so `$connect` logs the viewer's from this header instead.
+ */
+export const VIEWER_ADDRESS_HEADER = 'CloudFront-Viewer-Address';
 
 /** A custom domain for an {@link EdgeFrontDoor}. */
 export interface EdgeCustomDomain {
@@ -128,8 +134,8 @@ const STAGE_NAME = /^[A-Za-z0-9_-]{1,128}$/;
  * rewrites that path form into the query form at the stage path, passes the query form through,
  * answers `GET /` with the fish page and refuses everything else itself. The origin is the
  * stage's execute-api host over HTTPS only; the origin request policy forwards every query
- * string and the `Sec-WebSocket-*` handshake headers, never `Host`; nothing is cached; viewers
- * must use HTTPS.
+ * string, the `Sec-WebSocket-*` handshake headers and the viewer's address
+ * (`CloudFront-Viewer-Address`), never `Host`; nothing is cached; viewers must use HTTPS.
  *
  * The edge carries client traffic only. The management API (`@connections`, the stage's
  * callback URL) is never called through CloudFront: Lambdas post to the execute-api host
@@ -141,7 +147,10 @@ export class EdgeFrontDoor extends Construct {
   public readonly distribution: Distribution;
   /** The viewer-request function that rewrites the path form (edge/rewrite.js). */
   public readonly function: CloudFrontFunction;
-  /** The origin request policy: all query strings, the `Sec-WebSocket-*` headers, no `Host`. */
+  /**
+   * The origin request policy: all query strings, the `Sec-WebSocket-*` headers and
+   * `CloudFront-Viewer-Address`, no `Host`.
+   */
   public readonly originRequestPolicy: OriginRequestPolicy;
   /** The host name viewers use: the custom domain, else the distribution's own. */
   public readonly domainName: string;
@@ -162,27 +171,61 @@ export class EdgeFrontDoor extends Construct {
       );
     }
 
-    const code = rewriteSource(stageName);
-    if (Buffer.byteLength(code, 'utf8') > MAX_FUNCTION_CODE_BYTES) {
-      throw new Error(`EdgeFrontDoor: edge/rewrite.js exceeds CloudFront's 10 KB function limit`);
+    this.function = this.createRewriteFunction(stageName);
+    this.originRequestPolicy = this.createOriginRequestPolicy(id, props.forwardOriginHeader);
+    this.distribution = this.createDistribution(originDomainName, stageName, props);
+    acknowledgeNagFindings(this.distribution, customDomain !== undefined);
+    if (customDomain?.hostedZone) this.createAliasRecords(customDomain, customDomain.hostedZone);
+
+    this.domainName = customDomain?.domainName ?? this.distribution.distributionDomainName;
+    this.webSocketUrl = `wss://${this.domainName}`;
+    this.httpsUrl = `https://${this.domainName}`;
+  }
+
+  /** The viewer-request function, minified at synth from the readable edge/rewrite.js. */
+  private createRewriteFunction(stageName: string): CloudFrontFunction {
+    // The same code the tests and the local gateway run.
+    const code = edgeFunctionCode(stageName);
+    const bytes = Buffer.byteLength(code, 'utf8');
+    if (bytes >= EDGE_CODE_BUDGET_BYTES) {
+      throw new Error(
+        `EdgeFrontDoor: edge/rewrite.js minifies to ${bytes} bytes, over this project's ${EDGE_CODE_BUDGET_BYTES}-byte budget (CloudFront's limit is 10 KB)`,
+      );
     }
-    this.function = new CloudFrontFunction(this, 'Rewrite', {
+    return new CloudFrontFunction(this, 'Rewrite', {
       code: FunctionCode.fromInline(code),
       runtime: FunctionRuntime.JS_2_0,
       comment: `Rewrites the cevitxe path form to the query form at /${stageName}`,
     });
+  }
 
-    this.originRequestPolicy = new OriginRequestPolicy(this, 'OriginRequestPolicy', {
-      comment: 'WebSocket handshake to API Gateway: all query strings, Sec-WebSocket-*, no Host',
+  /** What reaches the stage: every query string and the handshake headers, never `Host`. */
+  private createOriginRequestPolicy(id: string, forwardOriginHeader = false): OriginRequestPolicy {
+    const stack = Stack.of(this);
+    return new OriginRequestPolicy(this, 'OriginRequestPolicy', {
+      // Policy names are account-wide: the stack name and region keep one stage deployable in
+      // several regions of one account.
+      originRequestPolicyName: `${stack.stackName}-${stack.region}-${id}-websocket`,
+      comment:
+        'WebSocket handshake to API Gateway: all query strings, Sec-WebSocket-*, the viewer address, no Host',
       queryStringBehavior: OriginRequestQueryStringBehavior.all(),
       headerBehavior: OriginRequestHeaderBehavior.allowList(
         ...FORWARDED_WEBSOCKET_HEADERS,
-        ...(props.forwardOriginHeader ? ['Origin'] : []),
+        VIEWER_ADDRESS_HEADER,
+        ...(forwardOriginHeader ? ['Origin'] : []),
       ),
       cookieBehavior: OriginRequestCookieBehavior.none(),
     });
+  }
 
-    this.distribution = new Distribution(this, 'Distribution', {
+  /** HTTPS only on both sides, nothing cached, the rewrite function on every request. */
+  private createDistribution(
+    originDomainName: string,
+    stageName: string,
+    props: EdgeFrontDoorProps,
+  ): Distribution {
+    const { customDomain } = props;
+    return new Distribution(this, 'Distribution', {
       comment: props.comment ?? `cevitxe signal server edge for stage ${stageName}`,
       priceClass: props.priceClass ?? PriceClass.PRICE_CLASS_ALL,
       defaultBehavior: {
@@ -213,19 +256,14 @@ export class EdgeFrontDoor extends Construct {
           }
         : {}),
     });
+  }
 
-    acknowledgeNagFindings(this.distribution, customDomain !== undefined);
-
-    if (customDomain?.hostedZone) {
-      const target = RecordTarget.fromAlias(new CloudFrontTarget(this.distribution));
-      const record = { zone: customDomain.hostedZone, recordName: customDomain.domainName, target };
-      new ARecord(this, 'AliasRecord', record);
-      new AaaaRecord(this, 'AliasRecordIpv6', record);
-    }
-
-    this.domainName = customDomain?.domainName ?? this.distribution.distributionDomainName;
-    this.webSocketUrl = `wss://${this.domainName}`;
-    this.httpsUrl = `https://${this.domainName}`;
+  /** A and AAAA alias records pointing the custom domain at the distribution. */
+  private createAliasRecords(customDomain: EdgeCustomDomain, zone: IHostedZone): void {
+    const target = RecordTarget.fromAlias(new CloudFrontTarget(this.distribution));
+    const record = { zone, recordName: customDomain.domainName, target };
+    new ARecord(this, 'AliasRecord', record);
+    new AaaaRecord(this, 'AliasRecordIpv6', record);
   }
 }
 

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
+import { CfnResource, Duration, Lazy, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -139,5 +139,37 @@ export class SignalFunction extends NodejsFunction {
         forceDockerBundling: false,
       },
     });
+
+    this.dependOnRolePoliciesOnly(role);
+  }
+
+  /**
+   * Lambda makes the function depend on its whole role: the role's policies, which must exist
+   * before the function runs, and the role itself, which the `Role` GetAtt already orders (and
+   * cfn-lint flags as W3005). Every dependency but the role stays, read at synth once every
+   * grant is made.
+   */
+  private dependOnRolePoliciesOnly(role: Role): void {
+    const resource = this.node.defaultChild as CfnResource;
+    const roleResource = role.node.defaultChild;
+    resource.addOverride(
+      'DependsOn',
+      Lazy.list({
+        produce: () => {
+          const stack = Stack.of(this);
+          const ids = [...resource.node.dependencies, ...this.node.dependencies]
+            .flatMap((dependency) => dependency.node.findAll())
+            .filter(
+              (child): child is CfnResource =>
+                child instanceof CfnResource &&
+                child !== roleResource &&
+                child !== resource &&
+                Stack.of(child) === stack,
+            )
+            .map((child) => stack.resolve(child.logicalId) as string);
+          return [...new Set(ids)].sort();
+        },
+      }),
+    );
   }
 }

@@ -1,11 +1,11 @@
 /**
- * `npm start`: the signal server on this machine. The local gateway (local/gateway.ts) runs the
+ * `npm start`: the signal server on this machine. The local gateway (local/gateway/) runs the
  * very handlers deployed on AWS, with DynamoDB in process (dynalite, in memory), or the
  * DynamoDB API at AWS_ENDPOINT_URL_DYNAMODB (e.g. DynamoDB Local) when that is set.
  */
 import { parseArgs } from 'node:util';
 import { isLevel } from '../lambda/core/log.js';
-import { startGateway } from './gateway.js';
+import { startGateway } from './gateway/index.js';
 import { throttleProblem, type ThrottleOptions } from './throttle.js';
 
 const HELP = `Usage: npm start -- [options]

@@ -17,7 +17,7 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startGateway } from '../local/gateway.js';
+import { startGateway } from '../local/gateway/index.js';
 import { measureBundles, NO_SOURCE_MAPS, type BundlesRun } from './bench/bundles.js';
 import { describeFanOut, measureFanOut } from './bench/fanout.js';
 import { costModel, DEFAULT_ASSUMPTIONS, price, type Bill, type CostModel } from './bench/cost.js';
@@ -48,6 +48,12 @@ import {
   type Tally,
 } from './bench/sdk-calls.js';
 import { kib, markdownTable, num, query, table, usd } from './bench/stats.js';
+import {
+  measureTransport,
+  printTransport,
+  transportTargets,
+  type TransportRun,
+} from './bench/transport.js';
 
 const INIT_TARGET = 1.3;
 
@@ -66,7 +72,7 @@ bundle sizes and cold init, and the modelled price per million frames and per pe
   --samples S            cold-init samples per bundle (env BENCH_SAMPLES; default 31)
   --relay-sockets K      cost model: relay sockets per peer (default ${DEFAULT_ASSUMPTIONS.relaySockets})
   --frames-per-minute F  cost model: frames a peer sends per minute per relay socket (default ${DEFAULT_ASSUMPTIONS.framesPerMinute})
-  --only LIST            comma-separated sections: relay, calls, bundles, fanout (default all)
+  --only LIST            comma-separated sections: relay, calls, bundles, fanout, transport (default all)
   --markdown PATH        where to write the README section (default $TMPDIR/bench-results.md)
   -h, --help             show this help
 `;
@@ -100,11 +106,12 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv) {
     strict: true,
   });
   const sections = new Set(
-    (values.only ?? 'relay,calls,bundles,fanout').split(',').map((s) => s.trim()),
+    (values.only ?? 'relay,calls,bundles,fanout,transport').split(',').map((s) => s.trim()),
   );
+  const known = ['relay', 'calls', 'bundles', 'fanout', 'transport'];
   for (const section of sections)
-    if (!['relay', 'calls', 'bundles', 'fanout'].includes(section))
-      throw new UsageError(`--only: unknown section ${section} (relay, calls, bundles, fanout)`);
+    if (!known.includes(section))
+      throw new UsageError(`--only: unknown section ${section} (${known.join(', ')})`);
   const load: RelayLoad = {
     pairs: positive('pairs', values.pairs ?? env.BENCH_PAIRS, 10),
     frames: positive('frames', values.frames ?? env.BENCH_FRAMES, 200),
@@ -601,6 +608,12 @@ async function main(): Promise<void> {
     report.both();
   }
 
+  let transport: TransportRun | undefined;
+  if (options.sections.has('transport')) {
+    transport = await measureTransport((line) => console.error(`[bench] ${line}`));
+    printTransport(report, transport);
+  }
+
   let model: CostModel | undefined;
   if (ops) {
     model = costModel(ops, {
@@ -659,6 +672,7 @@ async function main(): Promise<void> {
       initExplanation(bundles),
     );
   }
+  if (transport) for (const [met, text] of transportTargets(transport)) line(met, text);
   report.both();
   if (warnings.length) {
     report.print(

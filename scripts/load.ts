@@ -25,7 +25,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { LOCAL_AWS } from '../local/dynamodb.js';
-import { startGateway } from '../local/gateway.js';
+import { startGateway } from '../local/gateway/index.js';
 import { random, seedFrom, type Random } from '../test/hardening/support/random.js';
 import { Client, inBatches, MemorySampler, mib } from './hardening/client.js';
 

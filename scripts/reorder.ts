@@ -22,7 +22,7 @@ import { randomUUID } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Handlers, WebSocketEvent } from '../lambda/core/handlers.js';
-import { startGateway } from '../local/gateway.js';
+import { startGateway } from '../local/gateway/index.js';
 import { Client, inBatches } from './hardening/client.js';
 
 export interface ReorderOptions {

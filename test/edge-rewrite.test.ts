@@ -2,19 +2,21 @@
 // CloudFront-shaped viewer-request events.
 import { describe, expect, it } from 'vitest';
 import {
-  isResponse,
-  loadFunction,
-  loadRewrite,
+  EDGE_CODE_BUDGET_BYTES,
+  edgeFunctionCode,
   MAX_FUNCTION_CODE_BYTES,
-  parseQuerystring,
   rewriteSource,
+} from '../edge/source.js';
+import {
+  isResponse,
+  parseQuerystring,
   serializeQuerystring,
   viewerRequestEvent,
   type CloudFrontRequest,
   type CloudFrontResponse,
   type CloudFrontViewerRequestResult,
-  type Rewrite,
-} from '../edge/load.js';
+} from '../local/edge-event.js';
+import { loadFunction, loadRewrite, type Rewrite } from '../local/edge-runtime.js';
 
 const UPGRADE = {
   Upgrade: 'websocket',
@@ -381,13 +383,19 @@ describe('plain HTTP', () => {
     expect(response.headers.allow).toEqual({ value: 'GET, HEAD' });
   });
 
-  it('recognises an upgrade by its header in any case, or by Sec-WebSocket-Key alone', () => {
-    const mixedCase = rewrite(event('GET', '/introduction/a', { Upgrade: 'WebSocket' }));
-    expect(forwarded(mixedCase).uri).toBe('/dev');
+  it('recognises a WebSocket upgrade by its Sec-WebSocket-Key, the one sign CloudFront shows', () => {
     const keyOnly = rewrite(event('GET', '/introduction/a', { 'Sec-WebSocket-Key': 'x' }));
     expect(forwarded(keyOnly).uri).toBe('/dev');
-    const otherUpgrade = rewrite(event('GET', '/introduction/a', { Upgrade: 'h2c' }));
-    expect(answered(otherUpgrade).statusCode).toBe(404);
+    const noKey = rewrite(event('GET', '/introduction/a', { Upgrade: 'websocket' }));
+    expect(answered(noKey).statusCode).toBe(404);
+  });
+
+  it('ignores Upgrade and Connection even when an event carries them', () => {
+    // Built by hand, past the emulator: the function itself must not rely on these headers.
+    const plain = event('GET', '/introduction/a');
+    plain.request.headers.upgrade = { value: 'websocket' };
+    plain.request.headers.connection = { value: 'Upgrade' };
+    expect(answered(rewrite(plain)).statusCode).toBe(404);
   });
 });
 
@@ -492,22 +500,56 @@ describe('the sandbox', () => {
 });
 
 describe('the deployed source', () => {
-  it('has the stage substituted and fits CloudFront’s 10 KB limit', () => {
-    const source = rewriteSource('dev');
-    expect(source).toContain("var STAGE_PATH = '/dev';");
-    expect(source).not.toContain('__STAGE__');
-    expect(Buffer.byteLength(source, 'utf8')).toBeLessThanOrEqual(MAX_FUNCTION_CODE_BYTES);
+  it('is the readable source with the stage substituted, minified', () => {
+    const readable = rewriteSource('dev');
+    expect(readable).toContain("var STAGE_PATH = '/dev';");
+    expect(readable).not.toContain('__STAGE__');
+    const deployed = edgeFunctionCode('dev');
+    expect(deployed).toContain('"/dev"');
+    expect(deployed).not.toContain('__STAGE__');
+    expect(deployed).toMatch(/\bfunction handler\(/);
+    expect(deployed).not.toMatch(/\/\*|\n/);
+    expect(Buffer.byteLength(deployed)).toBeLessThan(Buffer.byteLength(readable) / 2);
   });
 
-  it('defines no module exports or requires', () => {
-    const source = rewriteSource('dev');
-    expect(source).not.toMatch(/\brequire\s*\(|module\.exports|\bexports\.|\bimport\b|\bexport\b/);
+  it.each(['dev', 'prod', 'a'.repeat(128)])(
+    'stays under the 6 KB budget for stage %s, far from CloudFront’s 10 KB limit',
+    (stage) => {
+      const bytes = Buffer.byteLength(edgeFunctionCode(stage), 'utf8');
+      expect(bytes).toBeLessThan(EDGE_CODE_BUDGET_BYTES);
+      expect(EDGE_CODE_BUDGET_BYTES).toBeLessThan(MAX_FUNCTION_CODE_BYTES);
+    },
+  );
+
+  it('keeps to ES5 syntax and defines no module exports or requires', () => {
+    for (const source of [rewriteSource('dev'), edgeFunctionCode('dev')]) {
+      expect(source).not.toMatch(
+        /\brequire\s*\(|module\.exports|\bexports\.|\bimport\b|\bexport\b/,
+      );
+      expect(source).not.toMatch(/=>|\b(?:let|const|class)\s/);
+    }
+  });
+
+  it('behaves as the readable source does', () => {
+    const readable = loadFunction(rewriteSource('dev'));
+    for (const [method, url, headers] of [
+      ['GET', '/', {}],
+      ['GET', '/connection/a/b/k?token=t&type=x', UPGRADE],
+      ['GET', '/connection/a/a/k', UPGRADE],
+      ['GET', '/introduction/%E0%A4', UPGRADE],
+      ['HEAD', '/introduction/a', UPGRADE],
+      ['POST', '/', {}],
+      ['GET', '/elsewhere', UPGRADE],
+    ] as const) {
+      expect(rewrite(event(method, url, headers))).toEqual(readable(event(method, url, headers)));
+    }
   });
 
   it.each(['', 'a/b', "x'", 'x y', '$default', 'a'.repeat(129)])(
     'refuses the stage name %j',
     (name) => {
       expect(() => rewriteSource(name)).toThrow(/Invalid stage name/);
+      expect(() => edgeFunctionCode(name)).toThrow(/Invalid stage name/);
       expect(() => loadRewrite(name)).toThrow(/Invalid stage name/);
     },
   );
@@ -540,6 +582,14 @@ describe('viewer-request events', () => {
           b: { value: '2' },
         },
       },
+    });
+  });
+
+  it('leaves out Upgrade and Connection, which CloudFront never shows a function', () => {
+    const shaped = viewerRequestEvent({ method: 'GET', url: '/introduction/a', headers: UPGRADE });
+    expect(shaped.request.headers).toEqual({
+      'sec-websocket-key': { value: UPGRADE['Sec-WebSocket-Key'] },
+      'sec-websocket-version': { value: '13' },
     });
   });
 

@@ -91,9 +91,17 @@ export function createHandlers(services: Services, options: HandlerOptions): Han
     requestId: event.requestContext.requestId,
   });
 
+  // Behind CloudFront the stage's sourceIp is CloudFront's; the edge forwards the viewer's ip:port.
+  const viewerAddress = (event: WebSocketEvent) => {
+    const found = Object.entries(event.headers ?? {}).find(
+      ([name]) => name.toLowerCase() === 'cloudfront-viewer-address',
+    );
+    return found?.[1] === undefined ? {} : { viewerAddress: found[1] };
+  };
+
   return {
     connect: (event) =>
-      invoke('$connect', eventFields(event), async (ctx) => {
+      invoke('$connect', { ...eventFields(event), ...viewerAddress(event) }, async (ctx) => {
         const { connectionId, connectedAt } = event.requestContext;
         const refusal = checkAccess(ctx.access, event.headers, event.queryStringParameters);
         if (refusal) {

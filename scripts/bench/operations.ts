@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { KEEP_ALIVE_FRAME } from '../../lambda/core/protocol.js';
-import type { Gateway } from '../../local/gateway.js';
+import type { Gateway } from '../../local/gateway/index.js';
 import { BenchSocket } from './client.js';
 import {
   addStats,

@@ -87,6 +87,24 @@ describe('$connect', () => {
     ).resolves.toEqual({ statusCode: 200 });
   });
 
+  it('logs the viewer’s address that CloudFront forwards, on every line of the $connect', async () => {
+    const h = harness();
+    const viewer = { 'CloudFront-Viewer-Address': '198.51.100.7:50321' };
+    await h.handlers.connect(connectEvent('c1', { type: 'introduction', localId: 'a' }, viewer));
+    await h.handlers.connect(connectEvent('c2', { type: 'connection' }, viewer));
+    expect(h.logs.length).toBeGreaterThanOrEqual(2);
+    for (const line of h.logs) {
+      expect(line.fields).toMatchObject({ viewerAddress: '198.51.100.7:50321' });
+    }
+  });
+
+  it('logs no viewer address for a handshake that did not come through CloudFront', async () => {
+    const h = harness();
+    await h.handlers.connect(connectEvent('c1', { type: 'introduction', localId: 'a' }));
+    expect(h.logs.length).toBeGreaterThanOrEqual(1);
+    for (const line of h.logs) expect(line.fields).not.toHaveProperty('viewerAddress');
+  });
+
   it('uses API Gateway’s connectedAt for the record', async () => {
     const h = harness();
     const event = connectEvent('c1', { type: 'introduction', localId: 'a' });

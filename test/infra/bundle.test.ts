@@ -6,9 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { App } from 'aws-cdk-lib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { logicalIdOf, stageStack } from './stack-fixtures.js';
+import { appLikeCli, logicalIdOf, stageStack } from './fixtures.js';
 
 const run = promisify(execFile);
 
@@ -18,7 +17,7 @@ describe('bundling the dev stack', () => {
 
   beforeAll(() => {
     // Asset metadata (on by default under the CLI) records each function's asset directory.
-    const app = new App({ outdir, context: { 'aws:cdk:enable-asset-metadata': true } });
+    const app = appLikeCli({ outdir, context: { 'aws:cdk:enable-asset-metadata': true } });
     const { stack } = stageStack('dev', app);
     const assembly = app.synth();
     const template = assembly.getStackByName(stack.stackName).template as {

@@ -2,21 +2,22 @@ import { CfnParameter, Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { describe, expect, it } from 'vitest';
-import type { Services } from '../lambda/core/context.js';
-import { createHandlers } from '../lambda/core/handlers.js';
-import { DEFAULT_LIMITS } from '../lambda/core/limits.js';
-import { silentLogger } from '../lambda/core/log.js';
-import { NAMESPACE, type MetricName } from '../lambda/core/metrics.js';
-import { signalStackProps, STAGES, type StageName } from '../bin/config.js';
-import type { SignalFunction } from '../lib/signal-function.js';
+import type { Services } from '../../lambda/core/context.js';
+import { createHandlers } from '../../lambda/core/handlers.js';
+import { DEFAULT_LIMITS } from '../../lambda/core/limits.js';
+import { silentLogger } from '../../lambda/core/log.js';
+import { NAMESPACE, type MetricName } from '../../lambda/core/metrics.js';
+import { signalStackProps, STAGES, type StageName } from '../../bin/config.js';
+import { SignalStack } from '../../lib/signal-stack.js';
 import {
   SIGNAL_ALARM_DEFAULTS,
+  THROTTLED_REQUESTS_METRIC,
   SIGNAL_METRIC_LABELS,
   SignalMonitoring,
   type SignalMonitoringOptions,
-} from '../lib/signal-monitoring.js';
-import { SignalServer } from '../lib/signal-server.js';
-import { appWithoutBundling, customStack, logicalIdOf, stageStack } from './stack-fixtures.js';
+} from '../../lib/signal-monitoring.js';
+import { SignalServer } from '../../lib/signal-server.js';
+import { appWithoutBundling, functionsOf, logicalIdOf, stageStack } from './fixtures.js';
 
 /** A stack holding a SignalServer for `stageName` and a SignalMonitoring of it. */
 function monitored(options: SignalMonitoringOptions = {}, stageName = 'dev') {
@@ -29,15 +30,6 @@ function monitored(options: SignalMonitoringOptions = {}, stageName = 'dev') {
 /** Constructing a SignalMonitoring with these options; for the validation tests. */
 function build(options: SignalMonitoringOptions): () => void {
   return () => monitored(options);
-}
-
-function functionsOf(server: SignalServer): Record<string, SignalFunction> {
-  return {
-    connect: server.connectFunction,
-    default: server.defaultFunction,
-    disconnect: server.disconnectFunction,
-    deliver: server.deliverFunction,
-  };
 }
 
 interface AlarmJson {
@@ -250,7 +242,7 @@ describe('SignalMonitoring alarms', () => {
   const { server, monitoring, template } = monitored();
   const functions = functionsOf(server);
 
-  it('has twelve alarms: errors and throttles per function, three API Gateway, one EMF', () => {
+  it('has twelve alarms: per function, API Gateway failures and throttling, failed deliveries, EMF', () => {
     expect(monitoring.alarms).toHaveLength(12);
     expect(alarmsOf(template)).toHaveLength(12);
     expect(
@@ -261,8 +253,8 @@ describe('SignalMonitoring alarms', () => {
       [
         ...Object.keys(functions).flatMap((name) => [`${name}-errors`, `${name}-throttles`]),
         'api-execution-errors',
-        'api-integration-errors',
-        'api-throttled-messages',
+        'api-throttled-requests',
+        'deliver-failures',
         'handler-errors',
       ]
         .map((name) => `cevitxe-signal-dev-${name}`)
@@ -277,7 +269,8 @@ describe('SignalMonitoring alarms', () => {
         ComparisonOperator: 'GreaterThanOrEqualToThreshold',
         EvaluationPeriods: 1,
         Period: 300,
-        Statistic: 'Sum',
+        // A queue's depth is a level, not a count: its maximum over the period.
+        Statistic: alarm.Properties.AlarmName.endsWith('deliver-failures') ? 'Maximum' : 'Sum',
       });
       expect(alarm.Properties.AlarmDescription).toEqual(expect.any(String));
     }
@@ -298,19 +291,79 @@ describe('SignalMonitoring alarms', () => {
     }
   });
 
-  it.each([
-    ['api-execution-errors', 'ExecutionError', 1],
-    ['api-integration-errors', 'IntegrationError', 10],
-    ['api-throttled-messages', 'ClientError', 10],
-  ])('alarm %s watches API Gateway %s of this API and stage', (name, metricName, threshold) => {
-    expect(alarmNamed(template, `cevitxe-signal-dev-${name}`)).toMatchObject({
+  it('alarms on API Gateway ExecutionError of this API and stage', () => {
+    expect(alarmNamed(template, 'cevitxe-signal-dev-api-execution-errors')).toMatchObject({
       Namespace: 'AWS/ApiGateway',
-      MetricName: metricName,
+      MetricName: 'ExecutionError',
       Dimensions: [
         { Name: 'ApiId', Value: { Ref: logicalIdOf(server.webSocketApi) } },
         { Name: 'Stage', Value: 'dev' },
       ],
-      Threshold: threshold,
+      Threshold: 1,
+    });
+  });
+
+  it('never alarms on IntegrationError or ClientError, which count deliberate refusals', () => {
+    const watched = alarmsOf(template).map((alarm) => alarm.Properties.MetricName);
+    expect(watched).not.toContain('IntegrationError');
+    expect(watched).not.toContain('ClientError');
+  });
+
+  it('counts throttled requests (status 429) from the access log, per stage', () => {
+    template.resourceCountIs('AWS::Logs::MetricFilter', 1);
+    template.hasResourceProperties('AWS::Logs::MetricFilter', {
+      LogGroupName: { Ref: logicalIdOf(server.accessLogGroup!) },
+      FilterPattern: '{ $.status = "429" }',
+      MetricTransformations: [
+        {
+          MetricNamespace: NAMESPACE,
+          MetricName: THROTTLED_REQUESTS_METRIC,
+          MetricValue: '1',
+          Unit: 'Count',
+          Dimensions: [{ Key: 'stage', Value: '$.stage' }],
+        },
+      ],
+    });
+    expect(alarmNamed(template, 'cevitxe-signal-dev-api-throttled-requests')).toMatchObject({
+      Namespace: NAMESPACE,
+      MetricName: THROTTLED_REQUESTS_METRIC,
+      Dimensions: [{ Name: 'stage', Value: 'dev' }],
+      Threshold: SIGNAL_ALARM_DEFAULTS.throttledRequests,
+    });
+  });
+
+  it('filters on fields the access log line really has: its stage and its status', () => {
+    const stage = Object.values(template.findResources('AWS::ApiGatewayV2::Stage'))[0] as {
+      Properties: { AccessLogSettings: { Format: string } };
+    };
+    const format = stage.Properties.AccessLogSettings.Format;
+    expect(format).toContain('"status":"$context.status"');
+    expect(format).toContain('"stage":"$context.stage"');
+  });
+
+  it('has no throttling alarm when the stage writes no access log', () => {
+    const stack = new Stack(appWithoutBundling(), 'Quiet');
+    const quiet = new SignalServer(stack, 'SignalServer', {
+      accessLogging: false,
+      apiGatewayCloudWatchRole: false,
+    });
+    const alarms = new SignalMonitoring(stack, 'Monitoring', { server: quiet }).alarms;
+    expect(alarms).toHaveLength(11);
+    Template.fromStack(stack).resourceCountIs('AWS::Logs::MetricFilter', 0);
+  });
+
+  it('alarms on the first delivery that failed every attempt', () => {
+    expect(alarmNamed(template, 'cevitxe-signal-dev-deliver-failures')).toMatchObject({
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [
+        {
+          Name: 'QueueName',
+          Value: { 'Fn::GetAtt': [logicalIdOf(server.deliverFailureQueue), 'QueueName'] },
+        },
+      ],
+      Statistic: 'Maximum',
+      Threshold: 1,
     });
   });
 
@@ -325,22 +378,24 @@ describe('SignalMonitoring alarms', () => {
 
   it('watches exactly the namespace, name and dimension the handlers emit when they fail', async () => {
     const emitted: Array<Record<string, unknown>> = [];
+    // A clock that passes every retry budget at each reading: the store's failure is final.
+    let clock = 1_700_000_000_000;
     const services = {
       store: { getConnection: () => Promise.reject(new Error('table unavailable')) },
+      messenger: { close: () => Promise.resolve() },
       limits: DEFAULT_LIMITS,
-      now: () => 1_700_000_000_000,
+      now: () => (clock += 60_000),
     } as unknown as Services;
     const handlers = createHandlers(services, {
       log: silentLogger,
       stage: 'dev',
       emitMetrics: (emf) => emitted.push(emf),
     });
-    await expect(
-      handlers.message({
-        requestContext: { routeKey: '$default', connectionId: 'c1' },
-        body: '{}',
-      }),
-    ).rejects.toThrow('table unavailable');
+    // The socket's kind is unreadable: the handler closes it and counts the failure.
+    await handlers.message({
+      requestContext: { routeKey: '$default', connectionId: 'c1' },
+      body: '{}',
+    });
 
     const [emf] = emitted as Array<{
       _aws: {
@@ -380,8 +435,8 @@ describe('SignalMonitoring alarms', () => {
         functionErrors: 3,
         functionThrottles: 4,
         executionErrors: 5,
-        integrationErrors: 50,
-        clientErrors: 100,
+        throttledRequests: 100,
+        failedDeliveries: 2,
         handlerErrors: 7,
         period: Duration.minutes(10),
         evaluationPeriods: 2,
@@ -392,8 +447,8 @@ describe('SignalMonitoring alarms', () => {
     expect(thresholdOf('connect-errors')).toBe(3);
     expect(thresholdOf('deliver-throttles')).toBe(4);
     expect(thresholdOf('api-execution-errors')).toBe(5);
-    expect(thresholdOf('api-integration-errors')).toBe(50);
-    expect(thresholdOf('api-throttled-messages')).toBe(100);
+    expect(thresholdOf('api-throttled-requests')).toBe(100);
+    expect(thresholdOf('deliver-failures')).toBe(2);
     expect(thresholdOf('handler-errors')).toBe(7);
     for (const alarm of alarmsOf(custom)) {
       expect(alarm.Properties).toMatchObject({ Period: 600, EvaluationPeriods: 2 });
@@ -401,9 +456,9 @@ describe('SignalMonitoring alarms', () => {
   });
 
   it('keeps the defaults for thresholds that are not given', () => {
-    const { template: custom } = monitored({ thresholds: { clientErrors: 100 } });
-    expect(alarmNamed(custom, 'cevitxe-signal-dev-api-throttled-messages').Threshold).toBe(100);
-    expect(alarmNamed(custom, 'cevitxe-signal-dev-api-integration-errors').Threshold).toBe(10);
+    const { template: custom } = monitored({ thresholds: { throttledRequests: 100 } });
+    expect(alarmNamed(custom, 'cevitxe-signal-dev-api-throttled-requests').Threshold).toBe(100);
+    expect(alarmNamed(custom, 'cevitxe-signal-dev-deliver-failures').Threshold).toBe(1);
     expect(alarmNamed(custom, 'cevitxe-signal-dev-connect-errors').Period).toBe(300);
   });
 });
@@ -518,8 +573,8 @@ describe('SignalMonitoring props validation', () => {
     ['functionErrors', 0],
     ['functionThrottles', -1],
     ['executionErrors', Number.NaN],
-    ['integrationErrors', Number.POSITIVE_INFINITY],
-    ['clientErrors', 0],
+    ['throttledRequests', Number.POSITIVE_INFINITY],
+    ['failedDeliveries', 0],
     ['handlerErrors', -0.5],
   ])('refuses thresholds.%s = %s', (name, value) => {
     expect(build({ thresholds: { [name]: value } })).toThrow(
@@ -572,12 +627,9 @@ describe("each stage's stack", () => {
       expect(alarmNamed(template, `cevitxe-signal-${stage}-handler-errors`).Dimensions).toEqual([
         { Name: 'stage', Value: stage },
       ]);
-      expect(alarmNamed(template, `cevitxe-signal-${stage}-api-throttled-messages`)).toMatchObject({
-        MetricName: 'ClientError',
-        Dimensions: [
-          { Name: 'ApiId', Value: { Ref: logicalIdOf(stack.server.webSocketApi) } },
-          { Name: 'Stage', Value: stage },
-        ],
+      expect(alarmNamed(template, `cevitxe-signal-${stage}-api-throttled-requests`)).toMatchObject({
+        MetricName: THROTTLED_REQUESTS_METRIC,
+        Dimensions: [{ Name: 'stage', Value: stage }],
       });
       for (const [name, fn] of Object.entries(functionsOf(stack.server))) {
         expect(alarmNamed(template, `cevitxe-signal-${stage}-${name}-errors`).Dimensions).toEqual([
@@ -594,11 +646,11 @@ describe("each stage's stack", () => {
     expect(props.server).not.toHaveProperty('monitoring');
   });
 
-  it('subscribes the configured alarmEmail to every alarm of the stack', () => {
-    const { stack, template } = customStack({
-      server: { stageName: 'prod' },
-      monitoring: { alarmEmail: 'ops@example.com' },
-    });
+  it('lets prod’s alarms, every one, reach the alarmEmail configured for it', () => {
+    const props = { ...signalStackProps('prod'), monitoring: { alarmEmail: 'ops@example.com' } };
+    const stack = new SignalStack(appWithoutBundling(), props.stackName, props);
+    const template = Template.fromStack(stack);
+    expect(alarmsOf(template)).toHaveLength(12);
     const topicRef = { Ref: logicalIdOf(stack.monitoring.topic as Topic) };
     template.hasResourceProperties('AWS::SNS::Subscription', {
       Protocol: 'email',
@@ -607,6 +659,7 @@ describe("each stage's stack", () => {
     });
     for (const alarm of alarmsOf(template)) {
       expect(alarm.Properties.AlarmActions).toEqual([topicRef]);
+      expect(alarm.Properties.OKActions).toEqual([topicRef]);
     }
   });
 });

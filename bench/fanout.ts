@@ -11,7 +11,7 @@ import { INTRODUCTION_CONCURRENCY } from '../lambda/core/introduction.js';
 import { DEFAULT_LIMITS } from '../lambda/core/limits.js';
 import { createLogger } from '../lambda/core/log.js';
 import type { Delivery, Messenger } from '../lambda/core/messenger.js';
-import { SignalStore } from '../lambda/core/store.js';
+import { DynamoSignalStore } from '../lambda/core/store/dynamo.js';
 import { mapLimit, sleep } from '../lambda/core/util.js';
 import { LOCAL_AWS, ensureTable, startDynalite } from '../local/dynamodb.js';
 
@@ -69,7 +69,7 @@ export async function measureFanOut(
     const db = DynamoDBDocumentClient.from(client, {
       marshallOptions: { removeUndefinedValues: true },
     });
-    const store = new SignalStore(db, 'fanout');
+    const store = new DynamoSignalStore(db, 'fanout');
     const key = 'shared-document';
     progress(`fan-out: recording ${peers} peers on one key…`);
     // Recorded directly: joining each through the handlers would make peers² introductions.
@@ -91,7 +91,7 @@ export async function measureFanOut(
       {
         store,
         messenger: sockets,
-        deferred: { deliverLater: () => Promise.reject(new Error('no pairing here')) },
+        deliveryInvoker: { deliverLater: () => Promise.reject(new Error('no pairing here')) },
         limits: DEFAULT_LIMITS,
         now: Date.now,
       },

@@ -16,11 +16,17 @@
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { startGateway } from '../local/gateway.js';
+import { startGateway } from '../local/gateway/index.js';
 import { integer, readCommandLine, runCommand, UsageError, valued } from '../scripts/cli.js';
 import { measureBundles, type BundlesRun } from './bundles.js';
 import { costModel, DEFAULT_ASSUMPTIONS, type CostModel } from './cost.js';
 import { describeFanOut, measureFanOut } from './fanout.js';
+import {
+  measureTransport,
+  printTransport,
+  transportTargets,
+  type TransportRun,
+} from './transport.js';
 import { JOIN_POINTS, measureOperations, type OperationsRun } from './operations.js';
 import { measureRelay, type RelayLoad, type RelaySection } from './relay.js';
 import {
@@ -54,12 +60,12 @@ bundle sizes and cold init, and the modelled price per million frames and per pe
   --samples S            cold-init samples per bundle (env BENCH_SAMPLES; default 31)
   --relay-sockets K      cost model: relay sockets per peer (default ${DEFAULT_ASSUMPTIONS.relaySockets})
   --frames-per-minute F  cost model: frames a peer sends per minute per relay socket (default ${DEFAULT_ASSUMPTIONS.framesPerMinute})
-  --only LIST            comma-separated sections: relay, calls, bundles, fanout (default all)
+  --only LIST            comma-separated sections: relay, calls, bundles, fanout, transport (default all)
   --markdown PATH        where to write the README section (default $TMPDIR/bench-results.md)
   -h, --help             show this help
 `;
 
-const SECTIONS = ['relay', 'calls', 'bundles', 'fanout'];
+const SECTIONS = ['relay', 'calls', 'bundles', 'fanout', 'transport'];
 
 /** Reads the command line; throws UsageError on anything it does not understand. */
 function parseOptions(argv: string[], env: NodeJS.ProcessEnv) {
@@ -120,6 +126,7 @@ interface Measured {
   relay?: RelaySection;
   ops?: OperationsRun;
   bundles?: BundlesRun;
+  transport?: TransportRun;
   scans: number;
   /** What the gateway logged at warn or error. */
   warnings: string[];
@@ -163,7 +170,7 @@ async function measureThroughGateway(
 }
 
 /** Section 5: each target met or missed, with the reason for a miss. */
-function printTargets(report: Report, { relay, ops, bundles, scans }: Measured): void {
+function printTargets(report: Report, { relay, ops, bundles, transport, scans }: Measured): void {
   report.both('### 5. Targets');
   report.both();
   const line = (met: boolean, text: string, why?: string) => {
@@ -210,6 +217,7 @@ function printTargets(report: Report, { relay, ops, bundles, scans }: Measured):
       initExplanation(bundles),
     );
   }
+  if (transport) for (const [met, text] of transportTargets(transport)) line(met, text);
   report.both();
 }
 
@@ -259,6 +267,11 @@ async function main(): Promise<void> {
     report.both();
     for (const text of describeFanOut(fanOut)) report.both(text);
     report.both();
+  }
+
+  if (options.sections.has('transport')) {
+    measured.transport = await measureTransport((line) => console.error(`[bench] ${line}`));
+    printTransport(report, measured.transport);
   }
 
   if (measured.ops) {

@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { KEEP_ALIVE_FRAME } from '../lambda/core/protocol.js';
-import type { Gateway } from '../local/gateway.js';
+import type { Gateway } from '../local/gateway/index.js';
 import type { TestSocket } from '../test/support/socket.js';
 import { openSocket } from './client.js';
 import { compare, FLOORS, JOIN_POINTS, MODEL_JOIN, reasonsFor, type Floor } from './floors.js';

@@ -9,7 +9,7 @@ import { parseStage, signalStackProps, type StageName } from './config.js';
 const app = new App();
 // cdk-nag's AwsSolutions rules run at synth as a policy validation plugin: an unacknowledged
 // error stops `cdk synth` and `cdk deploy`. Accepted findings are acknowledged, with reasons, in
-// the constructs; test/nag.test.ts holds every stage to no errors and no warnings.
+// the constructs; test/infra/nag.test.ts holds every stage to no errors and no warnings.
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
 
 let stage: StageName;

@@ -1,7 +1,8 @@
 /*
  * The edge front door of the cevitxe signal server: a CloudFront Function
  * (viewer-request, cloudfront-js-2.0). The local gateway and the unit tests run
- * this same file through edge/load.ts, so local and edge rewrite identically.
+ * this same file through local/edge-runtime.ts, so local and edge rewrite
+ * identically.
  * API Gateway accepts WebSocket connections only at the stage path; this
  * function maps the original server's URLs onto it and answers the rest:
  *
@@ -38,7 +39,7 @@
  *
  * Only what runtime 2.0 offers: ES 5.1 in strict mode, no modules, no
  * network, no Node globals, under 10 KB. The stage placeholder below is
- * replaced at synth (lib/edge-front-door.ts) and at load (edge/load.ts).
+ * replaced at synth (lib/edge-front-door.ts) and at load (edge/source.ts).
  */
 
 /* exported handler -- the entry point CloudFront calls */

@@ -1,8 +1,8 @@
 /** $connect: validates the query, records the socket, introduces or pairs. 400 refuses it. */
-import { handlersFromEnvironment, lambdaDeferred } from './runtime.js';
+import { handlersFromEnvironment, lambdaDeliveryInvoker } from './runtime.js';
 import type { WebSocketEvent } from './core/handlers.js';
 
 // The one function that pairs sockets, and so the one that invokes the deliver function.
-const handlers = handlersFromEnvironment(lambdaDeferred);
+const handlers = handlersFromEnvironment(lambdaDeliveryInvoker);
 
 export const handler = (event: WebSocketEvent) => handlers.connect(event);

@@ -9,12 +9,13 @@ import type { LambdaClient } from '@aws-sdk/client-lambda';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AccessPolicy } from './core/access.js';
 import type { Services } from './core/context.js';
-import { LambdaDeferred, type Deferred } from './core/deferred.js';
+import { LambdaDeliveryInvoker, type DeliveryInvoker } from './core/delivery-invoker.js';
+import { ENVIRONMENT } from './core/environment.js';
 import { createHandlers, type Handlers } from './core/handlers.js';
 import { DEFAULT_LIMITS, type Limits } from './core/limits.js';
 import { createLogger, isLevel, type Level, type Logger } from './core/log.js';
 import { ManagementApiMessenger } from './core/messenger.js';
-import { SignalStore } from './core/store.js';
+import { DynamoSignalStore } from './core/store/dynamo.js';
 
 export interface RuntimeSettings {
   tableName: string;
@@ -71,25 +72,27 @@ export function parseLimits(text: string | undefined): Limits {
 
 /** The Lambda environment, checked once at start-up. */
 export function settingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): RuntimeSettings {
-  const required = ['TABLE_NAME', 'MANAGEMENT_ENDPOINT'] as const;
+  const required = [ENVIRONMENT.tableName, ENVIRONMENT.managementEndpoint];
   const missing = required.filter((name) => !env[name]);
   if (missing.length) throw new Error(`missing environment variables: ${missing.join(', ')}`);
-  const logLevel = env.LOG_LEVEL ?? 'info';
-  if (!isLevel(logLevel)) throw new Error(`LOG_LEVEL must be debug, info, warn or error`);
+  const logLevel = env[ENVIRONMENT.logLevel] ?? 'info';
+  if (!isLevel(logLevel))
+    throw new Error(`${ENVIRONMENT.logLevel} must be debug, info, warn or error`);
+  const token = env[ENVIRONMENT.connectToken];
   return {
-    tableName: env.TABLE_NAME!,
-    managementEndpoint: env.MANAGEMENT_ENDPOINT!,
+    tableName: env[ENVIRONMENT.tableName]!,
+    managementEndpoint: env[ENVIRONMENT.managementEndpoint]!,
     // Only the $connect function invokes it; the others never read it.
-    deliverFunctionName: env.DELIVER_FUNCTION_NAME ?? '',
-    limits: parseLimits(env.LIMITS),
+    deliverFunctionName: env[ENVIRONMENT.deliverFunctionName] ?? '',
+    limits: parseLimits(env[ENVIRONMENT.limits]),
     logLevel,
-    stage: env.STAGE ?? 'unknown',
+    stage: env[ENVIRONMENT.stage] ?? 'unknown',
     access: {
-      allowedOrigins: (env.ALLOWED_ORIGINS ?? '')
+      allowedOrigins: (env[ENVIRONMENT.allowedOrigins] ?? '')
         .split(',')
         .map((origin) => origin.trim())
         .filter(Boolean),
-      ...(env.CONNECT_TOKEN ? { token: env.CONNECT_TOKEN } : {}),
+      ...(token ? { token } : {}),
     },
   };
 }
@@ -100,17 +103,20 @@ const clientCommon = (overrides: ClientOverrides) => ({
 });
 
 /** Makes the deliver function's invoker from the settings and the client overrides. */
-export type DeferredFactory = (settings: RuntimeSettings, overrides: ClientOverrides) => Deferred;
+export type DeliveryInvokerFactory = (
+  settings: RuntimeSettings,
+  overrides: ClientOverrides,
+) => DeliveryInvoker;
 
 /**
  * Invokes the deliver function through Lambda. Only the $connect function pairs sockets, so only
  * it defers: the other functions leave this out, and with it the Lambda client, whose code would
  * otherwise sit in their bundles and slow their cold starts (npm run bench measures it).
  */
-export const lambdaDeferred: DeferredFactory = (settings, overrides) =>
-  new LambdaDeferred(settings.deliverFunctionName, ({ LambdaClient }) => {
+export const lambdaDeliveryInvoker: DeliveryInvokerFactory = (settings, overrides) =>
+  new LambdaDeliveryInvoker(settings.deliverFunctionName, ({ LambdaClient }) => {
     if (!settings.deliverFunctionName)
-      throw new Error('DELIVER_FUNCTION_NAME is not set for this function');
+      throw new Error(`${ENVIRONMENT.deliverFunctionName} is not set for this function`);
     const lambda = new LambdaClient({
       ...clientCommon(overrides),
       ...(overrides.lambdaEndpoint ? { endpoint: overrides.lambdaEndpoint } : {}),
@@ -120,7 +126,7 @@ export const lambdaDeferred: DeferredFactory = (settings, overrides) =>
   });
 
 /** For the functions that never pair sockets. */
-const noDeferred: DeferredFactory = () => ({
+const noDeliveryInvoker: DeliveryInvokerFactory = () => ({
   deliverLater: () =>
     Promise.reject(new Error('only the $connect function invokes the deliver function')),
 });
@@ -129,7 +135,7 @@ function buildServices(
   settings: RuntimeSettings,
   overrides: ClientOverrides,
   now: () => number,
-  makeDeferred: DeferredFactory,
+  makeDeliveryInvoker: DeliveryInvokerFactory,
 ): Services {
   const common = clientCommon(overrides);
   const dynamo = new DynamoDBClient({
@@ -146,9 +152,9 @@ function buildServices(
   });
   overrides.instrument?.(management);
   return {
-    store: new SignalStore(db, settings.tableName, now),
+    store: new DynamoSignalStore(db, settings.tableName, now),
     messenger: new ManagementApiMessenger(management),
-    deferred: makeDeferred(settings, overrides),
+    deliveryInvoker: makeDeliveryInvoker(settings, overrides),
     limits: settings.limits,
     now,
     ...(settings.access ? { access: settings.access } : {}),
@@ -161,17 +167,19 @@ export function createServices(
   overrides: ClientOverrides = {},
   now: () => number = Date.now,
 ): Services {
-  return buildServices(settings, overrides, now, lambdaDeferred);
+  return buildServices(settings, overrides, now, lambdaDeliveryInvoker);
 }
 
 /**
  * The handlers as they run on Lambda: JSON logs and EMF metrics on stdout. Only the $connect
- * function passes `lambdaDeferred`; for the others deferring is an error.
+ * function passes `lambdaDeliveryInvoker`; for the others deferring is an error.
  */
-export function handlersFromEnvironment(makeDeferred: DeferredFactory = noDeferred): Handlers {
+export function handlersFromEnvironment(
+  makeDeliveryInvoker: DeliveryInvokerFactory = noDeliveryInvoker,
+): Handlers {
   const settings = settingsFromEnvironment();
   const log: Logger = createLogger(settings.logLevel);
-  return createHandlers(buildServices(settings, {}, Date.now, makeDeferred), {
+  return createHandlers(buildServices(settings, {}, Date.now, makeDeliveryInvoker), {
     log,
     stage: settings.stage,
     emitMetrics: (emf) => console.log(JSON.stringify(emf)),

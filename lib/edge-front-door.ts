@@ -23,7 +23,7 @@ import { HttpOrigin } from 'aws-cdk-lib/aws-cloudfront-origins';
 import { AaaaRecord, ARecord, RecordTarget, type IHostedZone } from 'aws-cdk-lib/aws-route53';
 import { CloudFrontTarget } from 'aws-cdk-lib/aws-route53-targets';
 import { Construct } from 'constructs';
-import { EDGE_CODE_BUDGET_BYTES, edgeFunctionCode } from '../edge/load.js';
+import { EDGE_CODE_BUDGET_BYTES, edgeFunctionCode } from '../edge/source.js';
 
 /**
  * The WebSocket handshake headers the stage needs from the viewer. `Host` is never among them:
@@ -171,8 +171,20 @@ export class EdgeFrontDoor extends Construct {
       );
     }
 
-    // Minified at synth from the readable edge/rewrite.js, the code the tests and the local
-    // gateway run too.
+    this.function = this.createRewriteFunction(stageName);
+    this.originRequestPolicy = this.createOriginRequestPolicy(id, props.forwardOriginHeader);
+    this.distribution = this.createDistribution(originDomainName, stageName, props);
+    acknowledgeNagFindings(this.distribution, customDomain !== undefined);
+    if (customDomain?.hostedZone) this.createAliasRecords(customDomain, customDomain.hostedZone);
+
+    this.domainName = customDomain?.domainName ?? this.distribution.distributionDomainName;
+    this.webSocketUrl = `wss://${this.domainName}`;
+    this.httpsUrl = `https://${this.domainName}`;
+  }
+
+  /** The viewer-request function, minified at synth from the readable edge/rewrite.js. */
+  private createRewriteFunction(stageName: string): CloudFrontFunction {
+    // The same code the tests and the local gateway run.
     const code = edgeFunctionCode(stageName);
     const bytes = Buffer.byteLength(code, 'utf8');
     if (bytes >= EDGE_CODE_BUDGET_BYTES) {
@@ -180,14 +192,17 @@ export class EdgeFrontDoor extends Construct {
         `EdgeFrontDoor: edge/rewrite.js minifies to ${bytes} bytes, over this project's ${EDGE_CODE_BUDGET_BYTES}-byte budget (CloudFront's limit is 10 KB)`,
       );
     }
-    this.function = new CloudFrontFunction(this, 'Rewrite', {
+    return new CloudFrontFunction(this, 'Rewrite', {
       code: FunctionCode.fromInline(code),
       runtime: FunctionRuntime.JS_2_0,
       comment: `Rewrites the cevitxe path form to the query form at /${stageName}`,
     });
+  }
 
+  /** What reaches the stage: every query string and the handshake headers, never `Host`. */
+  private createOriginRequestPolicy(id: string, forwardOriginHeader = false): OriginRequestPolicy {
     const stack = Stack.of(this);
-    this.originRequestPolicy = new OriginRequestPolicy(this, 'OriginRequestPolicy', {
+    return new OriginRequestPolicy(this, 'OriginRequestPolicy', {
       // Policy names are account-wide: the stack name and region keep one stage deployable in
       // several regions of one account.
       originRequestPolicyName: `${stack.stackName}-${stack.region}-${id}-websocket`,
@@ -197,12 +212,20 @@ export class EdgeFrontDoor extends Construct {
       headerBehavior: OriginRequestHeaderBehavior.allowList(
         ...FORWARDED_WEBSOCKET_HEADERS,
         VIEWER_ADDRESS_HEADER,
-        ...(props.forwardOriginHeader ? ['Origin'] : []),
+        ...(forwardOriginHeader ? ['Origin'] : []),
       ),
       cookieBehavior: OriginRequestCookieBehavior.none(),
     });
+  }
 
-    this.distribution = new Distribution(this, 'Distribution', {
+  /** HTTPS only on both sides, nothing cached, the rewrite function on every request. */
+  private createDistribution(
+    originDomainName: string,
+    stageName: string,
+    props: EdgeFrontDoorProps,
+  ): Distribution {
+    const { customDomain } = props;
+    return new Distribution(this, 'Distribution', {
       comment: props.comment ?? `cevitxe signal server edge for stage ${stageName}`,
       priceClass: props.priceClass ?? PriceClass.PRICE_CLASS_ALL,
       defaultBehavior: {
@@ -233,19 +256,14 @@ export class EdgeFrontDoor extends Construct {
           }
         : {}),
     });
+  }
 
-    acknowledgeNagFindings(this.distribution, customDomain !== undefined);
-
-    if (customDomain?.hostedZone) {
-      const target = RecordTarget.fromAlias(new CloudFrontTarget(this.distribution));
-      const record = { zone: customDomain.hostedZone, recordName: customDomain.domainName, target };
-      new ARecord(this, 'AliasRecord', record);
-      new AaaaRecord(this, 'AliasRecordIpv6', record);
-    }
-
-    this.domainName = customDomain?.domainName ?? this.distribution.distributionDomainName;
-    this.webSocketUrl = `wss://${this.domainName}`;
-    this.httpsUrl = `https://${this.domainName}`;
+  /** A and AAAA alias records pointing the custom domain at the distribution. */
+  private createAliasRecords(customDomain: EdgeCustomDomain, zone: IHostedZone): void {
+    const target = RecordTarget.fromAlias(new CloudFrontTarget(this.distribution));
+    const record = { zone, recordName: customDomain.domainName, target };
+    new ARecord(this, 'AliasRecord', record);
+    new AaaaRecord(this, 'AliasRecordIpv6', record);
   }
 }
 

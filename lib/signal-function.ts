@@ -140,10 +140,16 @@ export class SignalFunction extends NodejsFunction {
       },
     });
 
-    // Lambda makes the function depend on its whole role: the role's policies, which must exist
-    // before the function runs, and the role itself, which the `Role` GetAtt already orders (and
-    // cfn-lint flags as W3005). Every dependency but the role stays, read at synth once every
-    // grant is made.
+    this.dependOnRolePoliciesOnly(role);
+  }
+
+  /**
+   * Lambda makes the function depend on its whole role: the role's policies, which must exist
+   * before the function runs, and the role itself, which the `Role` GetAtt already orders (and
+   * cfn-lint flags as W3005). Every dependency but the role stays, read at synth once every
+   * grant is made.
+   */
+  private dependOnRolePoliciesOnly(role: Role): void {
     const resource = this.node.defaultChild as CfnResource;
     const roleResource = role.node.defaultChild;
     resource.addOverride(

@@ -1,26 +1,26 @@
 import { Aws, Duration, Token } from 'aws-cdk-lib';
 import {
   Alarm,
-  AlarmStatusWidget,
   ComparisonOperator,
   Dashboard,
-  GraphWidget,
-  LogQueryWidget,
-  Metric,
   Stats,
-  TextWidget,
   TreatMissingData,
   Unit,
   type IMetric,
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
-import { FilterPattern, MetricFilter } from 'aws-cdk-lib/aws-logs';
+import { FilterPattern, MetricFilter, type ILogGroup } from 'aws-cdk-lib/aws-logs';
 import { Topic, type ITopic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
-import { NAMESPACE, type MetricName } from '../lambda/core/metrics.js';
-import type { SignalFunction } from './signal-function.js';
+import { NAMESPACE } from '../lambda/core/metrics.js';
+import { definedOnly, refuseInvalidProps } from './props.js';
+import { createSignalDashboard } from './signal-dashboard.js';
+import { EMF_STAGE_DIMENSION, SignalMetrics, THROTTLED_REQUESTS_METRIC } from './signal-metrics.js';
 import type { SignalServer } from './signal-server.js';
+
+// The metric names and labels live with the metrics; importers of this module keep finding them.
+export { SIGNAL_METRIC_LABELS, THROTTLED_REQUESTS_METRIC } from './signal-metrics.js';
 
 /**
  * When an alarm goes off: each alarm fires when its metric's sum over one `period` reaches its
@@ -130,26 +130,6 @@ export const SIGNAL_ALARM_DEFAULTS = {
   evaluationPeriods: 1,
 } as const satisfies Required<SignalAlarmThresholds>;
 
-/** The EMF counters the functions log (lambda/core/metrics.ts), with their dashboard labels. */
-export const SIGNAL_METRIC_LABELS: Readonly<Record<MetricName, string>> = {
-  Connections: 'Connections registered',
-  Introductions: 'Introductions sent',
-  PairsMade: 'Pairs made',
-  FramesRelayed: 'Frames relayed',
-  FramesHeld: 'Frames held',
-  FramesDelivered: 'Held frames delivered',
-  Gone: '410 Gone',
-  Errors: 'Handler errors',
-};
-
-/** The dimension the functions put on every EMF counter (lambda/core/handlers.ts). */
-const EMF_STAGE_DIMENSION = 'stage';
-
-/**
- * The metric (namespace {@link NAMESPACE}, dimension `stage`) counting access log lines with
- * status 429; the stage's name comes from the line's own `stage` field.
- */
-export const THROTTLED_REQUESTS_METRIC = 'ThrottledRequests';
 const NAME_PREFIX = /^[A-Za-z0-9_-]{1,200}$/;
 /** An address with one `@`, no spaces, and a dot in the domain; SNS checks the rest. */
 const EMAIL = /^[^\s@,;]+@[^\s@.,;]+(\.[^\s@.,;]+)+$/;
@@ -181,47 +161,38 @@ export class SignalMonitoring extends Construct {
     const stageName = server.stage.stageName;
     this.thresholds = { ...SIGNAL_ALARM_DEFAULTS, ...definedOnly(props.thresholds ?? {}) };
     this.namePrefix = props.namePrefix ?? `cevitxe-signal-${stageName}`;
-    const problems = validate(props, this.thresholds, this.namePrefix);
-    if (problems.length > 0) {
-      throw new Error(
-        `Invalid SignalMonitoring props (${this.node.path}):\n- ${problems.join('\n- ')}`,
-      );
-    }
+    refuseInvalidProps('SignalMonitoring', this, validate(props, this.thresholds, this.namePrefix));
 
-    if (props.alarmTopic) {
-      this.topic = props.alarmTopic;
-    } else if (props.alarmEmail !== undefined) {
-      const topic = new Topic(this, 'AlarmTopic', {
-        displayName: `cevitxe signal ${stageName} alarms`,
-        enforceSSL: true,
-      });
-      topic.addSubscription(new EmailSubscription(props.alarmEmail));
-      this.topic = topic;
-    }
+    this.topic = props.alarmTopic ?? this.createEmailTopic(stageName, props.alarmEmail);
+    const metrics = new SignalMetrics(server, this.thresholds.period);
+    this.alarms = this.createAlarms(server, metrics);
+    this.dashboard = createSignalDashboard(this, {
+      dashboardName: `${this.namePrefix}-${Aws.REGION}`,
+      server,
+      metrics,
+      alarms: this.alarms,
+    });
+  }
 
-    const { period } = this.thresholds;
-    const functions: ReadonlyArray<readonly [string, SignalFunction]> = [
-      ['connect', server.connectFunction],
-      ['default', server.defaultFunction],
-      ['disconnect', server.disconnectFunction],
-      ['deliver', server.deliverFunction],
-    ];
-    // Alarms take the plain metrics; labels would turn them into metric-math alarms.
-    const api = (metricName: string, statistic: string = Stats.SUM) =>
-      server.stage.metric(metricName, { statistic, period });
-    const emf = (metricName: MetricName) =>
-      new Metric({
-        namespace: NAMESPACE,
-        metricName,
-        dimensionsMap: { [EMF_STAGE_DIMENSION]: stageName },
-        statistic: Stats.SUM,
-        period,
-      });
-    const counter = (metricName: MetricName) =>
-      emf(metricName).with({ label: SIGNAL_METRIC_LABELS[metricName] });
+  /** A topic that e-mails `alarmEmail`, when one is given. */
+  private createEmailTopic(stageName: string, alarmEmail: string | undefined): ITopic | undefined {
+    if (alarmEmail === undefined) return undefined;
+    const topic = new Topic(this, 'AlarmTopic', {
+      displayName: `cevitxe signal ${stageName} alarms`,
+      enforceSSL: true,
+    });
+    topic.addSubscription(new EmailSubscription(alarmEmail));
+    return topic;
+  }
 
+  /**
+   * Every alarm: each function's errors and throttles, then API Gateway's execution errors and
+   * throttled requests, failed deliveries and the functions' own error counter.
+   */
+  private createAlarms(server: SignalServer, metrics: SignalMetrics): Alarm[] {
+    const { period } = metrics;
     const alarms: Alarm[] = [];
-    for (const [name, fn] of functions) {
+    for (const [name, fn] of metrics.functions) {
       alarms.push(
         this.alarm(
           `${name}-errors`,
@@ -240,35 +211,19 @@ export class SignalMonitoring extends Construct {
     alarms.push(
       this.alarm(
         'api-execution-errors',
-        api('ExecutionError'),
+        metrics.api('ExecutionError'),
         this.thresholds.executionErrors,
         'API Gateway failed to call a route function (ExecutionError).',
       ),
     );
     // IntegrationError is no alarm: it counts the handshakes $connect refuses on purpose too.
     // Route functions that fail show in their Errors alarms and the EMF Errors alarm.
-    let throttled: Metric | undefined;
-    if (server.accessLogGroup) {
-      new MetricFilter(this, 'ThrottledRequestsFilter', {
-        logGroup: server.accessLogGroup,
-        filterPattern: FilterPattern.stringValue('$.status', '=', '429'),
-        metricNamespace: NAMESPACE,
-        metricName: THROTTLED_REQUESTS_METRIC,
-        metricValue: '1',
-        dimensions: { [EMF_STAGE_DIMENSION]: '$.stage' },
-        unit: Unit.COUNT,
-      });
-      throttled = new Metric({
-        namespace: NAMESPACE,
-        metricName: THROTTLED_REQUESTS_METRIC,
-        dimensionsMap: { [EMF_STAGE_DIMENSION]: stageName },
-        statistic: Stats.SUM,
-        period,
-      });
+    if (server.accessLogGroup && metrics.throttledRequests) {
+      this.countThrottledRequests(server.accessLogGroup);
       alarms.push(
         this.alarm(
           'api-throttled-requests',
-          throttled,
+          metrics.throttledRequests,
           this.thresholds.throttledRequests,
           "API Gateway throttled requests (429 Too Many Requests in the stage's access log): clients exceed the stage's rate or burst limit.",
         ),
@@ -286,114 +241,28 @@ export class SignalMonitoring extends Construct {
       ),
       this.alarm(
         'handler-errors',
-        emf('Errors'),
+        metrics.emf('Errors'),
         this.thresholds.handlerErrors,
-        `Signalling handlers failed (EMF ${NAMESPACE}/Errors, ${EMF_STAGE_DIMENSION}=${stageName}).`,
+        `Signalling handlers failed (EMF ${NAMESPACE}/Errors, ${EMF_STAGE_DIMENSION}=${server.stage.stageName}).`,
       ),
     );
-    this.alarms = alarms;
+    return alarms;
+  }
 
-    const perFunction = (title: string, metricOf: (fn: SignalFunction) => Metric) =>
-      new GraphWidget({
-        title,
-        width: 6,
-        left: functions.map(([name, fn]) => metricOf(fn).with({ label: name, period })),
-      });
-
-    this.dashboard = new Dashboard(this, 'Dashboard', {
-      dashboardName: `${this.namePrefix}-${Aws.REGION}`,
-      defaultInterval: Duration.hours(3),
+  /**
+   * Counts the access log's lines with status 429 as {@link THROTTLED_REQUESTS_METRIC}, since
+   * WebSocket APIs publish no throttle metric.
+   */
+  private countThrottledRequests(accessLogGroup: ILogGroup): void {
+    new MetricFilter(this, 'ThrottledRequestsFilter', {
+      logGroup: accessLogGroup,
+      filterPattern: FilterPattern.stringValue('$.status', '=', '429'),
+      metricNamespace: NAMESPACE,
+      metricName: THROTTLED_REQUESTS_METRIC,
+      metricValue: '1',
+      dimensions: { [EMF_STAGE_DIMENSION]: '$.stage' },
+      unit: Unit.COUNT,
     });
-    this.dashboard.addWidgets(
-      new TextWidget({
-        width: 24,
-        height: 2,
-        markdown: [
-          `# cevitxe signal: stage ${stageName}`,
-          `Managed by CloudFormation (lib/signal-monitoring.ts): changes made here are overwritten. Signalling counters are EMF metrics in namespace \`${NAMESPACE}\`, dimension \`${EMF_STAGE_DIMENSION}=${stageName}\`.`,
-        ].join('\n\n'),
-      }),
-    );
-    this.dashboard.addWidgets(
-      new GraphWidget({
-        title: 'Connections, introductions and pairs',
-        width: 8,
-        left: [counter('Connections'), counter('Introductions'), counter('PairsMade')],
-      }),
-      new GraphWidget({
-        title: 'Frames relayed, held and delivered',
-        width: 8,
-        left: [counter('FramesRelayed'), counter('FramesHeld'), counter('FramesDelivered')],
-      }),
-      new GraphWidget({
-        title: '410 Gone and handler errors',
-        width: 8,
-        left: [counter('Gone'), counter('Errors')],
-      }),
-    );
-    this.dashboard.addWidgets(
-      new GraphWidget({
-        title: 'API Gateway: connects and messages',
-        width: 8,
-        left: [api('ConnectCount'), api('MessageCount')],
-      }),
-      new GraphWidget({
-        title: 'API Gateway: errors (IntegrationError includes refused handshakes)',
-        width: 8,
-        left: [
-          api('ClientError'),
-          api('IntegrationError'),
-          api('ExecutionError'),
-          ...(throttled ? [throttled.with({ label: 'Throttled (429)' })] : []),
-        ],
-      }),
-      new GraphWidget({
-        title: 'API Gateway: integration latency (ms)',
-        width: 8,
-        left: [
-          api('IntegrationLatency', Stats.AVERAGE).with({ label: 'average' }),
-          api('IntegrationLatency', Stats.percentile(99)).with({ label: 'p99' }),
-        ],
-      }),
-    );
-    this.dashboard.addWidgets(
-      perFunction('Lambda invocations', (fn) => fn.metricInvocations({ statistic: Stats.SUM })),
-      perFunction('Lambda errors', (fn) => fn.metricErrors({ statistic: Stats.SUM })),
-      perFunction('Lambda throttles', (fn) => fn.metricThrottles({ statistic: Stats.SUM })),
-      perFunction('Lambda duration p99 (ms)', (fn) =>
-        fn.metricDuration({ statistic: Stats.percentile(99) }),
-      ),
-    );
-    this.dashboard.addWidgets(
-      new GraphWidget({
-        title: 'DynamoDB: consumed capacity units',
-        width: 8,
-        left: [
-          server.table.metricConsumedReadCapacityUnits({ period, label: 'read' }),
-          server.table.metricConsumedWriteCapacityUnits({ period, label: 'write' }),
-        ],
-      }),
-      new GraphWidget({
-        title: 'DynamoDB: throttled requests',
-        width: 8,
-        left: [server.table.metricThrottledRequestsForOperations({ period })],
-      }),
-      new AlarmStatusWidget({ title: 'Alarms', width: 8, height: 6, alarms }),
-    );
-    this.dashboard.addWidgets(
-      new LogQueryWidget({
-        title: 'Recent warnings and errors',
-        width: 24,
-        height: 8,
-        logGroupNames: functions.map(([, fn]) => fn.logGroup.logGroupName),
-        queryLines: [
-          'fields @timestamp, level, route, message, error.message, connectionId, requestId',
-          'filter level = "error" or level = "warn"',
-          'sort @timestamp desc',
-          'limit 100',
-        ],
-      }),
-    );
   }
 
   /** An alarm on `metric` reaching `threshold`, notifying the topic when it goes off and recovers. */
@@ -414,11 +283,6 @@ export class SignalMonitoring extends Construct {
     }
     return alarm;
   }
-}
-
-/** Drops keys whose value is `undefined`, so they do not override defaults when spread. */
-function definedOnly<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 /** Every problem with the props, as sentences; empty when they are valid. Tokens are not checked. */

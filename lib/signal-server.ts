@@ -1,4 +1,4 @@
-import { CfnResource, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import { CfnResource, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { LogGroupLogDestination, WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
@@ -6,150 +6,33 @@ import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integra
 import { AccessLogField, AccessLogFormat, CfnAccount } from 'aws-cdk-lib/aws-apigateway';
 import { AttributeType, Billing, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { ManagedPolicy, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { StringParameter } from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import { DELIVER_TIMEOUT_MS } from '../lambda/core/context.js';
-import { DEFAULT_LIMITS, MAX_FRAME_BYTES, type Limits } from '../lambda/core/limits.js';
+import { ENVIRONMENT } from '../lambda/core/environment.js';
+import { DEFAULT_LIMITS, type Limits } from '../lambda/core/limits.js';
 import { TABLE_SCHEMA } from '../lambda/core/schema.js';
+import { resourceFindingId } from './nag.js';
+import { definedOnly, refuseInvalidProps } from './props.js';
 import { SignalFunction } from './signal-function.js';
+import {
+  SIGNAL_SERVER_DEFAULTS,
+  signalServerProblems,
+  type SignalServerProps,
+  type SignalServerSettings,
+} from './signal-server-props.js';
 
-/** How much the Lambda functions log; they read it from `LOG_LEVEL`. */
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+// The props live in their own module; importers of this one keep finding them here.
+export {
+  SIGNAL_SERVER_DEFAULTS,
+  type LogLevel,
+  type SignalServerProps,
+  type SignalThrottle,
+} from './signal-server-props.js';
 
-/** Steady-state request rate and burst for every route of the stage. */
-export interface SignalThrottle {
-  /** Requests per second, steady state. Must be greater than 0. */
-  readonly rateLimit: number;
-  /** Requests that may arrive at once above the steady rate. A positive integer. */
-  readonly burstLimit: number;
-}
-
-/** Properties of a {@link SignalServer}. */
-export interface SignalServerProps {
-  /**
-   * The API Gateway stage name; it is the last path segment of the `wss://` URL.
-   * Letters, digits, `-` and `_`, at most 128 characters.
-   * @default 'dev'
-   */
-  readonly stageName?: string;
-
-  /**
-   * Default route throttling of the stage (every message a client sends counts).
-   * @default { rateLimit: 100, burstLimit: 200 }
-   */
-  readonly throttle?: SignalThrottle;
-
-  /**
-   * Protocol limits, merged over `DEFAULT_LIMITS` from lambda/core/limits.ts and passed to the
-   * functions as JSON in `LIMITS`. Each must be a positive integer.
-   * @default DEFAULT_LIMITS
-   */
-  readonly limits?: Partial<Limits>;
-
-  /**
-   * Memory of every function in MB, 128 to 10240.
-   * @default 256
-   */
-  readonly memorySize?: number;
-
-  /**
-   * How long the functions' log groups keep their events.
-   * @default RetentionDays.ONE_WEEK
-   */
-  readonly logRetention?: RetentionDays;
-
-  /**
-   * What happens to the table and the log groups when they leave the stack.
-   * @default RemovalPolicy.RETAIN
-   */
-  readonly removalPolicy?: RemovalPolicy;
-
-  /**
-   * How much the functions log.
-   * @default 'info'
-   */
-  readonly logLevel?: LogLevel;
-
-  /**
-   * Whether the table keeps point-in-time recovery backups (35 days).
-   * @default false
-   */
-  readonly pointInTimeRecovery?: boolean;
-
-  /**
-   * Origins allowed to open a connection, compared exactly with the handshake's `Origin` header
-   * (`scheme://host[:port]`, no path). Passed to the connect function as `ALLOWED_ORIGINS`.
-   * Browsers always send `Origin`; other clients may not, and are then refused.
-   * @default [] - any origin, and none, may connect
-   */
-  readonly allowedOrigins?: readonly string[];
-
-  /**
-   * The name of an SSM String parameter (created by the operator) holding a shared token that
-   * every handshake must carry as `token=…` in its query; the edge's path form carries it
-   * through. The template holds only the name: the value is resolved by CloudFormation at each
-   * deploy (an `AWS::SSM::Parameter::Value<String>` stack parameter) and reaches the connect
-   * function as `CONNECT_TOKEN`. Rotate it by putting a new value and deploying again. It is
-   * readable in the function's configuration, so treat it as a gate against casual use, not
-   * as a per-user credential. The original cevitxe client sends no token.
-   * @default - no token is needed
-   */
-  readonly connectTokenParameter?: string;
-
-  /**
-   * Whether the stage writes one JSON access log line per connect, message and disconnect to a
-   * log group of its own (kept for `logRetention`, removed by `removalPolicy`): request and
-   * connection ids, event, route, status, error, latency, source IP and user agent, never the
-   * query string, headers or bodies. Handshakes refused and messages throttled by API Gateway
-   * (429) show only here, since they never reach a function. API Gateway writes the log through
-   * the account's CloudWatch Logs role: see `apiGatewayCloudWatchRole`. Turning it off is a
-   * deliberate choice, so the construct then acknowledges cdk-nag's AwsSolutions-APIG1 itself.
-   * @default true
-   */
-  readonly accessLogging?: boolean;
-
-  /**
-   * Whether to set API Gateway's account-wide CloudWatch Logs role (one setting per account and
-   * region, `AWS::ApiGateway::Account`) to a role this construct creates. Access logging needs
-   * that setting once per account and region, so exactly one stack per account and region
-   * should turn this on; turn it off everywhere else, and where the setting is already made (by
-   * a landing zone, say). The role is kept when the stack is deleted, because every API of the
-   * account and region logs through whichever role the setting names.
-   * @default true
-   */
-  readonly apiGatewayCloudWatchRole?: boolean;
-
-  /**
-   * Whether the table refuses to be deleted (DynamoDB deletion protection): a stack update or
-   * deletion that would remove it fails until this is turned off.
-   * @default false
-   */
-  readonly deletionProtection?: boolean;
-}
-
-/** Default values of the optional {@link SignalServerProps}. */
-export const SIGNAL_SERVER_DEFAULTS = {
-  stageName: 'dev',
-  throttle: { rateLimit: 100, burstLimit: 200 },
-  memorySize: 256,
-  logRetention: RetentionDays.ONE_WEEK,
-  removalPolicy: RemovalPolicy.RETAIN,
-  logLevel: 'info',
-  pointInTimeRecovery: false,
-  allowedOrigins: [],
-  accessLogging: true,
-  apiGatewayCloudWatchRole: true,
-  deletionProtection: false,
-} as const satisfies Settings;
-
-const STAGE_NAME = /^[A-Za-z0-9_-]{1,128}$/;
-const ORIGIN = /^https?:\/\/[^\s,/]+$/;
-// SSM parameter names: a plain name, or a path of such names starting with "/".
-const SSM_PARAMETER_NAME = /^(?:[A-Za-z0-9_.-]+|(?:\/[A-Za-z0-9_.-]+)+)$/;
-const LOG_LEVELS: readonly string[] = ['debug', 'info', 'warn', 'error'] satisfies LogLevel[];
 /**
- * The DynamoDB actions lambda/core/store.ts calls, and nothing more: items and queries on the one
+ * The DynamoDB actions lambda/core/store/ calls, and nothing more: items and queries on the one
  * table, no Scan, no table administration (the document client needs no DescribeTable).
  */
 export const TABLE_ACTIONS = [
@@ -251,14 +134,37 @@ export class SignalServer extends Construct {
     super(scope, id);
     const settings = { ...SIGNAL_SERVER_DEFAULTS, ...definedOnly(props) };
     this.limits = { ...DEFAULT_LIMITS, ...definedOnly(props.limits ?? {}) };
-    const problems = validate(settings, this.limits, props.connectTokenParameter);
-    if (problems.length > 0) {
-      throw new Error(
-        `Invalid SignalServer props (${this.node.path}):\n- ${problems.join('\n- ')}`,
-      );
-    }
+    refuseInvalidProps(
+      'SignalServer',
+      this,
+      signalServerProblems(settings, this.limits, props.connectTokenParameter),
+    );
 
-    this.table = new TableV2(this, 'Table', {
+    this.table = this.createTable(settings);
+    this.webSocketApi = this.createApi(id, settings);
+    this.accessLogGroup = settings.accessLogging ? this.createAccessLogs(settings) : undefined;
+    this.stage = this.createStage(settings);
+    if (settings.apiGatewayCloudWatchRole) {
+      this.apiGatewayCloudWatchRole = this.setAccountLoggingRole();
+    }
+    this.webSocketUrl = this.stage.url;
+    this.callbackUrl = this.stage.callbackUrl;
+
+    const functions = this.createFunctions(settings, props);
+    this.deliverFunction = functions.deliver;
+    this.deliverFailureQueue = functions.deliverFailureQueue;
+    this.connectFunction = functions.connect;
+    this.defaultFunction = functions.default;
+    this.disconnectFunction = functions.disconnect;
+
+    this.createRoutes();
+    this.grantAccess();
+    this.acknowledgeNagFindings(settings);
+  }
+
+  /** The one table: `pk`/`sk` strings from the store's schema, TTL, billed on demand. */
+  private createTable(settings: SignalServerSettings): TableV2 {
+    return new TableV2(this, 'Table', {
       partitionKey: { name: TABLE_SCHEMA.partitionKey, type: AttributeType.STRING },
       sortKey: { name: TABLE_SCHEMA.sortKey, type: AttributeType.STRING },
       timeToLiveAttribute: TABLE_SCHEMA.timeToLiveAttribute,
@@ -269,23 +175,26 @@ export class SignalServer extends Construct {
         pointInTimeRecoveryEnabled: settings.pointInTimeRecovery,
       },
     });
+  }
 
-    this.webSocketApi = new WebSocketApi(this, 'Api', {
+  private createApi(id: string, settings: SignalServerSettings): WebSocketApi {
+    return new WebSocketApi(this, 'Api', {
       apiName: `${Stack.of(this).stackName}-${id}`,
       description: `cevitxe signal server (${settings.stageName})`,
     });
-    Validations.of(this.webSocketApi).acknowledge({
-      id: 'AwsSolutions-APIG4',
-      reason:
-        'The cevitxe signal protocol has no credentials and the original client sends none, so no route can require an authorizer. $connect makes its own optional checks (Origin allowlist, shared token from SSM); $default and $disconnect only run for connections $connect accepted.',
+  }
+
+  /** The stage's access log group (see {@link SignalServerProps.accessLogging}). */
+  private createAccessLogs(settings: SignalServerSettings): LogGroup {
+    return new LogGroup(this, 'AccessLogs', {
+      retention: settings.logRetention,
+      removalPolicy: settings.removalPolicy,
     });
-    if (settings.accessLogging) {
-      this.accessLogGroup = new LogGroup(this, 'AccessLogs', {
-        retention: settings.logRetention,
-        removalPolicy: settings.removalPolicy,
-      });
-    }
-    this.stage = new WebSocketStage(this, 'Stage', {
+  }
+
+  /** The auto-deployed, throttled stage, writing its access log when there is one. */
+  private createStage(settings: SignalServerSettings): WebSocketStage {
+    return new WebSocketStage(this, 'Stage', {
       webSocketApi: this.webSocketApi,
       stageName: settings.stageName,
       autoDeploy: true,
@@ -295,54 +204,51 @@ export class SignalServer extends Construct {
         format: ACCESS_LOG_FORMAT,
       },
     });
-    if (!settings.accessLogging) {
-      Validations.of(this.stage).acknowledge({
-        id: 'AwsSolutions-APIG1',
-        reason:
-          "Access logging is off because this stage's configuration says accessLogging: false (one log line per message costs CloudWatch Logs ingestion); the functions still log every request they handle.",
-      });
-    }
-    if (settings.apiGatewayCloudWatchRole) {
-      this.apiGatewayCloudWatchRole = new Role(this, 'ApiGatewayCloudWatchRole', {
-        assumedBy: new ServicePrincipal('apigateway.amazonaws.com'),
-        description: "API Gateway's account-wide CloudWatch Logs role (access and execution logs)",
-        managedPolicies: [
-          ManagedPolicy.fromAwsManagedPolicyName(
-            'service-role/AmazonAPIGatewayPushToCloudWatchLogs',
-          ),
-        ],
-      });
-      this.apiGatewayCloudWatchRole.applyRemovalPolicy(RemovalPolicy.RETAIN);
-      Validations.of(this.apiGatewayCloudWatchRole).acknowledge({
-        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
-        reason:
-          "The AWS-maintained policy for API Gateway's account-wide CloudWatch Logs role: API Gateway writes the logs of every API in the account and region through this one role, so no policy scoped to this stack can replace it.",
-      });
-      const account = new CfnAccount(this, 'ApiGatewayAccount', {
-        cloudWatchRoleArn: this.apiGatewayCloudWatchRole.roleArn,
-      });
-      // After an API (as CloudFormation's documentation asks): set before, it may fail with "The
-      // role ARN does not have required permissions". The stage can only log once it is set.
-      account.addDependency(this.webSocketApi.node.defaultChild as CfnResource);
-      this.stage.node.addDependency(account);
-    }
-    this.webSocketUrl = this.stage.url;
-    this.callbackUrl = this.stage.callbackUrl;
+  }
 
+  /**
+   * Points API Gateway's account-wide CloudWatch Logs setting at a role made here, kept when the
+   * stack goes (see {@link SignalServerProps.apiGatewayCloudWatchRole}).
+   */
+  private setAccountLoggingRole(): Role {
+    const role = new Role(this, 'ApiGatewayCloudWatchRole', {
+      assumedBy: new ServicePrincipal('apigateway.amazonaws.com'),
+      description: "API Gateway's account-wide CloudWatch Logs role (access and execution logs)",
+      managedPolicies: [
+        ManagedPolicy.fromAwsManagedPolicyName('service-role/AmazonAPIGatewayPushToCloudWatchLogs'),
+      ],
+    });
+    role.applyRemovalPolicy(RemovalPolicy.RETAIN);
+    const account = new CfnAccount(this, 'ApiGatewayAccount', { cloudWatchRoleArn: role.roleArn });
+    // After an API (as CloudFormation's documentation asks): set before, it may fail with "The
+    // role ARN does not have required permissions". The stage can only log once it is set.
+    account.addDependency(this.webSocketApi.node.defaultChild as CfnResource);
+    this.stage.node.addDependency(account);
+    return role;
+  }
+
+  /**
+   * The four functions, with the stage's memory, log retention and environment, and the deliver
+   * function's retries and failure queue.
+   */
+  private createFunctions(
+    settings: SignalServerSettings,
+    props: SignalServerProps,
+  ): SignalFunctions {
     const common = {
       memorySize: settings.memorySize,
       logRetention: settings.logRetention,
       logRemovalPolicy: settings.removalPolicy,
     };
     const environment = {
-      TABLE_NAME: this.table.tableName,
-      MANAGEMENT_ENDPOINT: this.callbackUrl,
-      LIMITS: JSON.stringify(this.limits),
-      LOG_LEVEL: settings.logLevel,
-      STAGE: settings.stageName,
+      [ENVIRONMENT.tableName]: this.table.tableName,
+      [ENVIRONMENT.managementEndpoint]: this.callbackUrl,
+      [ENVIRONMENT.limits]: JSON.stringify(this.limits),
+      [ENVIRONMENT.logLevel]: settings.logLevel,
+      [ENVIRONMENT.stage]: settings.stageName,
     };
 
-    this.deliverFunction = new SignalFunction(this, 'DeliverFunction', {
+    const deliver = new SignalFunction(this, 'DeliverFunction', {
       ...common,
       entry: 'lambda/deliver.ts',
       apiRoute: false,
@@ -350,34 +256,20 @@ export class SignalServer extends Construct {
       description: 'Delivers held frames to a freshly paired socket (async, retries 410)',
       environment,
     });
-    this.deliverFailureQueue = new Queue(this, 'DeliverFailures', {
-      encryption: QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-      removalPolicy: settings.removalPolicy,
-    });
-    Validations.of(this.deliverFailureQueue).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason:
-        "This queue is itself a dead-letter destination: the deliver function's asynchronous invocations that failed every attempt. Nothing consumes it automatically; an alarm fires on its first message.",
-    });
-    this.deliverFunction.configureAsyncInvoke({
-      ...DELIVER_ASYNC_INVOKE,
-      onFailure: new SqsDestination(this.deliverFailureQueue),
-    });
-    this.connectFunction = new SignalFunction(this, 'ConnectFunction', {
+    const deliverFailureQueue = this.createDeliverFailureQueue(deliver, settings);
+    const connect = new SignalFunction(this, 'ConnectFunction', {
       ...common,
       entry: 'lambda/connect.ts',
       description: 'WebSocket $connect: register, introduce, pair',
       environment: {
         ...environment,
-        DELIVER_FUNCTION_NAME: this.deliverFunction.functionName,
+        [ENVIRONMENT.deliverFunctionName]: deliver.functionName,
         ...(settings.allowedOrigins.length > 0
-          ? { ALLOWED_ORIGINS: settings.allowedOrigins.join(',') }
+          ? { [ENVIRONMENT.allowedOrigins]: settings.allowedOrigins.join(',') }
           : {}),
         ...(props.connectTokenParameter !== undefined
           ? {
-              CONNECT_TOKEN: StringParameter.valueForStringParameter(
+              [ENVIRONMENT.connectToken]: StringParameter.valueForStringParameter(
                 this,
                 props.connectTokenParameter,
               ),
@@ -385,19 +277,41 @@ export class SignalServer extends Construct {
           : {}),
       },
     });
-    this.defaultFunction = new SignalFunction(this, 'DefaultFunction', {
+    const defaultFunction = new SignalFunction(this, 'DefaultFunction', {
       ...common,
       entry: 'lambda/default.ts',
       description: 'WebSocket $default: introduction messages and relay',
       environment,
     });
-    this.disconnectFunction = new SignalFunction(this, 'DisconnectFunction', {
+    const disconnect = new SignalFunction(this, 'DisconnectFunction', {
       ...common,
       entry: 'lambda/disconnect.ts',
       description: 'WebSocket $disconnect: unregister, close the peer',
       environment,
     });
+    return { deliver, deliverFailureQueue, connect, default: defaultFunction, disconnect };
+  }
 
+  /**
+   * Retries the deliver function's asynchronous invocations as {@link DELIVER_ASYNC_INVOKE} says
+   * and records those that still fail in a queue of their own.
+   */
+  private createDeliverFailureQueue(
+    deliver: SignalFunction,
+    settings: SignalServerSettings,
+  ): Queue {
+    const queue = new Queue(this, 'DeliverFailures', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+      removalPolicy: settings.removalPolicy,
+    });
+    deliver.configureAsyncInvoke({ ...DELIVER_ASYNC_INVOKE, onFailure: new SqsDestination(queue) });
+    return queue;
+  }
+
+  /** `$connect`, `$default` and `$disconnect`, each through its own Lambda integration. */
+  private createRoutes(): void {
     this.webSocketApi.addRoute('$connect', {
       integration: new WebSocketLambdaIntegration('ConnectIntegration', this.connectFunction),
     });
@@ -407,7 +321,13 @@ export class SignalServer extends Construct {
     this.webSocketApi.addRoute('$disconnect', {
       integration: new WebSocketLambdaIntegration('DisconnectIntegration', this.disconnectFunction),
     });
+  }
 
+  /**
+   * Least privilege: every function gets the store's table actions and `@connections` on this
+   * stage; only the connect function may invoke the deliver function.
+   */
+  private grantAccess(): void {
     for (const fn of [
       this.connectFunction,
       this.defaultFunction,
@@ -418,9 +338,10 @@ export class SignalServer extends Construct {
       // `<stage>/*/@connections/*`: every method, since closing a peer is a DELETE, and every
       // connection id, since ids only exist at run time. Scoped to this API and stage.
       const manage = this.stage.grantManagementApiAccess(fn);
+      // Acknowledged here, where it is granted: the finding's ID names the granted ARN.
       for (const arn of manage.principalStatements.flatMap((statement) => statement.resources)) {
         Validations.of(fn.role!).acknowledge({
-          id: `AwsSolutions-IAM5[Resource::${flattenReference(Stack.of(this).resolve(arn))}]`,
+          id: resourceFindingId('AwsSolutions-IAM5', this, arn),
           reason:
             'execute-api:ManageConnections on this API and stage only. The method wildcard covers POST (send a frame) and DELETE (close a peer); the connection-id wildcard is needed because connection ids exist only at run time.',
         });
@@ -429,104 +350,44 @@ export class SignalServer extends Construct {
     // The connect function invokes the deliver function by its unqualified name: no versions.
     this.deliverFunction.grantInvokeLatestVersion(this.connectFunction);
   }
-}
 
-/** The props that always have a value once defaults are applied. */
-type Settings = Required<Omit<SignalServerProps, 'limits' | 'connectTokenParameter'>>;
-
-/**
- * A resolved CloudFormation value as cdk-nag spells it in a finding ID: `Fn::Join` joined,
- * `{ Ref: X }` as `<X>`, `{ 'Fn::GetAtt': [X, Y] }` as `<X.Y>`.
- */
-function flattenReference(value: unknown): string {
-  if (typeof value === 'string') return value;
-  const node = value as Record<string, unknown>;
-  if ('Fn::Join' in node) {
-    const [delimiter, items] = node['Fn::Join'] as [string, unknown[]];
-    return items.map(flattenReference).join(delimiter);
-  }
-  if ('Ref' in node) return `<${flattenReference(node.Ref)}>`;
-  if ('Fn::GetAtt' in node) {
-    const [resource, attribute] = node['Fn::GetAtt'] as [unknown, unknown];
-    return `<${flattenReference(resource)}.${flattenReference(attribute)}>`;
-  }
-  return JSON.stringify(value);
-}
-
-/** Drops keys whose value is `undefined`, so they do not override defaults when spread. */
-function definedOnly<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
-
-/** Every problem with the props, as sentences; empty when they are valid. Tokens are not checked. */
-function validate(
-  settings: Settings,
-  limits: Limits,
-  connectTokenParameter: string | undefined,
-): string[] {
-  const problems: string[] = [];
-  const known = (n: number): boolean => !Token.isUnresolved(n);
-  const { stageName, throttle, memorySize, logLevel, allowedOrigins } = settings;
-
-  if (!Token.isUnresolved(stageName) && !STAGE_NAME.test(stageName)) {
-    problems.push(
-      `stageName "${stageName}" must be 1-128 characters of letters, digits, "-" and "_"`,
-    );
-  }
-  if (
-    known(throttle.rateLimit) &&
-    !(Number.isFinite(throttle.rateLimit) && throttle.rateLimit > 0)
-  ) {
-    problems.push(`throttle.rateLimit must be a number greater than 0, got ${throttle.rateLimit}`);
-  }
-  if (
-    known(throttle.burstLimit) &&
-    !(Number.isInteger(throttle.burstLimit) && throttle.burstLimit >= 1)
-  ) {
-    problems.push(
-      `throttle.burstLimit must be an integer of at least 1, got ${throttle.burstLimit}`,
-    );
-  }
-  if (
-    known(memorySize) &&
-    !(Number.isInteger(memorySize) && memorySize >= 128 && memorySize <= 10240)
-  ) {
-    problems.push(`memorySize must be an integer from 128 to 10240 MB, got ${memorySize}`);
-  }
-  if (!LOG_LEVELS.includes(logLevel)) {
-    problems.push(`logLevel must be one of ${LOG_LEVELS.join(', ')}, got "${String(logLevel)}"`);
-  }
-  for (const origin of allowedOrigins) {
-    if (!ORIGIN.test(origin)) {
-      problems.push(
-        `allowedOrigins entry "${origin}" must be an origin like https://app.example.com (scheme and host, no path, no comma)`,
-      );
+  /**
+   * The cdk-nag AwsSolutions findings this construct accepts, each with why it fits this product
+   * (the `@connections` wildcard is acknowledged where {@link grantAccess} grants it).
+   */
+  private acknowledgeNagFindings(settings: SignalServerSettings): void {
+    Validations.of(this.webSocketApi).acknowledge({
+      id: 'AwsSolutions-APIG4',
+      reason:
+        'The cevitxe signal protocol has no credentials and the original client sends none, so no route can require an authorizer. $connect makes its own optional checks (Origin allowlist, shared token from SSM); $default and $disconnect only run for connections $connect accepted.',
+    });
+    if (!settings.accessLogging) {
+      Validations.of(this.stage).acknowledge({
+        id: 'AwsSolutions-APIG1',
+        reason:
+          "Access logging is off because this stage's configuration says accessLogging: false (one log line per message costs CloudWatch Logs ingestion); the functions still log every request they handle.",
+      });
     }
-  }
-
-  if (
-    connectTokenParameter !== undefined &&
-    !Token.isUnresolved(connectTokenParameter) &&
-    !(SSM_PARAMETER_NAME.test(connectTokenParameter) && connectTokenParameter.length <= 1011)
-  ) {
-    problems.push(
-      `connectTokenParameter "${connectTokenParameter}" must be an SSM parameter name like /cevitxe/prod/connect-token (letters, digits, ".", "-", "_"; a path starts with "/")`,
-    );
-  }
-
-  for (const [name, value] of Object.entries(limits)) {
-    if (!(name in DEFAULT_LIMITS)) {
-      problems.push(
-        `limits.${name} is not a known limit (known: ${Object.keys(DEFAULT_LIMITS).join(', ')})`,
-      );
-    } else if (!(typeof value === 'number' && Number.isSafeInteger(value) && value > 0)) {
-      problems.push(`limits.${name} must be a positive integer, got ${String(value)}`);
+    if (this.apiGatewayCloudWatchRole) {
+      Validations.of(this.apiGatewayCloudWatchRole).acknowledge({
+        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
+        reason:
+          "The AWS-maintained policy for API Gateway's account-wide CloudWatch Logs role: API Gateway writes the logs of every API in the account and region through this one role, so no policy scoped to this stack can replace it.",
+      });
     }
+    Validations.of(this.deliverFailureQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason:
+        "This queue is itself a dead-letter destination: the deliver function's asynchronous invocations that failed every attempt. Nothing consumes it automatically; an alarm fires on its first message.",
+    });
   }
-  if (Number.isSafeInteger(limits.maxHeldBytes) && limits.maxHeldBytes < MAX_FRAME_BYTES) {
-    problems.push(
-      `limits.maxHeldBytes (${limits.maxHeldBytes}) is below the ${MAX_FRAME_BYTES}-byte frame limit: a full-size frame could never be held`,
-    );
-  }
-  return problems;
+}
+
+/** The functions of a {@link SignalServer} and the deliver function's failure queue. */
+interface SignalFunctions {
+  readonly deliver: SignalFunction;
+  readonly deliverFailureQueue: Queue;
+  readonly connect: SignalFunction;
+  readonly default: SignalFunction;
+  readonly disconnect: SignalFunction;
 }

@@ -97,17 +97,25 @@ export class SignalStack extends Stack {
       server: this.server,
     });
 
-    if (edge.enabled) {
-      // Clients only: the functions keep the stage's own callback URL, because the management
-      // API is never called through CloudFront.
-      this.edge = new EdgeFrontDoor(this, 'Edge', {
-        stage: this.server.stage,
-        customDomain: edge.customDomain && this.customDomain(edge.customDomain),
-        // An Origin allowlist at $connect needs the viewer's Origin through CloudFront.
-        forwardOriginHeader: (props.server?.allowedOrigins ?? []).length > 0,
-      });
-    }
+    if (edge.enabled) this.edge = this.createEdge(edge, props.server);
+    this.addOutputs();
+  }
 
+  /**
+   * The edge front door in front of the server's stage. Clients only: the functions keep the
+   * stage's own callback URL, because the management API is never called through CloudFront.
+   */
+  private createEdge(edge: SignalEdgeOn, server: SignalServerProps | undefined): EdgeFrontDoor {
+    return new EdgeFrontDoor(this, 'Edge', {
+      stage: this.server.stage,
+      customDomain: edge.customDomain && this.customDomain(edge.customDomain),
+      // An Origin allowlist at $connect needs the viewer's Origin through CloudFront.
+      forwardOriginHeader: (server?.allowedOrigins ?? []).length > 0,
+    });
+  }
+
+  /** The stage's URLs, and the edge's when there is one. */
+  private addOutputs(): void {
     new CfnOutput(this, 'WebSocketUrl', {
       description: "The stage's own wss:// URL (query form only)",
       value: this.server.webSocketUrl,

@@ -1,5 +1,5 @@
 /**
- * `npm start`: the signal server on this machine. The local gateway (local/gateway.ts) runs the
+ * `npm start`: the signal server on this machine. The local gateway (local/gateway/) runs the
  * very handlers deployed on AWS, with DynamoDB in process (dynalite, in memory), or the
  * DynamoDB API at AWS_ENDPOINT_URL_DYNAMODB (e.g. DynamoDB Local) when that is set.
  */
@@ -12,7 +12,7 @@ import {
   UsageError,
   valued,
 } from '../scripts/cli.js';
-import { startGateway } from './gateway.js';
+import { startGateway } from './gateway/index.js';
 import { throttleProblem, type ThrottleOptions } from './throttle.js';
 
 const HELP = `Usage: npm start -- [options]

@@ -4,19 +4,19 @@ import { describe, expect, it } from 'vitest';
 import {
   EDGE_CODE_BUDGET_BYTES,
   edgeFunctionCode,
-  isResponse,
-  loadFunction,
-  loadRewrite,
   MAX_FUNCTION_CODE_BYTES,
-  parseQuerystring,
   rewriteSource,
+} from '../edge/source.js';
+import {
+  isResponse,
+  parseQuerystring,
   serializeQuerystring,
   viewerRequestEvent,
   type CloudFrontRequest,
   type CloudFrontResponse,
   type CloudFrontViewerRequestResult,
-  type Rewrite,
-} from '../edge/load.js';
+} from '../local/edge-event.js';
+import { loadFunction, loadRewrite, type Rewrite } from '../local/edge-runtime.js';
 
 const UPGRADE = {
   Upgrade: 'websocket',

@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startGateway, type Gateway, type GatewayOptions } from '../local/gateway.js';
+import { startGateway, type Gateway, type GatewayOptions } from '../local/gateway/index.js';
 import { UsageError } from '../scripts/cli.js';
 import { parseCommandLine } from '../scripts/smoke.js';
 import {

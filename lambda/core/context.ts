@@ -1,6 +1,6 @@
 /** What the core needs, passed in: the same core runs on AWS, in the local gateway and in tests. */
 import type { AccessPolicy } from './access.js';
-import type { Deferred } from './deferred.js';
+import type { DeliveryInvoker } from './delivery-invoker.js';
 import type { Limits } from './limits.js';
 import type { Logger } from './log.js';
 import type { Messenger } from './messenger.js';
@@ -10,7 +10,7 @@ import type { SignalStore } from './store.js';
 export interface Services {
   readonly store: SignalStore;
   readonly messenger: Messenger;
-  readonly deferred: Deferred;
+  readonly deliveryInvoker: DeliveryInvoker;
   readonly limits: Limits;
   readonly now: () => number;
   /** Optional Origin allowlist and shared token checked at $connect. @default none */
@@ -30,10 +30,8 @@ export interface Context extends Services {
 }
 
 /**
- * How long a route function ($connect, $default, $disconnect; 10 s timeout) waits for a socket
- * that answers 410 but may still be inside its $connect. A socket's $connect normally returns
- * within a second of its record being written; one that answers 410 for longer is taken for gone
- * rather than letting the invocation run into its timeout.
+ * How long a route function (10 s timeout) waits for a socket that answers 410 but may still be
+ * inside its $connect; one that answers 410 for longer is taken for gone.
  */
 export const ROUTE_WAIT_MS = 5_000;
 

@@ -4,21 +4,15 @@
  */
 import { checkAccess } from './access.js';
 import { PAIRING_GRACE_MS, ROUTE_WAIT_MS, type Context, type Services } from './context.js';
-import { isDeliveryJob } from './deferred.js';
+import { isDeliveryJob } from './delivery-invoker.js';
 import { closeIntroduction, onIntroductionMessage, openIntroduction } from './introduction.js';
 import type { Logger } from './log.js';
 import { MetricCounter } from './metrics.js';
 import { KEEP_ALIVE_FRAME, parseConnectRequest } from './protocol.js';
 import { isPlatformCut, reintroduceAfterCut } from './reintroduction.js';
-import {
-  PairCache,
-  closeBestEffort,
-  deliverHeld,
-  onRelayFrame,
-  openRelay,
-  releaseRelay,
-  retryUntil,
-} from './relay.js';
+import { deliverHeld } from './delivery.js';
+import { PairCache, onPairedFrame, onRelayFrame, openRelay, releaseRelay } from './relay.js';
+import { closeBestEffort, retryUntil } from './retry.js';
 
 /** The part of API Gateway's WebSocket event the handlers read. */
 export interface WebSocketEvent {
@@ -131,41 +125,7 @@ export function createHandlers(services: Services, options: HandlerOptions): Han
       }),
 
     message: (event) =>
-      invoke('$default', eventFields(event), async (ctx) => {
-        const { connectionId, requestTimeEpoch } = event.requestContext;
-        const body = event.body ?? '';
-        const receivedAt = requestTimeEpoch ?? ctx.now();
-        if (cache.get(connectionId)) {
-          await onRelayFrame(ctx, cache, connectionId, body, receivedAt);
-          return OK;
-        }
-        const keepAlive = body === KEEP_ALIVE_FRAME;
-        // The cheapest correct keep-alive: only the socket's record says whether this text is an
-        // introduction socket's keep-alive (answer nothing) or a relay app's frame (relay it), and
-        // its kind never changes, so an eventually consistent read (half a consistent one) does.
-        // Missing there (written a moment ago), the consistent read below decides.
-        if (keepAlive) {
-          const known = await ctx.store.getConnection(connectionId, false).catch(() => undefined);
-          if (known?.kind === 'introduction') return keptAlive(ctx);
-        }
-        let socket;
-        try {
-          socket = await retryUntil(ctx, ctx.waitUntil!, 'reading a socket', () =>
-            ctx.store.getConnection(connectionId),
-          );
-        } catch (error) {
-          // Its kind is unknown: an Error frame could land in a relay stream. Closing is clear.
-          ctx.metrics.count('Errors');
-          ctx.log.error('could not read the socket: closing it', { error });
-          await closeBestEffort(ctx, [connectionId]);
-          return OK;
-        }
-        if (socket?.kind === 'introduction') {
-          if (keepAlive) return keptAlive(ctx);
-          await onIntroductionMessage(ctx, socket, body);
-        } else await onRelayFrame(ctx, cache, connectionId, body, receivedAt, socket ?? null);
-        return OK;
-      }),
+      invoke('$default', eventFields(event), (ctx) => onMessage(ctx, cache, event)),
 
     disconnect: (event) =>
       invoke(
@@ -174,20 +134,7 @@ export function createHandlers(services: Services, options: HandlerOptions): Han
           ...eventFields(event),
           disconnectStatusCode: event.requestContext.disconnectStatusCode,
         },
-        async (ctx) => {
-          const { connectionId } = event.requestContext;
-          // Removing the record first makes a late or duplicate $disconnect a no-op.
-          const socket = await ctx.store.removeConnection(connectionId);
-          if (socket?.kind === 'introduction') await closeIntroduction(ctx, socket);
-          else if (socket) {
-            await releaseRelay(ctx, socket, cache);
-            ctx.log.info('relay socket closed', { paired: Boolean(socket.peer) });
-            const { disconnectStatusCode, disconnectReason } = event.requestContext;
-            if (isPlatformCut(disconnectStatusCode, disconnectReason))
-              await reintroduceAfterCut(ctx, socket);
-          }
-          return OK;
-        },
+        (ctx) => onDisconnect(ctx, cache, event),
       ),
 
     deliver: (job) =>
@@ -199,4 +146,64 @@ export function createHandlers(services: Services, options: HandlerOptions): Han
         await deliverHeld(ctx, job);
       }),
   };
+}
+
+/** $default: a relay frame, an introduction message, or an introduction socket's keep-alive. */
+async function onMessage(
+  ctx: Context,
+  cache: PairCache,
+  event: WebSocketEvent,
+): Promise<HandlerResult> {
+  const { connectionId, requestTimeEpoch } = event.requestContext;
+  const body = event.body ?? '';
+  const receivedAt = requestTimeEpoch ?? ctx.now();
+  const pairing = cache.get(connectionId);
+  if (pairing) {
+    await onPairedFrame(ctx, cache, connectionId, pairing, body);
+    return OK;
+  }
+  const keepAlive = body === KEEP_ALIVE_FRAME;
+  // Only the record tells a keep-alive from a relay frame, and its kind never changes: an
+  // eventually consistent read (half the cost) does; missing there, the read below decides.
+  if (keepAlive) {
+    const known = await ctx.store.getConnection(connectionId, false).catch(() => undefined);
+    if (known?.kind === 'introduction') return keptAlive(ctx);
+  }
+  let socket;
+  try {
+    socket = await retryUntil(ctx, ctx.waitUntil!, 'reading a socket', () =>
+      ctx.store.getConnection(connectionId),
+    );
+  } catch (error) {
+    // Its kind is unknown: an Error frame could land in a relay stream. Closing is clear.
+    ctx.metrics.count('Errors');
+    ctx.log.error('could not read the socket: closing it', { error });
+    await closeBestEffort(ctx, [connectionId]);
+    return OK;
+  }
+  if (socket?.kind === 'introduction') {
+    if (keepAlive) return keptAlive(ctx);
+    await onIntroductionMessage(ctx, socket, body);
+  } else await onRelayFrame(ctx, cache, connectionId, socket, body, receivedAt);
+  return OK;
+}
+
+/** $disconnect: the socket's records go, its peer is closed or told. */
+async function onDisconnect(
+  ctx: Context,
+  cache: PairCache,
+  event: WebSocketEvent,
+): Promise<HandlerResult> {
+  const { connectionId } = event.requestContext;
+  // Removing the record first makes a late or duplicate $disconnect a no-op.
+  const socket = await ctx.store.removeConnection(connectionId);
+  if (socket?.kind === 'introduction') await closeIntroduction(ctx, socket);
+  else if (socket) {
+    await releaseRelay(ctx, socket, cache);
+    ctx.log.info('relay socket closed', { paired: Boolean(socket.peer) });
+    const { disconnectStatusCode, disconnectReason } = event.requestContext;
+    if (isPlatformCut(disconnectStatusCode, disconnectReason))
+      await reintroduceAfterCut(ctx, socket);
+  }
+  return OK;
 }

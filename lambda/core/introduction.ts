@@ -9,13 +9,13 @@ import {
   introduction,
   parseKeyChange,
   sharedKeys,
+  type KeyChange,
   type ServerMessage,
 } from './protocol.js';
-import { PAIRING_GRACE_MS, type Context } from './context.js';
-import { whenReady } from './messenger.js';
-import { mayBeConnecting } from './relay.js';
+import type { Context } from './context.js';
+import { postWhenReady } from './readiness.js';
 import type { IntroductionConnection, PeerRecord } from './store.js';
-import { mapLimit } from './util.js';
+import { contentionPause, KEY_CHANGE_ATTEMPTS, mapLimit } from './util.js';
 
 /** At $connect: the socket becomes its peer id's current one; the peer keeps its keys. */
 export async function openIntroduction(
@@ -114,27 +114,13 @@ async function handleIntroductionMessage(
   const parsed = parseKeyChange(body, ctx.limits);
   if (!parsed.ok) return reject(parsed.error);
   const change = parsed.value;
-  const { maxKeysPerPeer, maxFanOut } = ctx.limits;
+  const { maxFanOut } = ctx.limits;
 
-  const update = (keys: readonly string[]) => {
-    const next = applyKeyChange(keys, change);
-    return next.length > maxKeysPerPeer
-      ? { error: `a peer may hold at most ${maxKeysPerPeer} keys` }
-      : next;
-  };
-  // Index the joined keys before writing the key set: a peer must never hold a key that no index
-  // entry leads to (had indexing failed after the write, later joiners would never find it). An
-  // entry for a key the peer does not hold is harmless: readers check the peer's record.
-  const indexJoined = async (before: PeerRecord, next: string[]) => {
-    const keys = [...new Set(change.join)].filter((key) => next.includes(key));
-    if (keys.length > 0)
-      await ctx.store.indexKeys(peerId, before.session, keys, before.version + 1);
-  };
-  let changed = await ctx.store.changeKeys(peerId, update, indexJoined);
+  let changed = await changeKeySet(ctx, peerId, change);
   if (changed === undefined) {
     // The peer's record expired or was removed while this socket lives: register it again.
     await registerSocket(ctx, peerId, connectionId);
-    changed = await ctx.store.changeKeys(peerId, update, indexJoined);
+    changed = await changeKeySet(ctx, peerId, change);
   }
   if (changed === undefined) throw new Error(`peer ${peerId} has no record`);
   if ('error' in changed) return reject(changed.error);
@@ -144,9 +130,59 @@ async function handleIntroductionMessage(
   if (left.length > 0) await ctx.store.unindexKeys(peerId, peer.session, left, peer.version);
   const joined = [...new Set(change.join)].filter((key) => peer.keys.includes(key));
   if (joined.length === 0) return;
-  // Indexed first, then look: of two peers joining one key at once, one always sees the other.
-  // Past maxFanOut, the peers that joined these keys most recently are introduced: each peer
-  // then meets the maxFanOut that joined before it and, in turn, those that join after it.
+  const { others, sharing } = await recentJoiners(ctx, peerId, joined);
+  const pairs = others.map((other) => ({ other, keys: sharedKeys(peer.keys, other.keys) }));
+  const failed = await introducePairs(ctx, socket, pairs);
+  ctx.log.info('introduced', { peerId, peers: pairs.length, joined: joined.length });
+  if (sharing > maxFanOut)
+    await reject(
+      `more than ${maxFanOut} peers share these keys: introduced the ${maxFanOut} that joined ` +
+        'them most recently; peers that join them later are introduced to this one in turn',
+    );
+  if (failed) throw failed.error;
+}
+
+/**
+ * Applies a Join/Leave to the peer's key set with optimistic concurrency: messages of one socket
+ * may be handled concurrently, and no change may be lost. Undefined when the peer has no record.
+ */
+async function changeKeySet(
+  ctx: Context,
+  peerId: string,
+  change: KeyChange,
+): Promise<{ peer: PeerRecord; previous: string[] } | { error: string } | undefined> {
+  const { maxKeysPerPeer } = ctx.limits;
+  for (let attempt = 0; attempt < KEY_CHANGE_ATTEMPTS; attempt++) {
+    const peer = await ctx.store.getPeer(peerId);
+    if (!peer) return undefined;
+    const next = applyKeyChange(peer.keys, change);
+    if (next.length > maxKeysPerPeer)
+      return { error: `a peer may hold at most ${maxKeysPerPeer} keys` };
+    // Index the joined keys before writing the key set: a peer must never hold a key that no
+    // index entry leads to. An entry for a key the peer does not hold is harmless: readers check
+    // the peer's record.
+    const joined = [...new Set(change.join)].filter((key) => next.includes(key));
+    if (joined.length > 0)
+      await ctx.store.indexKeys(peerId, peer.session, joined, peer.version + 1);
+    const written = await ctx.store.setKeys(peer, next);
+    if (written) return { peer: written, previous: peer.keys };
+    await contentionPause(attempt);
+  }
+  throw new Error(`key set of peer ${peerId} kept changing`);
+}
+
+/**
+ * The peers to introduce for keys just joined, and how many share them. Indexed first, then
+ * look: of two peers joining one key at once, one always sees the other. Past maxFanOut, the
+ * peers that joined these keys most recently are introduced: each peer then meets the maxFanOut
+ * that joined before it and, in turn, those that join after it.
+ */
+async function recentJoiners(
+  ctx: Context,
+  peerId: string,
+  joined: readonly string[],
+): Promise<{ others: PeerRecord[]; sharing: number }> {
+  const { maxFanOut } = ctx.limits;
   const joinedAt = new Map<string, number>();
   for (const joiners of await mapLimit(joined, 8, (key) => ctx.store.joinersOfKey(key)))
     for (const joiner of joiners)
@@ -159,15 +195,30 @@ async function handleIntroductionMessage(
     .filter((other) => joined.some((key) => other.keys.includes(key)))
     .sort((a, b) => joinedAt.get(b.peerId)! - joinedAt.get(a.peerId)!)
     .slice(0, maxFanOut);
-  const pairs = others.map((other) => ({ other, keys: sharedKeys(peer.keys, other.keys) }));
+  return { others, sharing: joinedAt.size };
+}
 
+/**
+ * Introduces each pair both ways. One pair failing (the management API throttling past the SDK's
+ * retries) must not cost the others their introductions: every pair is tried, and the first
+ * failure is returned.
+ */
+async function introducePairs(
+  ctx: Context,
+  { connectionId, peerId }: IntroductionConnection,
+  pairs: readonly { other: PeerRecord; keys: string[] }[],
+): Promise<{ error: unknown } | undefined> {
   let senderGone = false;
-  // One pair failing (the management API throttling past the SDK's retries) must not cost the
-  // others their introductions: every pair is tried, then the first failure is reported.
   let failed: { error: unknown } | undefined;
   await mapLimit(pairs, INTRODUCTION_CONCURRENCY, async ({ other, keys }) => {
     try {
-      if ((await sendToPeer(ctx, other.current, introduction(peerId, keys))) === 'gone') {
+      // Its socket may still be inside its $connect (a peer id that reconnected a moment ago).
+      const told = await postWhenReady(
+        ctx,
+        other.current,
+        JSON.stringify(introduction(peerId, keys)),
+      );
+      if (told === 'gone') {
         // The other peer's socket is gone: forget it, and introduce nobody to it.
         ctx.metrics.count('Gone');
         await dropIntroductionSocket(ctx, other.current, other.peerId);
@@ -182,30 +233,11 @@ async function handleIntroductionMessage(
       failed ??= { error };
     }
   });
-  ctx.log.info('introduced', { peerId, peers: pairs.length, joined: joined.length });
-  if (joinedAt.size > maxFanOut)
-    await reject(
-      `more than ${maxFanOut} peers share these keys: introduced the ${maxFanOut} that joined ` +
-        'them most recently; peers that join them later are introduced to this one in turn',
-    );
-  if (failed) throw failed.error;
+  return failed;
 }
 
 /** How many index entries past maxFanOut are read, in case some are stale. */
 const STALE_ALLOWANCE = 8;
-
-/**
- * Sends to another peer's current socket. A socket still inside its $connect (a peer id that
- * reconnected a moment ago) answers 410 until its $connect returns: that is retried briefly,
- * never taken for gone.
- */
-const sendToPeer = (ctx: Context, connectionId: string, message: ServerMessage) =>
-  whenReady(
-    () => send(ctx, connectionId, message),
-    ctx.now() + PAIRING_GRACE_MS,
-    ctx.now,
-    mayBeConnecting(ctx, connectionId),
-  );
 
 /** At $disconnect: the socket leaves its peer; the last socket of a peer id forgets its keys. */
 export async function closeIntroduction(

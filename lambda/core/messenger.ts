@@ -9,7 +9,6 @@ import {
   PostToConnectionCommand,
   type ApiGatewayManagementApiClient,
 } from '@aws-sdk/client-apigatewaymanagementapi';
-import { sleep } from './util.js';
 
 export type Delivery = 'sent' | 'gone';
 
@@ -53,24 +52,5 @@ export class ManagementApiMessenger implements Messenger {
       if (isGone(error)) return 'gone';
       throw error;
     }
-  }
-}
-
-/**
- * A socket paired a moment ago may still be inside its own $connect, and API Gateway answers
- * 410 until that returns. Until `readyBy` (ms), a 410 is retried with a growing pause, as long
- * as `mayBeConnecting` says the socket may still be connecting (by default, always).
- */
-export async function whenReady(
-  attempt: () => Promise<Delivery>,
-  readyBy: number,
-  now: () => number = Date.now,
-  mayBeConnecting: () => Promise<boolean> = () => Promise.resolve(true),
-): Promise<Delivery> {
-  for (let pause = 10; ; pause = Math.min(pause * 2, 1000)) {
-    const result = await attempt();
-    if (result === 'sent' || now() + pause > readyBy) return result;
-    if (!(await mayBeConnecting())) return result;
-    await sleep(pause);
   }
 }

@@ -1,19 +1,7 @@
 /**
- * Help for unchanged clients after API Gateway cuts a relay socket. cevitxe-signal-client opens
- * a relay socket only when introduced, so a pair cut for being idle (10 minutes) or too old
- * (2 hours) would stay apart until its next introduction. When the platform cut a paired plain
- * socket and both peers still share the key on an open introduction socket, the server
- * introduces them again for that key, and the client re-pairs at once.
- *
- * The rule, which tells a platform cut from a departing peer:
- * - `$disconnect` says 1001 "Going away": API Gateway's wording for its own cuts. A browser
- *   leaving a page closes with 1001 and no reason; a deliberate close says 1000 (or 1005).
- * - After REINTRODUCE_AFTER_MS both peers' records still hold the key: a peer departing closes
- *   its introduction socket with its relay sockets, and its last introduction socket's
- *   `$disconnect` removes its record. The pause also lets the other side's relay socket,
- *   closed by the server, be closed at its client before the introduction arrives (the client
- *   ignores an introduction for a key it still has a socket for).
- * - Only plain sockets: a SignalSocket transport resumes the same relay by itself.
+ * After API Gateway cuts a paired plain relay socket (idle 10 min, or 2 h old: `$disconnect`
+ * 1001 "Going away"), its two peers, if they still share the key a moment later, are introduced
+ * again so that cevitxe-signal-client re-pairs at once. See README.md, "Reliability".
  */
 import type { Context } from './context.js';
 import { introduction } from './protocol.js';

@@ -1,18 +1,13 @@
 /**
- * Relay sockets (PROTOCOL.md): `/connection/A/B/key` pairs with `/connection/B/A/key` and the
- * server pipes frames between them.
- *
- * Until a socket is "flushed" its frames are held in DynamoDB, in order; the deliver function
- * sends them to the peer (which may still be inside its $connect, answering 410) and then opens
- * the direct path. After that a frame costs one PostToConnection and no DynamoDB request: the
- * pair never changes, so the peer's connection id is cached in the warm function.
+ * Relay sockets (PROTOCOL.md): `/connection/A/B/key` pairs with `/connection/B/A/key`. Frames are
+ * held in DynamoDB until the deliver function has flushed them to the peer; then each goes
+ * straight, with the peer cached in the warm function. See README.md, "Reliability".
  */
-import { DELIVER_TIMEOUT_MS, PAIRING_GRACE_MS, ROUTE_WAIT_MS, type Context } from './context.js';
-import type { DeliveryJob } from './deferred.js';
-import { whenReady, type Delivery } from './messenger.js';
+import { ROUTE_WAIT_MS, type Context } from './context.js';
 import { errorReply, transportMismatch, type Transport } from './protocol.js';
-import { isConditionFailure, type ConnectionRecord, type RelayConnection } from './store.js';
-import { sleep } from './util.js';
+import { closeWhenReady, mayBeConnecting, postWhenReady } from './readiness.js';
+import { closeBestEffort, retryUntil } from './retry.js';
+import type { RelayConnection } from './store.js';
 
 interface Pairing {
   peer: string;
@@ -65,20 +60,28 @@ export async function openRelay(
       return undefined;
     }
   }
-  const progress: { claimed?: string } = {};
   try {
-    return await pairOrWait(ctx, connectionId, request, progress);
+    return await pairOrWait(ctx, connectionId, request);
   } catch (error) {
-    await abandonRelay(ctx, connectionId, request, progress.claimed);
-    throw error;
+    const claimed = error instanceof ClaimedPairingFailed ? error : undefined;
+    await abandonRelay(ctx, connectionId, request, claimed?.claimed);
+    throw claimed ? claimed.cause : error;
+  }
+}
+
+/** Pairing failed after claiming a waiting socket, which is out of the rendezvous now. */
+class ClaimedPairingFailed extends Error {
+  constructor(
+    readonly claimed: string,
+    override readonly cause: unknown,
+  ) {
+    super('relay pairing failed after claiming the waiting socket', { cause });
   }
 }
 
 /**
- * A $connect that fails after recording its socket refuses the handshake, and no $disconnect
- * will ever come for that socket: undo what it did, so that no socket stays paired with it
- * (holding its frames for a peer that never opened) or waits for it. A socket it had claimed is
- * closed, as for a peer that is gone; its client reconnects and pairs afresh.
+ * Undoes a $connect that failed after recording its socket (no $disconnect will come for it): no
+ * socket may stay paired with it or wait for it; one it had claimed is closed, and reconnects.
  */
 async function abandonRelay(
   ctx: Context,
@@ -89,7 +92,7 @@ async function abandonRelay(
   try {
     await ctx.store.removeConnection(connectionId);
     await ctx.store.leaveRendezvous(request, connectionId);
-    if (claimed) await closeSocket(ctx, claimed);
+    if (claimed) await closeWhenReady(ctx, claimed);
   } catch (error) {
     ctx.log.error('could not undo a failed relay $connect', { error });
   }
@@ -99,59 +102,69 @@ async function pairOrWait(
   ctx: Context,
   connectionId: string,
   request: RelayRequest,
-  progress: { claimed?: string },
 ): Promise<string | undefined> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const met = await ctx.store.meet(request, connectionId);
     if ('waiting' in met) {
       if (met.replaced) {
         // A newer socket for the same (A, B, key) replaces the waiting one, which is closed.
-        await closeSocket(ctx, met.replaced);
+        await closeWhenReady(ctx, met.replaced);
         ctx.log.info('waiting relay socket replaced', { replacedConnectionId: met.replaced });
       }
       ctx.log.info('relay socket waiting', { localId: request.localId });
       return undefined;
     }
-    const first = met.paired;
-    // Claimed: it is out of the rendezvous now, so a failure from here on must not leave it
-    // waiting where no reciprocal socket can ever find it (abandonRelay closes it).
-    progress.claimed = first;
-    if (!(await isWaitingAlive(ctx, first))) {
-      // It vanished without $disconnect: pairing with it would leave its client's next socket
-      // waiting alone. Forget it and wait in its place.
-      progress.claimed = undefined;
-      const vanished = await ctx.store.removeConnection(first);
-      if (vanished?.kind === 'relay' && vanished.seq) await ctx.store.removeHeld(first);
-      ctx.metrics.count('Gone');
-      ctx.log.info('waiting relay socket vanished: waiting in its place', {
-        vanishedConnectionId: first,
-      });
-      continue;
-    }
-    const mismatch = transportMismatch(request.transport, met.transport);
-    if (mismatch) return refuseMismatch(ctx, connectionId, first, met.transport, mismatch);
-    const pairedAt = ctx.now();
-    const waiting = await ctx.store.setPeer(first, connectionId, pairedAt, false);
-    if (!waiting) {
-      progress.claimed = undefined;
-      continue; // it left as we claimed it: wait in its place
-    }
-    // This socket cannot have sent anything yet (its $connect has not returned): it is flushed.
-    await ctx.store.setPeer(connectionId, first, pairedAt, true);
-    ctx.metrics.count('PairsMade');
-    ctx.log.info('relay pair made', { peerConnectionId: first, held: waiting.seq ?? 0 });
-    if (!waiting.seq && (await ctx.store.markFlushed(first, 0))) return undefined;
-    await ctx.deferred.deliverLater({ from: first, to: connectionId, pairedAt });
-    return undefined;
+    const outcome = await pairWithClaimed(ctx, connectionId, request, met);
+    if (outcome !== 'wait in its place') return outcome.refusal;
   }
   throw new Error('relay pairing kept failing');
 }
 
 /**
- * A SignalSocket transport socket met a plain one: never paired, or the plain app would see
- * framing and the transport app plain data. The waiting socket is told why (a transport reads
- * the Error frame and ends its stream with it) and closed; the arriving socket is refused at its
- * handshake, so no $disconnect will come for it and its record goes now. Returns the reason.
+ * Pairs with the socket claimed from the rendezvous; 'wait in its place' when it turned out to
+ * be gone. A failure is thrown as ClaimedPairingFailed: the claimed socket is out of the
+ * rendezvous, where no reciprocal socket can ever find it, so it must be closed.
+ */
+async function pairWithClaimed(
+  ctx: Context,
+  connectionId: string,
+  request: RelayRequest,
+  met: { paired: string; transport?: Transport },
+): Promise<{ refusal?: string } | 'wait in its place'> {
+  const first = met.paired;
+  if (!(await isWaitingAlive(ctx, first))) {
+    // It vanished without $disconnect: pairing with it would leave its client's next socket
+    // waiting alone. Forget it and wait in its place.
+    const vanished = await ctx.store.removeConnection(first);
+    if (vanished?.kind === 'relay' && vanished.seq) await ctx.store.removeHeld(first);
+    ctx.metrics.count('Gone');
+    ctx.log.info('waiting relay socket vanished: waiting in its place', {
+      vanishedConnectionId: first,
+    });
+    return 'wait in its place';
+  }
+  try {
+    const mismatch = transportMismatch(request.transport, met.transport);
+    if (mismatch)
+      return { refusal: await refuseMismatch(ctx, connectionId, first, met.transport, mismatch) };
+    const pairedAt = ctx.now();
+    const waiting = await ctx.store.setPeer(first, connectionId, pairedAt, false);
+    if (!waiting) return 'wait in its place'; // it left as we claimed it
+    // This socket cannot have sent anything yet (its $connect has not returned): it is flushed.
+    await ctx.store.setPeer(connectionId, first, pairedAt, true);
+    ctx.metrics.count('PairsMade');
+    ctx.log.info('relay pair made', { peerConnectionId: first, held: waiting.seq ?? 0 });
+    if (!waiting.seq && (await ctx.store.markFlushed(first, 0))) return {};
+    await ctx.deliveryInvoker.deliverLater({ from: first, to: connectionId, pairedAt });
+    return {};
+  } catch (error) {
+    throw new ClaimedPairingFailed(first, error);
+  }
+}
+
+/**
+ * A transport socket met a plain one (or another transport): never paired. The waiting one is
+ * told why and closed; the arriving one is refused at its handshake. Returns the reason.
  */
 async function refuseMismatch(
   ctx: Context,
@@ -166,14 +179,9 @@ async function refuseMismatch(
   });
   if (waitingTransport) {
     const told = JSON.stringify(errorReply(transportMismatch(waitingTransport, undefined)!));
-    await whenReady(
-      () => ctx.messenger.post(waiting, told),
-      ctx.now() + PAIRING_GRACE_MS,
-      ctx.now,
-      mayBeConnecting(ctx, waiting),
-    );
+    await postWhenReady(ctx, waiting, told);
   }
-  await closeSocket(ctx, waiting);
+  await closeWhenReady(ctx, waiting);
   await ctx.store.removeConnection(connectionId);
   return reason;
 }
@@ -186,85 +194,70 @@ async function refuseMismatch(
 async function isWaitingAlive(ctx: Context, connectionId: string): Promise<boolean> {
   try {
     if (await ctx.messenger.isAlive(connectionId)) return true;
-    return await mayBeConnecting(ctx, connectionId)();
+    return await mayBeConnecting(ctx, connectionId);
   } catch (error) {
     ctx.log.warn('could not check the waiting relay socket: pairing with it', { error });
     return true;
   }
 }
 
-/** How long a retried call waits between attempts at most (ms). */
-const MAX_RETRY_PAUSE_MS = 1_000;
-
-/**
- * Retries a call that failed past the SDK's own retries (throttling, 5xx) with a growing pause,
- * until `until` (ms); then throws its last error. A condition failure is an answer: never retried.
- */
-export async function retryUntil<T>(
-  ctx: Context,
-  until: number,
-  what: string,
-  attempt: () => Promise<T>,
-): Promise<T> {
-  for (let pause = 50; ; pause = Math.min(pause * 2, MAX_RETRY_PAUSE_MS)) {
-    try {
-      return await attempt();
-    } catch (error) {
-      if (isConditionFailure(error) || ctx.now() + pause > until) throw error;
-      ctx.log.warn(`${what} failed: retrying`, { error });
-      await sleep(pause);
-    }
-  }
-}
-
 /** A route invocation's retry budget: its `waitUntil`, which leaves room before its timeout. */
 const routeBudget = (ctx: Context) => ctx.waitUntil ?? ctx.now() + ROUTE_WAIT_MS;
 
-/**
- * A frame from a relay socket. Never throws: API Gateway would write its internal-error frame
- * into the sender's stream. A frame that cannot be held or posted within the route's budget
- * closes the sender and its peer instead, so that no frame is lost while both stay open.
- */
-export async function onRelayFrame(
+/** A frame from a socket whose flushed pairing this warm function knows: straight to the peer. */
+export const onPairedFrame = (
   ctx: Context,
   cache: PairCache,
   connectionId: string,
+  pairing: Pairing,
+  body: string,
+): Promise<void> =>
+  passOnOrClose(ctx, cache, connectionId, pairing.peer, () =>
+    forward(ctx, cache, connectionId, pairing, body),
+  );
+
+/** A frame from a socket read from the store: relay (undefined when it has no record). */
+export const onRelayFrame = (
+  ctx: Context,
+  cache: PairCache,
+  connectionId: string,
+  socket: RelayConnection | undefined,
   body: string,
   receivedAt: number,
-  /** The socket's record when the caller has read it already (null: it has none). */
-  known?: ConnectionRecord | null,
+): Promise<void> =>
+  passOnOrClose(ctx, cache, connectionId, socket?.peer, () =>
+    relayFrame(ctx, cache, socket, { connectionId, body, receivedAt }),
+  );
+
+/**
+ * Never throws: API Gateway would write its internal-error frame into the sender's stream. A
+ * frame that cannot be held or posted within the route's budget closes the sender and its peer
+ * instead, so that no frame is lost while both stay open.
+ */
+async function passOnOrClose(
+  ctx: Context,
+  cache: PairCache,
+  connectionId: string,
+  peer: string | undefined,
+  passOn: () => Promise<void>,
 ): Promise<void> {
-  const pair: { peer?: string } = { peer: cache.get(connectionId)?.peer };
   try {
-    await relayFrame(ctx, cache, connectionId, body, receivedAt, known, pair);
+    await passOn();
   } catch (error) {
     ctx.metrics.count('Errors');
     ctx.log.error('relay frame could not be passed on: closing the pair', { error });
     cache.delete(connectionId);
-    await closeBestEffort(ctx, pair.peer ? [connectionId, pair.peer] : [connectionId]);
+    await closeBestEffort(ctx, peer ? [connectionId, peer] : [connectionId]);
   }
 }
 
 async function relayFrame(
   ctx: Context,
   cache: PairCache,
-  connectionId: string,
-  body: string,
-  receivedAt: number,
-  known: ConnectionRecord | null | undefined,
-  pair: { peer?: string },
+  socket: RelayConnection | undefined,
+  { connectionId, body, receivedAt }: { connectionId: string; body: string; receivedAt: number },
 ): Promise<void> {
-  const cached = cache.get(connectionId);
-  if (cached) return forward(ctx, cache, connectionId, cached, body);
-  const until = routeBudget(ctx);
-  const socket =
-    known === undefined
-      ? await retryUntil(ctx, until, 'reading a relay socket', () =>
-          ctx.store.getConnection(connectionId),
-        )
-      : known;
-  if (socket?.kind === 'relay') pair.peer = socket.peer;
-  if (!socket || socket.kind !== 'relay') {
+  if (!socket) {
     await ctx.messenger.close(connectionId);
     return;
   }
@@ -279,6 +272,7 @@ async function relayFrame(
 
   // The frame's write is retried under the number it took. Only a counter whose answer was lost
   // leaves a gap (the deliverer waits it out): the frame itself is held once, under a later one.
+  const until = routeBudget(ctx);
   const held = await retryUntil(ctx, until, 'holding a frame', () =>
     ctx.store.hold(connectionId, body, receivedAt, ctx.limits, (write) =>
       retryUntil(ctx, until, 'writing a held frame', write),
@@ -309,7 +303,7 @@ async function forward(
 ): Promise<void> {
   cache.set(connectionId, pairing);
   const result = await retryUntil(ctx, routeBudget(ctx), 'posting a relay frame', () =>
-    postToPeer(ctx, pairing, body),
+    postWhenReady(ctx, pairing.peer, body, pairing.pairedAt),
   );
   if (result === 'sent') {
     ctx.metrics.count('FramesRelayed');
@@ -319,46 +313,8 @@ async function forward(
   await peerGone(ctx, connectionId, pairing.peer);
 }
 
-/**
- * A 410 may mean "not ready yet" only while the socket's $connect may still be running: its
- * record exists (written first thing in $connect, removed first thing in $disconnect) and it
- * connected less than PAIRING_GRACE_MS ago (API Gateway allows a $connect 29 s). Otherwise the
- * socket is gone for good, and retrying until the grace period ends is wasted. An invocation
- * also stops waiting at its own `waitUntil`, so a route function never runs into its timeout.
- */
-export const mayBeConnecting = (ctx: Context, connectionId: string) => async () => {
-  if (ctx.waitUntil !== undefined && ctx.now() >= ctx.waitUntil) return false;
-  const socket = await ctx.store.getConnection(connectionId);
-  return socket !== undefined && ctx.now() < socket.connectedAt + PAIRING_GRACE_MS;
-};
-
-/** Retries a 410 from `peer` within the grace period, while the peer may still be connecting. */
-const untilReady = (
-  ctx: Context,
-  peer: string,
-  pairedAt: number,
-  attempt: () => Promise<Delivery>,
-): Promise<Delivery> =>
-  whenReady(attempt, pairedAt + PAIRING_GRACE_MS, ctx.now, mayBeConnecting(ctx, peer));
-
-/**
- * Closes a socket that may still be inside its own $connect (two sockets of a pair arriving at
- * the same moment): its 410 is retried while it may be connecting, so it is never left open,
- * unpaired and out of the rendezvous, once its $connect returns.
- */
-const closeSocket = (ctx: Context, connectionId: string): Promise<Delivery> =>
-  whenReady(
-    () => ctx.messenger.close(connectionId),
-    ctx.now() + PAIRING_GRACE_MS,
-    ctx.now,
-    mayBeConnecting(ctx, connectionId),
-  );
-
-const postToPeer = (ctx: Context, { peer, pairedAt }: Pairing, body: string): Promise<Delivery> =>
-  untilReady(ctx, peer, pairedAt, () => ctx.messenger.post(peer, body));
-
 /** The peer answered 410 for good: remove its records and close the sender. */
-async function peerGone(ctx: Context, sender: string, peer: string): Promise<void> {
+export async function peerGone(ctx: Context, sender: string, peer: string): Promise<void> {
   ctx.metrics.count('Gone');
   ctx.log.info('relay peer gone: closing sender', { peerConnectionId: peer });
   const stale = await dropRelay(ctx, peer);
@@ -393,161 +349,8 @@ export async function releaseRelay(
   if (socket.seq) await ctx.store.removeHeld(connectionId);
   if (socket.peer) {
     cache?.delete(socket.peer);
-    const peer = socket.peer;
-    await untilReady(ctx, peer, socket.pairedAt ?? 0, () => ctx.messenger.close(peer));
+    await closeWhenReady(ctx, socket.peer, socket.pairedAt ?? 0);
   } else {
     await ctx.store.leaveRendezvous(socket, connectionId);
   }
 }
-
-/** How long the deliverer waits for a held frame whose counter was taken but not yet written. */
-const MISSING_FRAME_PATIENCE_MS = 2_000;
-
-/** How long a deliverer keeps retrying posts that fail (429, 5xx) once the SDK has given up. */
-const POST_PATIENCE_MS = 15_000;
-
-/**
- * The deliver function's job: send every frame held for `from` to `to`, in order, then mark
- * `from` flushed so later frames go straight. Frames held meanwhile are picked up by the next
- * round. A claim on the counter keeps a duplicate invocation from sending anything twice, and
- * the direct path opens only once every claimed frame was posted.
- *
- * A failure after claiming (posts failing past the SDK's retries and this function's own, or
- * DynamoDB) would lose the claimed frames: the pair is closed instead, so that both clients
- * learn of it, and nothing stays held for a peer that will never get it. A deliverer that died
- * mid-claim (a timeout) leaves a claim older than DELIVER_TIMEOUT_MS: the next one (Lambda
- * retries the invocation) takes it over, and frames the dead one posted may then come twice.
- */
-export async function deliverHeld(ctx: Context, job: DeliveryJob): Promise<void> {
-  const patientUntil = ctx.now() + POST_PATIENCE_MS;
-  // A failure before the claim (DynamoDB throttled past the SDK's retries) is retried here, at
-  // once: left to Lambda's retry a minute later, it would stall this direction of the pair.
-  const retryBy = ctx.now() + DELIVERY_RETRY_MS;
-  for (let pause = 100; ; pause = Math.min(pause * 2, MAX_RETRY_PAUSE_MS)) {
-    try {
-      return await deliverRounds(ctx, job, patientUntil);
-    } catch (error) {
-      if (error instanceof AbandonedDelivery) throw error;
-      if (ctx.now() + pause > retryBy) {
-        await abandonPair(ctx, job);
-        throw error;
-      }
-      ctx.log.warn('delivering held frames failed before claiming them: retrying', { error });
-      await sleep(pause);
-    }
-  }
-}
-
-/** How long a delivery retries failures that came before it claimed anything. */
-const DELIVERY_RETRY_MS = 10_000;
-
-/** Claimed frames could not be posted or recorded: the pair was closed. */
-class AbandonedDelivery extends Error {}
-
-async function deliverRounds(ctx: Context, job: DeliveryJob, patientUntil: number): Promise<void> {
-  let waitingSince: number | undefined;
-  for (let round = 0; round < 1000; round++) {
-    const socket = await ctx.store.getConnection(job.from);
-    if (!socket || socket.kind !== 'relay' || socket.peer !== job.to || socket.flushed) return;
-    const seq = socket.seq ?? 0;
-    const delivered = socket.delivered ?? 0;
-    const sent = socket.sent ?? delivered;
-    let from = delivered;
-    let takeOver: number | undefined;
-    if (sent < delivered) {
-      // Another deliverer is posting (sent, delivered]: it finishes the job, unless it died.
-      const claimedAt = socket.claimedAt ?? 0;
-      if (ctx.now() < claimedAt + DELIVER_TIMEOUT_MS) return;
-      ctx.log.warn('taking over a dead delivery', { peerConnectionId: job.to });
-      from = sent;
-      takeOver = claimedAt;
-    } else if (seq === delivered) {
-      if (await ctx.store.markFlushed(job.from, seq)) {
-        ctx.log.info('held frames delivered', { peerConnectionId: job.to, frames: seq });
-        return;
-      }
-      continue; // a frame was held meanwhile
-    }
-    const frames = (await ctx.store.listHeld(job.from)).filter(
-      (frame) => frame.seq > from && frame.seq <= seq,
-    );
-    if (frames.length < seq - from) {
-      // A frame's counter was taken but its item is not written yet: give it a moment.
-      waitingSince ??= ctx.now();
-      if (ctx.now() - waitingSince < MISSING_FRAME_PATIENCE_MS) {
-        await sleep(10);
-        continue;
-      }
-      ctx.log.error('held frames missing: delivering the rest', {
-        missing: seq - from - frames.length,
-      });
-    }
-    waitingSince = undefined;
-    const at = ctx.now();
-    if (!(await ctx.store.claimHeld(job.from, delivered, seq, { from, at, takeOver }))) continue;
-    // Frames are ordered as API Gateway received them, then by the order they were counted.
-    frames.sort((a, b) => a.receivedAt - b.receivedAt || a.seq - b.seq);
-    try {
-      for (const frame of frames) {
-        const result = await postPatiently(ctx, job, frame.body, patientUntil);
-        if (result === 'gone') return await peerGone(ctx, job.from, job.to);
-        ctx.metrics.count('FramesDelivered');
-      }
-      await ctx.store.finishHeld(job.from, seq, at, {
-        frames: seq - from,
-        bytes: frames.reduce((sum, frame) => sum + Buffer.byteLength(frame.body), 0),
-      });
-    } catch (error) {
-      await abandonPair(ctx, job);
-      throw new AbandonedDelivery('held frames could not be delivered: pair closed', {
-        cause: error,
-      });
-    }
-    await ctx.store.removeHeld(
-      job.from,
-      frames.map((frame) => frame.seq),
-    );
-  }
-  throw new Error('held frames kept arriving: delivery gave up');
-}
-
-/** Posts a held frame: 410 as for any frame; other failures retried with backoff until `until`. */
-async function postPatiently(
-  ctx: Context,
-  job: DeliveryJob,
-  body: string,
-  until: number,
-): Promise<Delivery> {
-  for (let pause = 100; ; pause = Math.min(pause * 2, 2_000)) {
-    try {
-      return await untilReady(ctx, job.to, job.pairedAt, () => ctx.messenger.post(job.to, body));
-    } catch (error) {
-      if (ctx.now() + pause > until) throw error;
-      ctx.log.warn('posting a held frame failed: retrying', { error });
-      await sleep(pause);
-    }
-  }
-}
-
-/** Claimed frames could not be delivered: close both sockets (best effort) rather than lose them silently. */
-async function abandonPair(ctx: Context, job: DeliveryJob): Promise<void> {
-  ctx.log.error('held frames could not be delivered: closing both sockets', {
-    peerConnectionId: job.to,
-  });
-  await closeBestEffort(ctx, [job.to, job.from]);
-}
-
-/** Closes sockets, each retried within a short budget; a failure is logged, never thrown. */
-export async function closeBestEffort(ctx: Context, sockets: readonly string[]): Promise<void> {
-  const until = ctx.now() + CLOSE_PATIENCE_MS;
-  for (const socket of sockets) {
-    try {
-      await retryUntil(ctx, until, 'closing a socket', () => ctx.messenger.close(socket));
-    } catch (error) {
-      ctx.log.error('could not close a socket of an abandoned pair', { error });
-    }
-  }
-}
-
-/** How long closing an abandoned pair's sockets may take: within a route's timeout. */
-const CLOSE_PATIENCE_MS = 2_000;

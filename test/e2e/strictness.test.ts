@@ -17,7 +17,7 @@ import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { HandlerResult, WebSocketEvent } from '../../lambda/core/handlers.js';
 import { LOCAL_AWS } from '../../local/dynamodb.js';
-import { MAX_MESSAGE_BYTES } from '../../local/gateway.js';
+import { MAX_MESSAGE_BYTES } from '../../local/gateway/index.js';
 import { TestSocket, refusal } from '../support/socket.js';
 import { backends, startTestGateway, type TestGateway } from '../support/gateway.js';
 

@@ -1,10 +1,10 @@
 /**
  * Test doubles for store-level handler tests: the management API as an in-memory set of open
  * sockets (the real @connections path is covered end to end through the local gateway), and a
- * Deferred that runs the deliver handler at once, without awaiting it, as an asynchronous Lambda
- * invocation would.
+ * delivery invoker that runs the deliver handler at once, without awaiting it, as an
+ * asynchronous Lambda invocation would.
  */
-import type { Deferred, DeliveryJob } from '../../lambda/core/deferred.js';
+import type { DeliveryInvoker, DeliveryJob } from '../../lambda/core/delivery-invoker.js';
 import { createHandlers, type Handlers } from '../../lambda/core/handlers.js';
 import { DEFAULT_LIMITS, type Limits } from '../../lambda/core/limits.js';
 import { createLogger, type Level } from '../../lambda/core/log.js';
@@ -51,7 +51,7 @@ export class FakeConnections implements Messenger {
 }
 
 /** Runs each deferred delivery at once, in the background; `settled()` waits for all of them. */
-export class ImmediateDeferred implements Deferred {
+export class ImmediateDeliveryInvoker implements DeliveryInvoker {
   private readonly running = new Set<Promise<void>>();
   readonly jobs: DeliveryJob[] = [];
   handlers?: Handlers;
@@ -73,7 +73,7 @@ export class ImmediateDeferred implements Deferred {
 export interface SignalWorld {
   handlers: Handlers;
   connections: FakeConnections;
-  deferred: ImmediateDeferred;
+  deliveryInvoker: ImmediateDeliveryInvoker;
   /** Moves the handlers' clock (pairing grace periods), not the store's. */
   advance(ms: number): void;
   /** Error lines logged by the handlers. */
@@ -88,7 +88,7 @@ export interface SignalWorld {
 /** The real handlers over a real store, with fake sockets. */
 export function signalWorld(store: SignalStore, limits: Partial<Limits> = {}): SignalWorld {
   const connections = new FakeConnections();
-  const deferred = new ImmediateDeferred();
+  const deliveryInvoker = new ImmediateDeliveryInvoker();
   let offset = 0;
   const errors: string[] = [];
   const log = createLogger('warn', (level: Level, message) => {
@@ -98,13 +98,13 @@ export function signalWorld(store: SignalStore, limits: Partial<Limits> = {}): S
     {
       store,
       messenger: connections,
-      deferred,
+      deliveryInvoker,
       limits: { ...DEFAULT_LIMITS, ...limits },
       now: () => Date.now() + offset,
     },
     { log },
   );
-  deferred.handlers = handlers;
+  deliveryInvoker.handlers = handlers;
   let requests = 0;
   const context = (routeKey: string, connectionId: string) => ({
     routeKey,
@@ -116,7 +116,7 @@ export function signalWorld(store: SignalStore, limits: Partial<Limits> = {}): S
   const world: SignalWorld = {
     handlers,
     connections,
-    deferred,
+    deliveryInvoker,
     errors,
     advance: (ms) => {
       offset += ms;

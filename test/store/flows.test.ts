@@ -21,7 +21,7 @@ describeEachBackend('handlers over the store', (backend) => {
     started = undefined;
   });
   afterEach(async () => {
-    await started?.deferred.settled();
+    await started?.deliveryInvoker.settled();
     commands.push(...s.commands);
     await s.close();
     expect(started?.errors ?? []).toEqual([]);
@@ -138,7 +138,7 @@ describeEachBackend('handlers over the store', (backend) => {
     expect(world.connections.posts).toEqual([]);
 
     await world.relay('rb', b, a, key);
-    await world.deferred.settled();
+    await world.deliveryInvoker.settled();
     expect(world.connections.received('rb')).toEqual([1, 2, 3, 4, 5].map((i) => `frame ${i}`));
     expect(await s.store.listHeld('ra')).toEqual([]);
 
@@ -148,7 +148,7 @@ describeEachBackend('handlers over the store', (backend) => {
     expect(world.connections.received('rb')).toHaveLength(6);
     expect(world.connections.received('rb').at(-1)).toBe('frame 6');
     expect(world.connections.received('ra')).toEqual(['reply']);
-    expect(world.deferred.jobs).toHaveLength(1);
+    expect(world.deliveryInvoker.jobs).toHaveLength(1);
   });
 
   it('keeps order when the first socket goes on sending while its held frames are delivered', async () => {
@@ -159,7 +159,7 @@ describeEachBackend('handlers over the store', (backend) => {
     await world.relay('rb', b, a, key);
     // Delivery is running in the background; the sender does not wait for it.
     for (let i = 4; i <= 10; i++) await world.send('ra', `frame ${i}`);
-    await world.deferred.settled();
+    await world.deliveryInvoker.settled();
     expect(world.connections.received('rb')).toEqual(
       Array.from({ length: 10 }, (_, i) => `frame ${i + 1}`),
     );
@@ -172,7 +172,7 @@ describeEachBackend('handlers over the store', (backend) => {
     await world.relay('rb', b, a, key);
     await world.send('ra', 'hello');
     expect(world.connections.received('rb')).toEqual(['hello']);
-    expect(world.deferred.jobs).toEqual([]);
+    expect(world.deliveryInvoker.jobs).toEqual([]);
   });
 
   it('closes the other side when one side leaves, and the second $disconnect is quick', async () => {
@@ -204,7 +204,7 @@ describeEachBackend('handlers over the store', (backend) => {
 
     await world.send('ra2', 'from the successor');
     await world.relay('rb', b, a, key);
-    await world.deferred.settled();
+    await world.deliveryInvoker.settled();
     expect(world.connections.received('rb')).toEqual(['from the successor']);
   });
 
@@ -232,12 +232,12 @@ describeEachBackend('handlers over the store', (backend) => {
     const [a, b, key] = [`a-${tag()}`, `b-${tag()}`, `doc-${tag()}`];
     await world.relay('ra', a, b, key);
     await world.send('ra', 'held');
-    const deliverLater = world.deferred.deliverLater.bind(world.deferred);
-    world.deferred.deliverLater = () => Promise.reject(new Error('Rate exceeded'));
+    const deliverLater = world.deliveryInvoker.deliverLater.bind(world.deliveryInvoker);
+    world.deliveryInvoker.deliverLater = () => Promise.reject(new Error('Rate exceeded'));
     await expect(
       world.connect('rb', { type: 'connection', localId: b, remoteId: a, key }),
     ).rejects.toThrow('Rate exceeded');
-    world.deferred.deliverLater = deliverLater;
+    world.deliveryInvoker.deliverLater = deliverLater;
     world.errors.length = 0; // the failure was logged, as it should be
 
     // The handshake was refused, so no $disconnect comes for rb; ra is closed instead of
@@ -261,7 +261,7 @@ describeEachBackend('handlers over the store', (backend) => {
     await world.disconnect('ra');
     expect(await s.store.listHeld('ra')).toEqual([]);
     await world.relay('rb', b, a, key);
-    await world.deferred.settled();
+    await world.deliveryInvoker.settled();
     expect(world.connections.received('rb')).toEqual([]);
   });
 

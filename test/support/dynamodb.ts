@@ -14,7 +14,8 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { describe, inject } from 'vitest';
 import { LOCAL_AWS, ensureTable, startDynalite } from '../../local/dynamodb.js';
-import { SignalStore } from '../../lambda/core/store.js';
+import type { SignalStore } from '../../lambda/core/store.js';
+import { DynamoSignalStore } from '../../lambda/core/store/dynamo.js';
 
 export type BackendName = 'dynalite' | 'DynamoDB Local';
 
@@ -116,12 +117,12 @@ export async function openStore(
     marshallOptions: { removeUndefinedValues: true },
   });
   return {
-    store: new SignalStore(db, tableName, options.clock),
+    store: new DynamoSignalStore(db, tableName, options.clock),
     endpoint,
     tableName,
     db,
     commands,
-    withClock: (clock) => new SignalStore(db, tableName, clock),
+    withClock: (clock) => new DynamoSignalStore(db, tableName, clock),
     async close() {
       client.destroy();
       await stopDynalite?.();

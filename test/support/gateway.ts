@@ -13,7 +13,7 @@
  */
 import type { HandlerResult, Handlers, WebSocketEvent } from '../../lambda/core/handlers.js';
 import type { Fields, Level } from '../../lambda/core/log.js';
-import { startGateway, type Gateway, type GatewayOptions } from '../../local/gateway.js';
+import { startGateway, type Gateway, type GatewayOptions } from '../../local/gateway/index.js';
 import { formatLine } from '../../local/log.js';
 import { TAG_HEADER, type TestSocket } from './socket.js';
 import { uniqueTableName, type Backend } from './dynamodb.js';

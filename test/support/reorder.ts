@@ -20,7 +20,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Handlers, WebSocketEvent } from '../../lambda/core/handlers.js';
-import { startGateway } from '../../local/gateway.js';
+import { startGateway } from '../../local/gateway/index.js';
 import { inBatches } from './batches.js';
 import { TestSocket } from './socket.js';
 

@@ -13,13 +13,14 @@ import { LambdaClient } from '@aws-sdk/client-lambda';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { Context, Services } from '../../lambda/core/context.js';
-import { LambdaDeferred } from '../../lambda/core/deferred.js';
+import { LambdaDeliveryInvoker } from '../../lambda/core/delivery-invoker.js';
 import { createHandlers, type WebSocketEvent } from '../../lambda/core/handlers.js';
 import { DEFAULT_LIMITS, MAX_CONNECTION_SECONDS, type Limits } from '../../lambda/core/limits.js';
 import { createLogger, type Fields, type Level } from '../../lambda/core/log.js';
 import { ManagementApiMessenger } from '../../lambda/core/messenger.js';
 import { MetricCounter } from '../../lambda/core/metrics.js';
-import { SignalStore, type ConnectionRecord, type PeerRecord } from '../../lambda/core/store.js';
+import type { ConnectionRecord, PeerRecord } from '../../lambda/core/store.js';
+import { DynamoSignalStore } from '../../lambda/core/store/dynamo.js';
 
 export const TABLE = 'signal-test';
 export const DELIVER_FUNCTION = 'deliver-test';
@@ -55,9 +56,9 @@ export function harness(options: HarnessOptions = {}) {
 
   const now = options.now ?? (() => Date.now());
   const services: Services = {
-    store: new SignalStore(dynamo, TABLE, now),
+    store: new DynamoSignalStore(dynamo, TABLE, now),
     messenger: new ManagementApiMessenger(management),
-    deferred: new LambdaDeferred(DELIVER_FUNCTION, () => lambdaClient),
+    deliveryInvoker: new LambdaDeliveryInvoker(DELIVER_FUNCTION, () => lambdaClient),
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     now,
   };

@@ -112,7 +112,7 @@ describe('createServices', () => {
     lambda.on(InvokeCommand).resolves({ StatusCode: 202 });
     const settings = settingsFromEnvironment({ ...required, DELIVER_FUNCTION_NAME: 'deliver-fn' });
     const services = createServices(settings, { region: 'eu-west-1' });
-    await services.deferred.deliverLater({ from: 'a', to: 'b', pairedAt: 5 });
+    await services.deliveryInvoker.deliverLater({ from: 'a', to: 'b', pairedAt: 5 });
     const [call] = lambda.commandCalls(InvokeCommand);
     expect(call?.args[0].input).toMatchObject({
       FunctionName: 'deliver-fn',
@@ -128,7 +128,7 @@ describe('createServices', () => {
   it('fails loudly when a function without DELIVER_FUNCTION_NAME tries to defer', async () => {
     const services = createServices(settingsFromEnvironment(required), { region: 'eu-west-1' });
     await expect(
-      services.deferred.deliverLater({ from: 'a', to: 'b', pairedAt: 5 }),
+      services.deliveryInvoker.deliverLater({ from: 'a', to: 'b', pairedAt: 5 }),
     ).rejects.toThrow('DELIVER_FUNCTION_NAME is not set for this function');
     expect(lambda.commandCalls(InvokeCommand)).toHaveLength(0);
   });

@@ -12,12 +12,13 @@
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { Deferred, DeliveryJob } from '../../../lambda/core/deferred.js';
+import type { DeliveryInvoker, DeliveryJob } from '../../../lambda/core/delivery-invoker.js';
 import { createHandlers, type Handlers } from '../../../lambda/core/handlers.js';
 import { DEFAULT_LIMITS, type Limits } from '../../../lambda/core/limits.js';
 import { createLogger, type Level } from '../../../lambda/core/log.js';
 import type { Delivery, Messenger } from '../../../lambda/core/messenger.js';
-import { SignalStore } from '../../../lambda/core/store.js';
+import type { SignalStore } from '../../../lambda/core/store.js';
+import { DynamoSignalStore } from '../../../lambda/core/store/dynamo.js';
 import { LOCAL_AWS } from '../../../local/dynamodb.js';
 import type { OpenStore } from '../../support/dynamodb.js';
 import { DbFaults } from './faults.js';
@@ -120,7 +121,7 @@ export class Sockets implements Messenger {
  * Lambda's asynchronous invocation of the deliver function: accepted at once, run in the
  * background, retried up to twice when it fails (Lambda's default for async invocations).
  */
-export class AsyncInvocations implements Deferred {
+export class AsyncInvocations implements DeliveryInvoker {
   readonly jobs: DeliveryJob[] = [];
   /** Errors of failed attempts, in order. */
   readonly failures: unknown[] = [];
@@ -200,7 +201,7 @@ export function openWorld(s: OpenStore, options: WorldOptions = {}): World {
   const db = DynamoDBDocumentClient.from(client, {
     marshallOptions: { removeUndefinedValues: true },
   });
-  const store = new SignalStore(db, s.tableName, options.storeClock);
+  const store = new DynamoSignalStore(db, s.tableName, options.storeClock);
   const sockets = options.sockets ?? new Sockets();
   const deliveries = new AsyncInvocations();
   let offset = 0;
@@ -212,7 +213,7 @@ export function openWorld(s: OpenStore, options: WorldOptions = {}): World {
     {
       store,
       messenger: sockets,
-      deferred: deliveries,
+      deliveryInvoker: deliveries,
       limits: { ...DEFAULT_LIMITS, ...options.limits },
       now: () => Date.now() + offset,
     },

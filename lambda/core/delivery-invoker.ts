@@ -1,8 +1,6 @@
 /**
- * Deferred delivery: frames held for a relay socket must reach its peer even if the peer never
- * sends anything, but the peer cannot be written to until its own $connect has returned. The
- * pairing $connect therefore hands the job to an asynchronous invocation of the deliver
- * function, which retries 410 with a short backoff (lambda/core/relay.ts, deliverHeld).
+ * Hands held frames to the deliver function, invoked asynchronously: a pairing $connect cannot
+ * post to its peer until that peer's own $connect has returned (relay.ts, deliverHeld).
  */
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 
@@ -14,7 +12,7 @@ export interface DeliveryJob {
   pairedAt: number;
 }
 
-export interface Deferred {
+export interface DeliveryInvoker {
   deliverLater(job: DeliveryJob): Promise<void>;
 }
 
@@ -29,7 +27,7 @@ export const isDeliveryJob = (value: unknown): value is DeliveryJob => {
  * Invokes the deliver function asynchronously (InvocationType Event). The Lambda client is
  * loaded on first use: only a pairing $connect needs it, so other cold starts skip it.
  */
-export class LambdaDeferred implements Deferred {
+export class LambdaDeliveryInvoker implements DeliveryInvoker {
   private client?: Promise<{
     client: LambdaClient;
     lambda: typeof import('@aws-sdk/client-lambda');

@@ -1,31 +1,52 @@
-// The edge front door as SignalStack wires it: per stage, off by switch, custom domain, outputs.
+// The SignalStack construct: its outputs, and the edge front door as it wires it in front of the
+// server (per stage, off by switch, with a custom domain).
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
-import { signalStackProps, STAGES, type StageName } from '../bin/config.js';
-import { edgeFunctionCode } from '../edge/load.js';
-import { SignalStack, type SignalStackProps } from '../lib/signal-stack.js';
-import { appWithoutBundling, customStack, logicalIdOf, stageStack } from './stack-fixtures.js';
+import { signalStackProps, STAGES, type StageName } from '../../bin/config.js';
+import { edgeFunctionCode } from '../../edge/source.js';
+import { SignalStack, type SignalStackProps } from '../../lib/signal-stack.js';
+import {
+  appWithoutBundling,
+  CERTIFICATE_ARN,
+  customStack,
+  distributionConfig,
+  logicalIdOf,
+  stageStack,
+  type Json,
+} from './fixtures.js';
 
-const CERTIFICATE_ARN =
-  'arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555';
 const DOMAIN = { domainName: 'signal.example.com', certificateArn: CERTIFICATE_ARN };
 const ZONE = { hostedZoneId: 'Z0123456789ABCDEFGHIJ', zoneName: 'example.com' };
-
-interface Json {
-  [key: string]: unknown;
-}
 
 /** The template of a SignalStack named `name`, built as bin/app.ts builds it. */
 function customStackNamed(name: string, props: SignalStackProps): Template {
   return Template.fromStack(new SignalStack(appWithoutBundling(), name, props));
 }
 
-function distributionConfig(template: Template): Json {
-  const [distribution] = Object.values(
-    template.findResources('AWS::CloudFront::Distribution'),
-  ) as Array<{ Properties: { DistributionConfig: Json } }>;
-  return distribution!.Properties.DistributionConfig;
-}
+describe('the outputs', () => {
+  const { stack, template } = stageStack('dev');
+  const server = stack.server;
+  const resolved = (value: unknown): unknown => stack.resolve(value);
+
+  it('give the stage’s wss:// URL', () => {
+    template.hasOutput('WebSocketUrl', { Value: resolved(server.stage.url) });
+    expect(JSON.stringify(resolved(server.webSocketUrl))).toContain('"wss://"');
+  });
+
+  it('give the stage’s https:// management (callback) URL', () => {
+    template.hasOutput('ManagementUrl', { Value: resolved(server.stage.callbackUrl) });
+    expect(JSON.stringify(resolved(server.callbackUrl))).toContain('"https://"');
+  });
+
+  it('are the only outputs beside the edge’s two URLs', () => {
+    expect(Object.keys(template.findOutputs('*')).sort()).toEqual([
+      'EdgeHttpsUrl',
+      'EdgeWebSocketUrl',
+      'ManagementUrl',
+      'WebSocketUrl',
+    ]);
+  });
+});
 
 describe.each(Object.keys(STAGES) as StageName[])('the %s stage', (stage) => {
   const { stack, template } = stageStack(stage);

@@ -5,18 +5,18 @@ import { WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import { SecurityPolicyProtocol } from 'aws-cdk-lib/aws-cloudfront';
 import { HostedZone } from 'aws-cdk-lib/aws-route53';
 import { describe, expect, it } from 'vitest';
-import { EDGE_CODE_BUDGET_BYTES, edgeFunctionCode } from '../edge/load.js';
-import { EdgeFrontDoor, type EdgeFrontDoorProps } from '../lib/edge-front-door.js';
-import { appLikeCli } from './stack-fixtures.js';
+import { EDGE_CODE_BUDGET_BYTES, edgeFunctionCode } from '../../edge/source.js';
+import { EdgeFrontDoor, type EdgeFrontDoorProps } from '../../lib/edge-front-door.js';
+import {
+  appLikeCli,
+  CERTIFICATE_ARN,
+  distributionConfig,
+  onlyResource,
+  type Json,
+} from './fixtures.js';
 
 const CACHING_DISABLED = '4135ea2d-6df8-44a3-9df3-4b5a84be39ad';
 const CLOUDFRONT_ZONE_ID = 'Z2FDTNDATAQYW2';
-const CERTIFICATE_ARN =
-  'arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555';
-
-interface Json {
-  [key: string]: unknown;
-}
 
 /** A stack with a WebSocket API, its `dev` stage and an EdgeFrontDoor built by `props`. */
 function edgeStack(props: (stage: WebSocketStage, stack: Stack) => EdgeFrontDoorProps = useStage) {
@@ -35,17 +35,6 @@ function useStage(stage: WebSocketStage): EdgeFrontDoorProps {
   return { stage };
 }
 
-function only(template: Template, type: string): { id: string; properties: Json } {
-  const resources = Object.entries(template.findResources(type));
-  expect(resources).toHaveLength(1);
-  const [id, resource] = resources[0] as [string, { Properties: Json }];
-  return { id, properties: resource.Properties };
-}
-
-function distributionConfig(template: Template): Json {
-  return only(template, 'AWS::CloudFront::Distribution').properties.DistributionConfig as Json;
-}
-
 function defaultBehavior(template: Template): Json {
   return distributionConfig(template).DefaultCacheBehavior as Json;
 }
@@ -54,14 +43,14 @@ describe('EdgeFrontDoor in front of a WebSocketStage', () => {
   const { stack, api, edge, template } = edgeStack();
 
   it('creates one distribution with the rewrite function on viewer-request', () => {
-    const fn = only(template, 'AWS::CloudFront::Function');
+    const fn = onlyResource(template, 'AWS::CloudFront::Function');
     expect(defaultBehavior(template).FunctionAssociations).toEqual([
       { EventType: 'viewer-request', FunctionARN: { 'Fn::GetAtt': [fn.id, 'FunctionARN'] } },
     ]);
   });
 
   it('runs the function on cloudfront-js-2.0, published, minified with the stage substituted', () => {
-    const fn = only(template, 'AWS::CloudFront::Function').properties;
+    const fn = onlyResource(template, 'AWS::CloudFront::Function').properties;
     expect(fn.FunctionConfig).toMatchObject({ Runtime: 'cloudfront-js-2.0' });
     expect(fn.AutoPublish).toBe(true);
     expect(fn.FunctionCode).toBe(edgeFunctionCode('dev'));
@@ -71,7 +60,7 @@ describe('EdgeFrontDoor in front of a WebSocketStage', () => {
   });
 
   it('names the origin request policy after the stack and region, since the name is account-wide', () => {
-    const policy = only(template, 'AWS::CloudFront::OriginRequestPolicy');
+    const policy = onlyResource(template, 'AWS::CloudFront::OriginRequestPolicy');
     const config = policy.properties.OriginRequestPolicyConfig as Json;
     expect(config.Name).toEqual({
       'Fn::Join': ['', ['Edge-', { Ref: 'AWS::Region' }, '-Edge-websocket']],
@@ -102,7 +91,7 @@ describe('EdgeFrontDoor in front of a WebSocketStage', () => {
   });
 
   it('forwards all query strings, the four Sec-WebSocket headers and the viewer address, never Host', () => {
-    const policy = only(template, 'AWS::CloudFront::OriginRequestPolicy');
+    const policy = onlyResource(template, 'AWS::CloudFront::OriginRequestPolicy');
     const config = policy.properties.OriginRequestPolicyConfig as Json;
     expect(config.QueryStringsConfig).toEqual({ QueryStringBehavior: 'all' });
     expect(config.CookiesConfig).toEqual({ CookieBehavior: 'none' });
@@ -136,7 +125,7 @@ describe('EdgeFrontDoor in front of a WebSocketStage', () => {
     expect(config.Aliases).toBeUndefined();
     expect(config.ViewerCertificate).toBeUndefined();
     const domain = {
-      'Fn::GetAtt': [only(template, 'AWS::CloudFront::Distribution').id, 'DomainName'],
+      'Fn::GetAtt': [onlyResource(template, 'AWS::CloudFront::Distribution').id, 'DomainName'],
     };
     expect(stack.resolve(edge.webSocketUrl)).toEqual({ 'Fn::Join': ['', ['wss://', domain]] });
     expect(stack.resolve(edge.httpsUrl)).toEqual({ 'Fn::Join': ['', ['https://', domain]] });
@@ -154,7 +143,7 @@ describe('EdgeFrontDoor from an origin domain and a stage name', () => {
     }));
     const origin = (distributionConfig(template).Origins as Json[])[0] as Json;
     expect(origin.DomainName).toBe('abc123defg.execute-api.eu-west-1.amazonaws.com');
-    const fn = only(template, 'AWS::CloudFront::Function').properties;
+    const fn = onlyResource(template, 'AWS::CloudFront::Function').properties;
     expect(fn.FunctionCode).toBe(edgeFunctionCode('prod'));
   });
 });
@@ -201,7 +190,7 @@ describe('EdgeFrontDoor with a custom domain', () => {
         }),
       },
     }));
-    const distribution = only(template, 'AWS::CloudFront::Distribution').id;
+    const distribution = onlyResource(template, 'AWS::CloudFront::Distribution').id;
     for (const type of ['A', 'AAAA']) {
       template.hasResourceProperties('AWS::Route53::RecordSet', {
         Type: type,

@@ -1,33 +1,27 @@
-import { readFileSync } from 'node:fs';
+// The SignalServer construct in the dev stage, and with props of its own: routes, functions,
+// access logging, the table, IAM and the deliver function's asynchronous invocations. Its props'
+// defaults and checks are in signal-server-props.test.ts.
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Duration, FeatureFlags, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import type { IRole } from 'aws-cdk-lib/aws-iam';
-import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { describe, expect, it } from 'vitest';
-import { CURRENTLY_RECOMMENDED_FLAGS } from 'aws-cdk-lib/cx-api';
-import { parseStage, signalStackProps, STAGES, stackNameOf } from '../bin/config.js';
-import { PAIRING_GRACE_MS } from '../lambda/core/context.js';
-import { DEFAULT_LIMITS, type Limits } from '../lambda/core/limits.js';
-import { TABLE_SCHEMA } from '../lambda/core/schema.js';
-import { PROJECT_ROOT, SignalFunction } from '../lib/signal-function.js';
-import {
-  DELIVER_ASYNC_INVOKE,
-  TABLE_ACTIONS,
-  type SignalServer,
-  type SignalServerProps,
-} from '../lib/signal-server.js';
-import { SignalStack } from '../lib/signal-stack.js';
+import { STAGES } from '../../bin/config.js';
+import { PAIRING_GRACE_MS } from '../../lambda/core/context.js';
+import { DEFAULT_LIMITS } from '../../lambda/core/limits.js';
+import { TABLE_SCHEMA } from '../../lambda/core/schema.js';
+import { PROJECT_ROOT, type SignalFunction } from '../../lib/signal-function.js';
+import { DELIVER_ASYNC_INVOKE, TABLE_ACTIONS } from '../../lib/signal-server.js';
 import {
   actionsOf,
-  appWithoutBundling,
-  CDK_JSON_CONTEXT,
   customStack,
+  environmentOf,
+  functionsOf,
   logicalIdOf,
   policyStatementsOf,
   resourcesOf,
   stageStack,
-} from './stack-fixtures.js';
+} from './fixtures.js';
 
 const { stack, template } = stageStack('dev');
 const server = stack.server;
@@ -39,12 +33,7 @@ const routeFunctions = {
   $default: server.defaultFunction,
   $disconnect: server.disconnectFunction,
 };
-const allFunctions = {
-  connect: server.connectFunction,
-  default: server.defaultFunction,
-  disconnect: server.disconnectFunction,
-  deliver: server.deliverFunction,
-};
+const allFunctions = functionsOf(server);
 
 const roleIdOf = (fn: { role?: IRole }): string => logicalIdOf(fn.role!);
 const tableArn = { 'Fn::GetAtt': [logicalIdOf(server.table), 'Arn'] };
@@ -52,12 +41,6 @@ const resolved = (value: unknown): unknown => stack.resolve(value);
 
 function propsOf(fn: SignalFunction): Record<string, unknown> {
   return resources[logicalIdOf(fn)]!.Properties;
-}
-
-/** A function's environment variables, from `of` (the dev stage's template by default). */
-function environmentOf(fn: SignalFunction, of: Template = template): Record<string, unknown> {
-  const resource = resourcesOf(of)[logicalIdOf(fn)]!;
-  return (resource.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
 }
 
 describe('the WebSocket API', () => {
@@ -162,7 +145,7 @@ describe('the functions', () => {
   it.each(Object.entries(allFunctions))(
     'configures %s with the table, the management endpoint, the limits, the log level and the stage',
     (_name, fn) => {
-      expect(environmentOf(fn)).toMatchObject({
+      expect(environmentOf(fn, template)).toMatchObject({
         TABLE_NAME: { Ref: logicalIdOf(server.table) },
         MANAGEMENT_ENDPOINT: resolved(server.callbackUrl),
         LIMITS: JSON.stringify(DEFAULT_LIMITS),
@@ -182,17 +165,19 @@ describe('the functions', () => {
   );
 
   it('gives the management endpoint as the stage’s https callback URL', () => {
-    const endpoint = JSON.stringify(environmentOf(server.connectFunction).MANAGEMENT_ENDPOINT);
+    const endpoint = JSON.stringify(
+      environmentOf(server.connectFunction, template).MANAGEMENT_ENDPOINT,
+    );
     expect(endpoint).toMatch(/^\{"Fn::Join":\["",\["https:\/\/",/);
     expect(endpoint).toMatch(/"\/dev"\]\]\}$/);
   });
 
   it('tells only the connect function the deliver function’s name', () => {
-    expect(environmentOf(server.connectFunction).DELIVER_FUNCTION_NAME).toEqual({
+    expect(environmentOf(server.connectFunction, template).DELIVER_FUNCTION_NAME).toEqual({
       Ref: logicalIdOf(server.deliverFunction),
     });
     for (const fn of [server.defaultFunction, server.disconnectFunction, server.deliverFunction]) {
-      expect(environmentOf(fn)).not.toHaveProperty('DELIVER_FUNCTION_NAME');
+      expect(environmentOf(fn, template)).not.toHaveProperty('DELIVER_FUNCTION_NAME');
     }
   });
 
@@ -319,17 +304,6 @@ describe('access logging', () => {
     quiet.resourceCountIs('AWS::Logs::LogGroup', 4);
     quiet.resourceCountIs('AWS::ApiGateway::Account', 0);
   });
-
-  it('is on in both stages, and exactly one stage (prod) sets the account’s role', () => {
-    for (const stage of ['dev', 'prod'] as const) {
-      expect(STAGES[stage].accessLogging).toBe(true);
-    }
-    const setters = (['dev', 'prod'] as const).filter((s) => STAGES[s].apiGatewayCloudWatchRole);
-    expect(setters).toEqual(['prod']);
-    stageStack('prod').template.resourceCountIs('AWS::ApiGateway::Account', 1);
-    template.resourceCountIs('AWS::ApiGateway::Account', 0);
-    expect(server.apiGatewayCloudWatchRole).toBeUndefined();
-  });
 });
 
 describe('the table', () => {
@@ -389,9 +363,12 @@ describe('IAM', () => {
     },
   );
 
-  it('grants the DynamoDB actions of exactly the commands lambda/core/store.ts sends', () => {
+  it('grants the DynamoDB actions of exactly the commands lambda/core/store/ sends', () => {
     // GetCommand -> GetItem, BatchWriteCommand -> BatchWriteItem, QueryCommand -> Query, ...
-    const source = readFileSync(join(PROJECT_ROOT, 'lambda/core/store.ts'), 'utf8');
+    const folder = join(PROJECT_ROOT, 'lambda/core/store');
+    const source = readdirSync(folder)
+      .map((file) => readFileSync(join(folder, file), 'utf8'))
+      .join('\n');
     const commands = new Set([...source.matchAll(/\bnew (\w+)Command\(/g)].map((m) => m[1]!));
     const actionOf = (command: string): string =>
       `dynamodb:${['Query', 'Scan'].includes(command) ? command : `${command}Item`}`;
@@ -516,331 +493,6 @@ describe('IAM', () => {
   });
 });
 
-describe('the outputs', () => {
-  it('give the stage’s wss:// URL', () => {
-    template.hasOutput('WebSocketUrl', { Value: resolved(server.stage.url) });
-    expect(JSON.stringify(resolved(server.webSocketUrl))).toContain('"wss://"');
-  });
-
-  it('give the stage’s https:// management (callback) URL', () => {
-    template.hasOutput('ManagementUrl', { Value: resolved(server.stage.callbackUrl) });
-    expect(JSON.stringify(resolved(server.callbackUrl))).toContain('"https://"');
-  });
-
-  it('are the only outputs beside the edge’s two URLs', () => {
-    expect(Object.keys(template.findOutputs('*')).sort()).toEqual([
-      'EdgeHttpsUrl',
-      'EdgeWebSocketUrl',
-      'ManagementUrl',
-      'WebSocketUrl',
-    ]);
-  });
-});
-
-describe('per-stage configuration', () => {
-  const dev = stageStack('dev').template;
-  const prod = stageStack('prod').template;
-
-  it('names each stack after its stage', () => {
-    expect(stackNameOf('dev')).toBe('CevitxeSignal-dev');
-    expect(stageStack('prod').stack.stackName).toBe('CevitxeSignal-prod');
-  });
-
-  it('rejects an unknown stage, listing the known ones', () => {
-    expect(() => parseStage('staging')).toThrow(
-      /Unknown stage "staging"\. Known stages: dev, prod/,
-    );
-    expect(() => parseStage('toString')).toThrow(/Unknown stage/);
-    expect(() => parseStage(undefined)).toThrow(/Unknown stage/);
-  });
-
-  it('deletes the dev table and log groups with the stack, but retains prod’s', () => {
-    for (const [template, policy] of [
-      [dev, 'Delete'],
-      [prod, 'Retain'],
-    ] as const) {
-      const kept = [
-        ...Object.values(template.findResources('AWS::DynamoDB::GlobalTable')),
-        ...Object.values(template.findResources('AWS::Logs::LogGroup')),
-      ];
-      // The table, four function log groups and the stage's access log.
-      expect(kept).toHaveLength(6);
-      for (const resource of kept) {
-        expect(resource).toMatchObject({ DeletionPolicy: policy, UpdateReplacePolicy: policy });
-      }
-    }
-  });
-
-  it('throttles prod higher than dev, each from its config', () => {
-    for (const [template, config] of [
-      [dev, STAGES.dev],
-      [prod, STAGES.prod],
-    ] as const) {
-      template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
-        DefaultRouteSettings: {
-          ThrottlingRateLimit: config.throttle.rateLimit,
-          ThrottlingBurstLimit: config.throttle.burstLimit,
-        },
-      });
-    }
-    expect(STAGES.prod.throttle.rateLimit).toBeGreaterThan(STAGES.dev.throttle.rateLimit);
-  });
-
-  it('keeps prod logs for three months and dev logs for a week', () => {
-    template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 7 });
-    prod.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 90 });
-  });
-
-  it('protects the prod table from deletion, as a per-stage setting', () => {
-    // A TableV2 (a global table) holds the setting per replica: here, the one in the stack's region.
-    const protection = (enabled: boolean) => ({
-      Replicas: [Match.objectLike({ DeletionProtectionEnabled: enabled })],
-    });
-    expect(STAGES.prod.deletionProtection).toBe(true);
-    expect(STAGES.dev.deletionProtection).toBe(false);
-    prod.hasResourceProperties('AWS::DynamoDB::GlobalTable', protection(true));
-    dev.hasResourceProperties('AWS::DynamoDB::GlobalTable', protection(false));
-    const { template: custom } = customStack({ server: { deletionProtection: true } });
-    custom.hasResourceProperties('AWS::DynamoDB::GlobalTable', protection(true));
-  });
-
-  it('turns on point-in-time recovery in prod only', () => {
-    const pitr = (enabled: boolean) => ({
-      Replicas: [
-        Match.objectLike({
-          PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: enabled },
-        }),
-      ],
-    });
-    dev.hasResourceProperties('AWS::DynamoDB::GlobalTable', pitr(false));
-    prod.hasResourceProperties('AWS::DynamoDB::GlobalTable', pitr(true));
-  });
-
-  it('logs at debug level in dev and info in prod, with more memory in prod', () => {
-    dev.allResourcesProperties('AWS::Lambda::Function', {
-      MemorySize: 256,
-      Environment: { Variables: Match.objectLike({ LOG_LEVEL: 'debug' }) },
-    });
-    prod.allResourcesProperties('AWS::Lambda::Function', {
-      MemorySize: 512,
-      Environment: { Variables: Match.objectLike({ LOG_LEVEL: 'info' }) },
-    });
-  });
-
-  it.each(['dev', 'prod'] as const)(
-    'keeps both $connect checks off in %s, so the original client connects',
-    (stage) => {
-      expect(STAGES[stage].allowedOrigins).toEqual([]);
-      expect(STAGES[stage].connectTokenParameter).toBeUndefined();
-      const { stack, template } = stageStack(stage);
-      const env = environmentOf(stack.server.connectFunction, template);
-      expect(env).not.toHaveProperty('ALLOWED_ORIGINS');
-      expect(env).not.toHaveProperty('CONNECT_TOKEN');
-      expect(Object.keys(template.findParameters('*'))).toEqual(['BootstrapVersion']);
-    },
-  );
-
-  it('names the API Gateway stage after the stage', () => {
-    prod.hasResourceProperties('AWS::ApiGatewayV2::Stage', { StageName: 'prod' });
-    prod.hasOutput('WebSocketUrl', {
-      Value: { 'Fn::Join': ['', Match.arrayWith(['/prod'])] },
-    });
-  });
-});
-
-describe('SignalServer props', () => {
-  const serverOf = (props?: SignalServerProps): SignalServer =>
-    customStack({ server: props }).stack.server;
-
-  it('falls back to documented defaults when given no props', () => {
-    const { stack, template } = customStack();
-    template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
-      StageName: 'dev',
-      DefaultRouteSettings: { ThrottlingRateLimit: 100, ThrottlingBurstLimit: 200 },
-    });
-    template.allResourcesProperties('AWS::Lambda::Function', {
-      MemorySize: 256,
-      Environment: {
-        Variables: Match.objectLike({ LOG_LEVEL: 'info', LIMITS: JSON.stringify(DEFAULT_LIMITS) }),
-      },
-    });
-    template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 7 });
-    template.hasResource('AWS::DynamoDB::GlobalTable', { DeletionPolicy: 'Retain' });
-    expect(stack.server.limits).toEqual(DEFAULT_LIMITS);
-  });
-
-  it('merges partial limits over the defaults and passes them to every function', () => {
-    const server = serverOf({ limits: { maxHeldFrames: 16, maxFanOut: 50 } });
-    const expected: Limits = { ...DEFAULT_LIMITS, maxHeldFrames: 16, maxFanOut: 50 };
-    expect(server.limits).toEqual(expected);
-    const template = customStack({
-      server: { limits: { maxHeldFrames: 16, maxFanOut: 50 } },
-    }).template;
-    template.allResourcesProperties('AWS::Lambda::Function', {
-      Environment: { Variables: Match.objectLike({ LIMITS: JSON.stringify(expected) }) },
-    });
-  });
-
-  it('passes allowed origins to the connect function only, and none by default', () => {
-    const server = serverOf({
-      allowedOrigins: ['https://app.example.com', 'http://localhost:3000'],
-    });
-    const env = (fn: SignalFunction) =>
-      (
-        Stack.of(fn).resolve((fn.node.defaultChild as CfnFunction).environment) as {
-          variables: Record<string, unknown>;
-        }
-      ).variables;
-    expect(env(server.connectFunction).ALLOWED_ORIGINS).toBe(
-      'https://app.example.com,http://localhost:3000',
-    );
-    for (const fn of [server.defaultFunction, server.disconnectFunction, server.deliverFunction]) {
-      expect(env(fn)).not.toHaveProperty('ALLOWED_ORIGINS');
-    }
-    expect(environmentOf(stack.server.connectFunction)).not.toHaveProperty('ALLOWED_ORIGINS');
-  });
-
-  it('resolves the token from the named SSM parameter at deploy, for the connect function only', () => {
-    const { stack, template } = customStack({
-      server: { connectTokenParameter: '/cevitxe/dev/connect-token' },
-    });
-    // A stack parameter of SSM type: the template holds the name, CloudFormation the value.
-    const parameters = template.findParameters('*', {
-      Type: 'AWS::SSM::Parameter::Value<String>',
-      Default: '/cevitxe/dev/connect-token',
-    });
-    expect(Object.keys(parameters)).toHaveLength(1);
-    const [parameter] = Object.keys(parameters) as [string];
-    expect(environmentOf(stack.server.connectFunction, template).CONNECT_TOKEN).toEqual({
-      Ref: parameter,
-    });
-    for (const fn of [
-      stack.server.defaultFunction,
-      stack.server.disconnectFunction,
-      stack.server.deliverFunction,
-    ]) {
-      expect(environmentOf(fn, template)).not.toHaveProperty('CONNECT_TOKEN');
-    }
-  });
-
-  it('asks for no token by default: no parameter, no CONNECT_TOKEN', () => {
-    expect(Object.keys(template.findParameters('*'))).toEqual(['BootstrapVersion']);
-    for (const fn of Object.values(allFunctions)) {
-      expect(environmentOf(fn)).not.toHaveProperty('CONNECT_TOKEN');
-    }
-  });
-
-  it.each<[string, SignalServerProps, RegExp]>([
-    [
-      'a token parameter name with a space',
-      { connectTokenParameter: '/cevitxe/my token' },
-      /connectTokenParameter "\/cevitxe\/my token"/,
-    ],
-    [
-      'a token parameter path without its leading slash',
-      { connectTokenParameter: 'cevitxe/token' },
-      /connectTokenParameter/,
-    ],
-    ['an empty token parameter name', { connectTokenParameter: '' }, /connectTokenParameter/],
-    [
-      'a token parameter given as an ARN',
-      { connectTokenParameter: 'arn:aws:ssm:us-east-1:123456789012:parameter/t' },
-      /connectTokenParameter/,
-    ],
-    [
-      'an allowed origin with a path',
-      { allowedOrigins: ['https://app.example.com/'] },
-      /allowedOrigins entry "https:\/\/app\.example\.com\/"/,
-    ],
-    [
-      'an allowed origin without a scheme',
-      { allowedOrigins: ['app.example.com'] },
-      /allowedOrigins/,
-    ],
-    [
-      'an allowed origin with a comma',
-      { allowedOrigins: ['https://a.com,https://b.com'] },
-      /allowedOrigins/,
-    ],
-    ['a zero burst limit', { throttle: { rateLimit: 10, burstLimit: 0 } }, /burstLimit/],
-    ['a fractional burst limit', { throttle: { rateLimit: 10, burstLimit: 1.5 } }, /burstLimit/],
-    ['a zero rate limit', { throttle: { rateLimit: 0, burstLimit: 10 } }, /rateLimit/],
-    ['a negative rate limit', { throttle: { rateLimit: -1, burstLimit: 10 } }, /rateLimit/],
-    ['an infinite rate limit', { throttle: { rateLimit: Infinity, burstLimit: 10 } }, /rateLimit/],
-    ['a zero limit', { limits: { maxHeldFrames: 0 } }, /limits\.maxHeldFrames/],
-    ['a fractional limit', { limits: { maxFanOut: 2.5 } }, /limits\.maxFanOut/],
-    ['a negative limit', { limits: { maxKeysPerPeer: -3 } }, /limits\.maxKeysPerPeer/],
-    [
-      'a limit that is not a number',
-      { limits: { maxIdLength: '256' as unknown as number } },
-      /limits\.maxIdLength/,
-    ],
-    [
-      'an unknown limit',
-      { limits: { maxPeers: 3 } as Partial<Limits> },
-      /limits\.maxPeers is not a known limit/,
-    ],
-    [
-      'held bytes below one full frame',
-      { limits: { maxHeldBytes: 1024 } },
-      /maxHeldBytes .* below the 32768-byte frame limit/,
-    ],
-    ['a stage name with a slash', { stageName: 'dev/1' }, /stageName "dev\/1"/],
-    ['a stage name with a space', { stageName: 'my stage' }, /stageName/],
-    ['an empty stage name', { stageName: '' }, /stageName/],
-    ['a stage name over 128 characters', { stageName: 'a'.repeat(129) }, /stageName/],
-    ['memory below 128 MB', { memorySize: 64 }, /memorySize/],
-    ['memory above 10240 MB', { memorySize: 10241 }, /memorySize/],
-    ['an unknown log level', { logLevel: 'verbose' as 'info' }, /logLevel/],
-  ])('rejects %s', (_case, props, message) => {
-    expect(() => serverOf(props)).toThrow(message);
-  });
-
-  it('reports every problem at once', () => {
-    expect(() =>
-      serverOf({ stageName: 'a b', memorySize: 1, throttle: { rateLimit: 0, burstLimit: 0 } }),
-    ).toThrow(/stageName[\s\S]*rateLimit[\s\S]*burstLimit[\s\S]*memorySize/);
-  });
-
-  it('accepts the boundary values', () => {
-    expect(() =>
-      serverOf({
-        stageName: 'A_b-9',
-        memorySize: 10240,
-        throttle: { rateLimit: 0.5, burstLimit: 1 },
-        limits: { maxHeldBytes: 32 * 1024, maxHeldFrames: 1 },
-      }),
-    ).not.toThrow();
-    expect(() => serverOf({ memorySize: 128 })).not.toThrow();
-  });
-});
-
-describe('SignalFunction', () => {
-  const make = (props: Partial<ConstructorParameters<typeof SignalFunction>[2]>) =>
-    new SignalFunction(new Stack(appWithoutBundling(), 'S'), 'Fn', {
-      entry: 'lambda/default.ts',
-      ...props,
-    });
-
-  it('refuses a route function timeout above API Gateway’s 29 s', () => {
-    expect(() => make({ timeout: Duration.seconds(30) })).toThrow(/exceeds 29 s/);
-    expect(() => make({ timeout: Duration.seconds(29) })).not.toThrow();
-  });
-
-  it('lets a function no route waits on run longer, up to Lambda’s 15 minutes', () => {
-    expect(() => make({ apiRoute: false, timeout: Duration.seconds(60) })).not.toThrow();
-    expect(() => make({ apiRoute: false, timeout: Duration.minutes(16) })).toThrow(/exceeds 900 s/);
-  });
-
-  it('defaults to a 10 s timeout and 256 MB', () => {
-    const fn = make({});
-    Template.fromStack(Stack.of(fn)).hasResourceProperties('AWS::Lambda::Function', {
-      Timeout: 10,
-      MemorySize: 256,
-    });
-  });
-});
-
 describe('the deliver function’s asynchronous invocations', () => {
   const queue = logicalIdOf(server.deliverFailureQueue);
 
@@ -872,35 +524,5 @@ describe('the deliver function’s asynchronous invocations', () => {
         ]),
       },
     });
-  });
-});
-
-describe('deploying a stage', () => {
-  it('can pin a stage’s account and region and still synthesize offline', () => {
-    const env = { account: '123456789012', region: 'eu-west-1' };
-    const app = appWithoutBundling();
-    const props = { ...signalStackProps('prod'), env };
-    const pinned = new SignalStack(app, props.stackName, props);
-    const assembly = app.synth();
-    const artifact = assembly.getStackByName(pinned.stackName);
-    expect(artifact.environment).toMatchObject({ account: env.account, region: env.region });
-    // No lookup was asked for: nothing is missing from the assembly's context.
-    expect(assembly.manifest.missing ?? []).toEqual([]);
-    expect(pinned.region).toBe('eu-west-1');
-  });
-
-  it('passes a stage’s pinned env from bin/config.ts to its stack, none by default', () => {
-    for (const stage of ['dev', 'prod'] as const) {
-      expect(STAGES[stage].env).toBeUndefined();
-      expect(signalStackProps(stage)).not.toHaveProperty('env');
-    }
-  });
-
-  it('sets every feature flag aws-cdk-lib recommends, at its recommended value', () => {
-    for (const [flag, value] of Object.entries(CURRENTLY_RECOMMENDED_FLAGS)) {
-      expect(CDK_JSON_CONTEXT[flag], flag).toEqual(value);
-    }
-    expect(stack.node.tryGetContext('@aws-cdk/core:newStyleStackSynthesis')).toBeUndefined();
-    expect(FeatureFlags.of(stack).isEnabled('@aws-cdk/aws-iam:minimizePolicies')).toBe(true);
   });
 });

@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
-import { signalStackProps, STAGES, type StageName } from '../bin/config.js';
-import { SignalStack } from '../lib/signal-stack.js';
-import { appLikeCli } from './stack-fixtures.js';
+import { signalStackProps, STAGES, type StageName } from '../../bin/config.js';
+import { SignalStack } from '../../lib/signal-stack.js';
+import { appLikeCli } from './fixtures.js';
 
 const run = promisify(execFile);
 

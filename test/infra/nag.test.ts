@@ -11,12 +11,9 @@ import { WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { describe, expect, it } from 'vitest';
-import { signalStackProps, STAGES, type StageName } from '../bin/config.js';
-import { SignalStack, type SignalStackProps } from '../lib/signal-stack.js';
-import { appWithoutBundling, customStack, stageStack } from './stack-fixtures.js';
-
-const CERTIFICATE_ARN =
-  'arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555';
+import { signalStackProps, STAGES, type StageName } from '../../bin/config.js';
+import { SignalStack, type SignalStackProps } from '../../lib/signal-stack.js';
+import { appWithoutBundling, CERTIFICATE_ARN, customStack, stageStack } from './fixtures.js';
 
 /** Every unacknowledged AwsSolutions error and warning, one readable line each. */
 function findings(scope: IConstruct): string[] {

@@ -1,7 +1,7 @@
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it, vi } from 'vitest';
-import { isDeliveryJob, LambdaDeferred } from '../../lambda/core/deferred.js';
+import { isDeliveryJob, LambdaDeliveryInvoker } from '../../lambda/core/delivery-invoker.js';
 
 describe('isDeliveryJob', () => {
   it('accepts { from, to, pairedAt } and nothing else', () => {
@@ -20,18 +20,18 @@ describe('isDeliveryJob', () => {
   });
 });
 
-describe('LambdaDeferred', () => {
+describe('LambdaDeliveryInvoker', () => {
   it('creates its Lambda client once, on first use, and invokes asynchronously', async () => {
     const client = new LambdaClient({ region: 'eu-west-1' });
     const lambda = mockClient(client);
     lambda.on(InvokeCommand).resolves({ StatusCode: 202 });
     const makeClient = vi.fn(() => client);
-    const deferred = new LambdaDeferred('deliver-fn', makeClient);
+    const invoker = new LambdaDeliveryInvoker('deliver-fn', makeClient);
     expect(makeClient).not.toHaveBeenCalled();
 
     await Promise.all([
-      deferred.deliverLater({ from: 'a', to: 'b', pairedAt: 1 }),
-      deferred.deliverLater({ from: 'c', to: 'd', pairedAt: 2 }),
+      invoker.deliverLater({ from: 'a', to: 'b', pairedAt: 1 }),
+      invoker.deliverLater({ from: 'c', to: 'd', pairedAt: 2 }),
     ]);
 
     expect(makeClient).toHaveBeenCalledTimes(1);
@@ -52,8 +52,8 @@ describe('LambdaDeferred', () => {
     mockClient(client)
       .on(InvokeCommand)
       .rejects(Object.assign(new Error('Rate exceeded'), { name: 'TooManyRequestsException' }));
-    const deferred = new LambdaDeferred('deliver-fn', () => client);
-    await expect(deferred.deliverLater({ from: 'a', to: 'b', pairedAt: 1 })).rejects.toThrow(
+    const invoker = new LambdaDeliveryInvoker('deliver-fn', () => client);
+    await expect(invoker.deliverLater({ from: 'a', to: 'b', pairedAt: 1 })).rejects.toThrow(
       'Rate exceeded',
     );
   });

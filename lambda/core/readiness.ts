@@ -1,0 +1,65 @@
+/**
+ * "Is the peer still connecting?" A socket paired or introduced a moment ago may still be inside
+ * its own $connect, and API Gateway answers 410 until that returns: such a 410 is retried, any
+ * other is taken for gone. Used by relay and introduction alike.
+ */
+import { PAIRING_GRACE_MS, type Context } from './context.js';
+import type { Delivery } from './messenger.js';
+import { sleep } from './util.js';
+
+/**
+ * Until `readyBy` (ms), a 410 is retried with a growing pause, as long as `mayBeConnecting` says
+ * the socket may still be connecting (by default, always).
+ */
+export async function whenReady(
+  attempt: () => Promise<Delivery>,
+  readyBy: number,
+  now: () => number = Date.now,
+  mayBeConnecting: () => Promise<boolean> = () => Promise.resolve(true),
+): Promise<Delivery> {
+  for (let pause = 10; ; pause = Math.min(pause * 2, 1000)) {
+    const result = await attempt();
+    if (result === 'sent' || now() + pause > readyBy) return result;
+    if (!(await mayBeConnecting())) return result;
+    await sleep(pause);
+  }
+}
+
+/**
+ * Whether a socket's $connect may still be running: its record exists (written first thing in
+ * $connect, removed first thing in $disconnect) and it connected less than PAIRING_GRACE_MS ago.
+ * An invocation also stops waiting at its own `waitUntil`, so it never runs into its timeout.
+ */
+export async function mayBeConnecting(ctx: Context, connectionId: string): Promise<boolean> {
+  if (ctx.waitUntil !== undefined && ctx.now() >= ctx.waitUntil) return false;
+  const socket = await ctx.store.getConnection(connectionId);
+  return socket !== undefined && ctx.now() < socket.connectedAt + PAIRING_GRACE_MS;
+}
+
+/**
+ * Posts to a socket that may have been connecting since `since` (ms; by default now): its 410 is
+ * retried within the grace period while it may still be connecting.
+ */
+export const postWhenReady = (
+  ctx: Context,
+  connectionId: string,
+  data: string,
+  since = ctx.now(),
+): Promise<Delivery> =>
+  retryWhileConnecting(ctx, connectionId, since, () => ctx.messenger.post(connectionId, data));
+
+/** Closes a socket that may still be connecting, so that it is never left open once it returns. */
+export const closeWhenReady = (
+  ctx: Context,
+  connectionId: string,
+  since = ctx.now(),
+): Promise<Delivery> =>
+  retryWhileConnecting(ctx, connectionId, since, () => ctx.messenger.close(connectionId));
+
+const retryWhileConnecting = (
+  ctx: Context,
+  connectionId: string,
+  since: number,
+  attempt: () => Promise<Delivery>,
+): Promise<Delivery> =>
+  whenReady(attempt, since + PAIRING_GRACE_MS, ctx.now, () => mayBeConnecting(ctx, connectionId));

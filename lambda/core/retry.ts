@@ -1,0 +1,43 @@
+/** Retrying calls that failed past the AWS SDK's own retries, within a budget. */
+import type { Context } from './context.js';
+import { isConditionFailure } from './store/conditions.js';
+import { sleep } from './util.js';
+
+/** How long a retried call waits between attempts at most (ms). */
+export const MAX_RETRY_PAUSE_MS = 1_000;
+
+/**
+ * Retries a call that failed past the SDK's own retries (throttling, 5xx) with a growing pause,
+ * until `until` (ms); then throws its last error. A condition failure is an answer: never retried.
+ */
+export async function retryUntil<T>(
+  ctx: Context,
+  until: number,
+  what: string,
+  attempt: () => Promise<T>,
+): Promise<T> {
+  for (let pause = 50; ; pause = Math.min(pause * 2, MAX_RETRY_PAUSE_MS)) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (isConditionFailure(error) || ctx.now() + pause > until) throw error;
+      ctx.log.warn(`${what} failed: retrying`, { error });
+      await sleep(pause);
+    }
+  }
+}
+
+/** Closes sockets, each retried within a short budget; a failure is logged, never thrown. */
+export async function closeBestEffort(ctx: Context, sockets: readonly string[]): Promise<void> {
+  const until = ctx.now() + CLOSE_PATIENCE_MS;
+  for (const socket of sockets) {
+    try {
+      await retryUntil(ctx, until, 'closing a socket', () => ctx.messenger.close(socket));
+    } catch (error) {
+      ctx.log.error('could not close a socket of an abandoned pair', { error });
+    }
+  }
+}
+
+/** How long closing an abandoned pair's sockets may take: within a route's timeout. */
+const CLOSE_PATIENCE_MS = 2_000;

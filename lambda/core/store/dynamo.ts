@@ -1,0 +1,121 @@
+/**
+ * The SignalStore on DynamoDB: one table, one module per kind of item, each method handed to the
+ * module that owns its items.
+ */
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { ConnectionStore, PeerStore, RelayStore, SignalStore } from '../store.js';
+import { DynamoConnections } from './connections.js';
+import { DynamoPeers } from './peers.js';
+import { DynamoRelays } from './relays.js';
+import { Table } from './table.js';
+
+export class DynamoSignalStore implements SignalStore {
+  private readonly connections: DynamoConnections;
+  private readonly peers: DynamoPeers;
+  private readonly relays: DynamoRelays;
+
+  constructor(db: DynamoDBDocumentClient, tableName: string, clock: () => number = Date.now) {
+    const table = new Table(db, tableName, clock);
+    this.connections = new DynamoConnections(table);
+    this.peers = new DynamoPeers(table);
+    this.relays = new DynamoRelays(table, this.connections);
+  }
+
+  // ---- connections ----
+
+  putConnection(...args: Parameters<ConnectionStore['putConnection']>) {
+    return this.connections.putConnection(...args);
+  }
+
+  getConnection(...args: Parameters<ConnectionStore['getConnection']>) {
+    return this.connections.getConnection(...args);
+  }
+
+  removeConnection(...args: Parameters<ConnectionStore['removeConnection']>) {
+    return this.connections.removeConnection(...args);
+  }
+
+  // ---- peers ----
+
+  registerSocket(...args: Parameters<PeerStore['registerSocket']>) {
+    return this.peers.registerSocket(...args);
+  }
+
+  evictSocket(...args: Parameters<PeerStore['evictSocket']>) {
+    return this.peers.evictSocket(...args);
+  }
+
+  unregisterSocket(...args: Parameters<PeerStore['unregisterSocket']>) {
+    return this.peers.unregisterSocket(...args);
+  }
+
+  getPeer(...args: Parameters<PeerStore['getPeer']>) {
+    return this.peers.getPeer(...args);
+  }
+
+  getPeers(...args: Parameters<PeerStore['getPeers']>) {
+    return this.peers.getPeers(...args);
+  }
+
+  changeKeys(...args: Parameters<PeerStore['changeKeys']>) {
+    return this.peers.changeKeys(...args);
+  }
+
+  setKeys(...args: Parameters<PeerStore['setKeys']>) {
+    return this.peers.setKeys(...args);
+  }
+
+  indexKeys(...args: Parameters<PeerStore['indexKeys']>) {
+    return this.peers.indexKeys(...args);
+  }
+
+  unindexKeys(...args: Parameters<PeerStore['unindexKeys']>) {
+    return this.peers.unindexKeys(...args);
+  }
+
+  joinersOfKey(...args: Parameters<PeerStore['joinersOfKey']>) {
+    return this.peers.joinersOfKey(...args);
+  }
+
+  peersWithKey(...args: Parameters<PeerStore['peersWithKey']>) {
+    return this.peers.peersWithKey(...args);
+  }
+
+  // ---- relays ----
+
+  meet(...args: Parameters<RelayStore['meet']>) {
+    return this.relays.meet(...args);
+  }
+
+  leaveRendezvous(...args: Parameters<RelayStore['leaveRendezvous']>) {
+    return this.relays.leaveRendezvous(...args);
+  }
+
+  setPeer(...args: Parameters<RelayStore['setPeer']>) {
+    return this.relays.setPeer(...args);
+  }
+
+  hold(...args: Parameters<RelayStore['hold']>) {
+    return this.relays.hold(...args);
+  }
+
+  listHeld(...args: Parameters<RelayStore['listHeld']>) {
+    return this.relays.listHeld(...args);
+  }
+
+  claimHeld(...args: Parameters<RelayStore['claimHeld']>) {
+    return this.relays.claimHeld(...args);
+  }
+
+  finishHeld(...args: Parameters<RelayStore['finishHeld']>) {
+    return this.relays.finishHeld(...args);
+  }
+
+  markFlushed(...args: Parameters<RelayStore['markFlushed']>) {
+    return this.relays.markFlushed(...args);
+  }
+
+  removeHeld(...args: Parameters<RelayStore['removeHeld']>) {
+    return this.relays.removeHeld(...args);
+  }
+}

@@ -116,10 +116,6 @@ const REASONS: Record<string, Record<string, string>> = {
       'as for a pairing: the rendezvous tries to wait first (one write fails), and the socket is recorded before it meets',
   },
   delivery: {
-    'DynamoDB GetItem':
-      'after posting, the deliverer reads the socket record again before opening the direct path',
-    'DynamoDB UpdateItem':
-      'the deliverer records that every claimed frame was posted (finishHeld), so that a retried deliverer can take a claim over',
     '@connections PostToConnection':
       'posts answered 410 before the new socket’s $connect had returned, and retried',
   },

@@ -1,5 +1,5 @@
 /** The deliver function: held frames of a freshly paired relay socket reach its peer, in order. */
-import { DELIVER_TIMEOUT_MS, type Context } from './context.js';
+import { DELIVER_TIMEOUT_MS, PAIRING_GRACE_MS, type Context } from './context.js';
 import type { DeliveryJob } from './delivery-invoker.js';
 import type { Delivery } from './messenger.js';
 import { postWhenReady } from './readiness.js';
@@ -27,7 +27,7 @@ export async function deliverHeld(ctx: Context, job: DeliveryJob): Promise<void>
     try {
       return await deliverRounds(ctx, job, patientUntil);
     } catch (error) {
-      if (error instanceof AbandonedDelivery) throw error;
+      if (error instanceof AbandonedDelivery || error instanceof StillArriving) throw error;
       if (ctx.now() + pause > retryBy) {
         await abandonPair(ctx, job);
         throw error;
@@ -44,9 +44,19 @@ const DELIVERY_RETRY_MS = 10_000;
 /** Claimed frames could not be posted or recorded: the pair was closed. */
 class AbandonedDelivery extends Error {}
 
+/**
+ * Frames kept arriving for the whole work budget: nothing is lost or claimed, so the pair stays
+ * open and Lambda's retry of this invocation carries on.
+ */
+class StillArriving extends Error {}
+
+/** How long one deliverer keeps taking rounds, well within the deliver function's timeout. */
+const ROUNDS_BUDGET_MS = DELIVER_TIMEOUT_MS - PAIRING_GRACE_MS / 2;
+
 async function deliverRounds(ctx: Context, job: DeliveryJob, patientUntil: number): Promise<void> {
   let waitingSince: number | undefined;
-  for (let round = 0; round < 1000; round++) {
+  const roundsUntil = ctx.now() + ROUNDS_BUDGET_MS;
+  while (ctx.now() < roundsUntil) {
     const socket = await ctx.store.getConnection(job.from);
     if (!socket || socket.kind !== 'relay' || socket.peer !== job.to || socket.flushed) return;
     const seq = socket.seq ?? 0;
@@ -85,6 +95,7 @@ async function deliverRounds(ctx: Context, job: DeliveryJob, patientUntil: numbe
     waitingSince = undefined;
     const at = ctx.now();
     if (!(await ctx.store.claimHeld(job.from, delivered, seq, { from, at, takeOver }))) continue;
+    let flushed: boolean;
     // Frames are ordered as API Gateway received them, then by the order they were counted.
     frames.sort((a, b) => a.receivedAt - b.receivedAt || a.seq - b.seq);
     try {
@@ -93,10 +104,14 @@ async function deliverRounds(ctx: Context, job: DeliveryJob, patientUntil: numbe
         if (result === 'gone') return await peerGone(ctx, job.from, job.to);
         ctx.metrics.count('FramesDelivered');
       }
-      await ctx.store.finishHeld(job.from, seq, at, {
+      const released = {
         frames: seq - from,
         bytes: frames.reduce((sum, frame) => sum + Buffer.byteLength(frame.body), 0),
-      });
+      };
+      // Opening the direct path in the same write as the last post's record leaves frames sent
+      // meanwhile the least time to be held: a steady stream would otherwise never hand over.
+      flushed = await ctx.store.finishAndFlush(job.from, seq, at, released);
+      if (!flushed) await ctx.store.finishHeld(job.from, seq, at, released);
     } catch (error) {
       await abandonPair(ctx, job);
       throw new AbandonedDelivery('held frames could not be delivered: pair closed', {
@@ -107,8 +122,12 @@ async function deliverRounds(ctx: Context, job: DeliveryJob, patientUntil: numbe
       job.from,
       frames.map((frame) => frame.seq),
     );
+    if (flushed) {
+      ctx.log.info('held frames delivered', { peerConnectionId: job.to, frames: seq });
+      return;
+    }
   }
-  throw new Error('held frames kept arriving: delivery gave up');
+  throw new StillArriving('held frames kept arriving: Lambda retries the delivery');
 }
 
 /** Posts a held frame: 410 as for any frame; other failures retried with backoff until `until`. */

@@ -159,6 +159,16 @@ export interface RelayStore {
     at: number,
     released: { frames: number; bytes: number },
   ): Promise<boolean>;
+  /**
+   * finishHeld and markFlushed in one write, when nothing was held since the claim: true if the
+   * direct path is open now, false if more frames arrived (or the claim was lost).
+   */
+  finishAndFlush(
+    connectionId: string,
+    upTo: number,
+    at: number,
+    released: { frames: number; bytes: number },
+  ): Promise<boolean>;
   markFlushed(connectionId: string, seq: number): Promise<boolean>;
   removeHeld(connectionId: string, seqs?: readonly number[]): Promise<void>;
 }

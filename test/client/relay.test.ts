@@ -219,7 +219,7 @@ describe.each(backends())('SignalSocket through the local gateway on $name', (ba
       // The peer arrives late; meanwhile the server holds at most what the transport sent.
       await gateway.settled();
       const b = new Endpoint(new Socket(urlB));
-      const [received] = await b.until(1, 40_000);
+      const [received] = await b.until(1, 100_000);
       expect(received === message).toBe(true);
       expect(gateway.logs.filter((line) => line.includes('held frames over the limit'))).toEqual(
         [],
@@ -231,7 +231,7 @@ describe.each(backends())('SignalSocket through the local gateway on $name', (ba
       expect(a.socket.bufferedAmount).toBe(0);
       b.socket.close(4000, 'done');
       expect(await a.closedWithin()).toEqual({ code: 4000, reason: 'done', wasClean: true });
-    }, 60_000);
+    }, 120_000);
   });
 
   describe('with a short idle timeout', () => {

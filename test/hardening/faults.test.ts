@@ -243,27 +243,56 @@ describeEachBackend('injected faults', (backend) => {
       expect(w.errors).toEqual([]);
     });
 
-    it('counts only frames not yet delivered against the bound: one held while flushing is kept', async () => {
+    it('counts only frames not yet delivered against the bound: frames held while flushing are kept', async () => {
       const small = openWorld(s, { limits: { maxHeldFrames: 3 } });
       try {
         const [a, b, key] = ids();
         await small.relay('ra', a, b, key);
-        for (const frame of frames(3)) await small.send('ra', frame); // up to the bound
-        // The three are posted; just before the direct path opens, ra sends another.
-        small.faults.add({
-          command: 'UpdateItemCommand',
-          match: (input) => input.includes('SET flushed'),
-          pause: () => small.send('ra', 'f4'),
+        for (const frame of frames(2)) await small.send('ra', frame);
+        // Just before each write that would open the direct path, ra sends more: f3 while f1
+        // and f2 are posted, then f4 and f5 while f3 is. Counting posted frames too, f4 and f5
+        // would be over the bound of 3.
+        const beforeFlushing = (pause: () => Promise<void>) =>
+          small.faults.add({
+            command: 'UpdateItemCommand',
+            match: (input) => input.includes('SET sent = :upTo, flushed = :yes'),
+            pause,
+          });
+        beforeFlushing(() => small.send('ra', 'f3'));
+        beforeFlushing(async () => {
+          await small.send('ra', 'f4');
+          await small.send('ra', 'f5');
         });
         await small.relay('rb', b, a, key);
         await small.settled();
-        await small.send('ra', 'f5');
-        expect(small.sockets.received('rb')).toEqual(frames(5));
+        await small.send('ra', 'f6');
+        expect(small.faults.pending()).toEqual([]);
+        expect(small.sockets.received('rb')).toEqual(frames(6));
         expect(small.sockets.closed).toEqual([]);
       } finally {
         await small.settled();
         small.close();
       }
+    });
+
+    it('opens the direct path with the last held post, so a reply sent as the deliverer cleans up goes straight', async () => {
+      const [a, b, key] = ids();
+      await w.relay('ra', a, b, key);
+      await w.send('ra', 'f1');
+      // ra answers as soon as its first frame was delivered: while the deliverer removes it.
+      w.faults.add({
+        command: 'BatchWriteItemCommand',
+        match: () => true,
+        pause: () => w.send('ra', 'f2'),
+      });
+      await w.relay('rb', b, a, key);
+      await w.settled();
+      expect(w.faults.pending()).toEqual([]);
+      expect(w.sockets.received('rb')).toEqual(['f1', 'f2']);
+      // One round of held frames: f2 was never held (held again, the deliverer would go round
+      // once per frame of a steady stream, and never hand over).
+      expect(w.faults.commands.filter((name) => name === 'BatchWriteItemCommand')).toHaveLength(1);
+      expect(w.sockets.closed).toEqual([]);
     });
 
     const dbSteps: { step: string; command: string; match: (input: string) => boolean }[] = [

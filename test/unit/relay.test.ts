@@ -458,19 +458,17 @@ describe('deferred delivery of held frames', () => {
         ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(delivered)',
         ExpressionAttributeValues: { ':upTo': 3, ':from': 0, ':at': expect.any(Number) as unknown },
       }),
-      // Every claimed frame posted: only now may the direct path open.
+      // Every claimed frame posted, and nothing held since: the direct path opens in the same write.
       expect.objectContaining({
-        UpdateExpression: 'SET sent = :upTo ADD held :frames, heldBytes :bytes',
-        ConditionExpression: 'attribute_exists(pk) AND delivered = :upTo AND claimedAt = :at',
+        UpdateExpression: 'SET sent = :upTo, flushed = :yes ADD held :frames, heldBytes :bytes',
+        ConditionExpression:
+          'attribute_exists(pk) AND delivered = :upTo AND claimedAt = :at AND seq = :upTo',
         // What was posted no longer counts against the held-frame bound.
         ExpressionAttributeValues: expect.objectContaining({
+          ':yes': true,
           ':frames': -3,
           ':bytes': -3,
         }) as unknown,
-      }),
-      expect.objectContaining({
-        UpdateExpression: 'SET flushed = :yes',
-        ExpressionAttributeValues: { ':yes': true, ':seq': 3 },
       }),
     ]);
     expect(

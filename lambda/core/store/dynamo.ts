@@ -111,6 +111,10 @@ export class DynamoSignalStore implements SignalStore {
     return this.relays.finishHeld(...args);
   }
 
+  finishAndFlush(...args: Parameters<RelayStore['finishAndFlush']>) {
+    return this.relays.finishAndFlush(...args);
+  }
+
   markFlushed(...args: Parameters<RelayStore['markFlushed']>) {
     return this.relays.markFlushed(...args);
   }

@@ -244,6 +244,34 @@ export class DynamoRelays implements RelayStore {
     );
   }
 
+  /** finishHeld, and the direct path opened in the same write when nothing was held since. */
+  async finishAndFlush(
+    connectionId: string,
+    upTo: number,
+    at: number,
+    released: { frames: number; bytes: number },
+  ): Promise<boolean> {
+    return this.table.holds(
+      this.table.updateIf({
+        Key: connKey(connectionId),
+        UpdateExpression: 'SET sent = :upTo, flushed = :yes ADD held :frames, heldBytes :bytes',
+        ConditionExpression: and(
+          ITEM_PRESENT,
+          'delivered = :upTo',
+          'claimedAt = :at',
+          'seq = :upTo',
+        ),
+        ExpressionAttributeValues: {
+          ':upTo': upTo,
+          ':at': at,
+          ':yes': true,
+          ':frames': -released.frames,
+          ':bytes': -released.bytes,
+        },
+      }),
+    );
+  }
+
   /**
    * Opens the direct path once nothing more was held than `seq` and all of it was posted;
    * false if more arrived (or a deliverer is still posting).

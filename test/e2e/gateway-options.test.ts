@@ -9,7 +9,11 @@ import { randomUUID } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startGateway, tooManyRequestsFrame, type GatewayOptions } from '../../local/gateway/index.js';
+import {
+  startGateway,
+  tooManyRequestsFrame,
+  type GatewayOptions,
+} from '../../local/gateway/index.js';
 import { TestSocket, refusal } from '../support/socket.js';
 import { backends, startTestGateway, type Backend, type TestGateway } from '../support/gateway.js';
 

@@ -27,6 +27,8 @@ const NOT_FLUSHED = 'attribute_not_exists(flushed)';
 const ROOM_FOR_FRAME = or('attribute_not_exists(held)', 'held < :maxFrames');
 const ROOM_FOR_BYTES = or('attribute_not_exists(heldBytes)', 'heldBytes <= :room');
 /** Every claimed frame was posted (records claimed before `sent` existed count as posted). */
+/** No frame was counted since the claim up to `:upTo`. */
+const NOTHING_HELD_SINCE = 'seq = :upTo';
 const ALL_SENT = or('attribute_not_exists(sent)', 'sent = :seq');
 
 export class DynamoRelays implements RelayStore {
@@ -223,48 +225,46 @@ export class DynamoRelays implements RelayStore {
    * Records that every frame of the claim made at `at` up to `upTo` was posted, and releases
    * what they took of the held-frame bound: the bound is on frames held now, not ever.
    */
-  async finishHeld(
+  finishHeld(
     connectionId: string,
     upTo: number,
     at: number,
     released: { frames: number; bytes: number },
   ): Promise<boolean> {
-    return this.table.holds(
-      this.table.updateIf({
-        Key: connKey(connectionId),
-        UpdateExpression: 'SET sent = :upTo ADD held :frames, heldBytes :bytes',
-        ConditionExpression: and(ITEM_PRESENT, 'delivered = :upTo', 'claimedAt = :at'),
-        ExpressionAttributeValues: {
-          ':upTo': upTo,
-          ':at': at,
-          ':frames': -released.frames,
-          ':bytes': -released.bytes,
-        },
-      }),
-    );
+    return this.recordPosted(connectionId, upTo, at, released, false);
   }
 
   /** finishHeld, and the direct path opened in the same write when nothing was held since. */
-  async finishAndFlush(
+  finishAndFlush(
     connectionId: string,
     upTo: number,
     at: number,
     released: { frames: number; bytes: number },
   ): Promise<boolean> {
+    return this.recordPosted(connectionId, upTo, at, released, true);
+  }
+
+  private recordPosted(
+    connectionId: string,
+    upTo: number,
+    at: number,
+    released: { frames: number; bytes: number },
+    flush: boolean,
+  ): Promise<boolean> {
     return this.table.holds(
       this.table.updateIf({
         Key: connKey(connectionId),
-        UpdateExpression: 'SET sent = :upTo, flushed = :yes ADD held :frames, heldBytes :bytes',
+        UpdateExpression: `SET sent = :upTo${flush ? ', flushed = :yes' : ''} ADD held :frames, heldBytes :bytes`,
         ConditionExpression: and(
           ITEM_PRESENT,
           'delivered = :upTo',
           'claimedAt = :at',
-          'seq = :upTo',
+          flush && NOTHING_HELD_SINCE,
         ),
         ExpressionAttributeValues: {
           ':upTo': upTo,
           ':at': at,
-          ':yes': true,
+          ...(flush ? { ':yes': true } : {}),
           ':frames': -released.frames,
           ':bytes': -released.bytes,
         },

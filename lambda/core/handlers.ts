@@ -86,43 +86,11 @@ export function createHandlers(services: Services, options: HandlerOptions): Han
     }
   }
 
-  const eventFields = (event: WebSocketEvent) => ({
-    connectionId: event.requestContext.connectionId,
-    requestId: event.requestContext.requestId,
-  });
-
-  // Behind CloudFront the stage's sourceIp is CloudFront's; the edge forwards the viewer's ip:port.
-  const viewerAddress = (event: WebSocketEvent) => {
-    const found = Object.entries(event.headers ?? {}).find(
-      ([name]) => name.toLowerCase() === 'cloudfront-viewer-address',
-    );
-    return found?.[1] === undefined ? {} : { viewerAddress: found[1] };
-  };
-
   return {
     connect: (event) =>
-      invoke('$connect', { ...eventFields(event), ...viewerAddress(event) }, async (ctx) => {
-        const { connectionId, connectedAt } = event.requestContext;
-        const refusal = checkAccess(ctx.access, event.headers, event.queryStringParameters);
-        if (refusal) {
-          ctx.log.info('handshake refused', { reason: refusal.reason });
-          return { statusCode: refusal.statusCode, body: refusal.reason };
-        }
-        const request = parseConnectRequest(event.queryStringParameters, ctx.limits);
-        if (!request.ok) {
-          ctx.log.info('handshake refused', { reason: request.error });
-          return { statusCode: 400, body: request.error };
-        }
-        const at = connectedAt ?? ctx.now();
-        ctx.metrics.count('Connections');
-        if (request.value.type === 'introduction') {
-          await openIntroduction(ctx, connectionId, request.value.localId, at);
-          return OK;
-        }
-        const conflict = await openRelay(ctx, connectionId, request.value, at);
-        if (conflict) return { statusCode: 409, body: conflict };
-        return OK;
-      }),
+      invoke('$connect', { ...eventFields(event), ...viewerAddress(event) }, (ctx) =>
+        onConnect(ctx, event),
+      ),
 
     message: (event) =>
       invoke('$default', eventFields(event), (ctx) => onMessage(ctx, cache, event)),
@@ -146,6 +114,43 @@ export function createHandlers(services: Services, options: HandlerOptions): Han
         await deliverHeld(ctx, job);
       }),
   };
+}
+
+const eventFields = (event: WebSocketEvent) => ({
+  connectionId: event.requestContext.connectionId,
+  requestId: event.requestContext.requestId,
+});
+
+// Behind CloudFront the stage's sourceIp is CloudFront's; the edge forwards the viewer's ip:port.
+const viewerAddress = (event: WebSocketEvent) => {
+  const found = Object.entries(event.headers ?? {}).find(
+    ([name]) => name.toLowerCase() === 'cloudfront-viewer-address',
+  );
+  return found?.[1] === undefined ? {} : { viewerAddress: found[1] };
+};
+
+/** $connect: refuse a bad handshake, or open an introduction or relay socket. */
+async function onConnect(ctx: Context, event: WebSocketEvent): Promise<HandlerResult> {
+  const { connectionId, connectedAt } = event.requestContext;
+  const refusal = checkAccess(ctx.access, event.headers, event.queryStringParameters);
+  if (refusal) {
+    ctx.log.info('handshake refused', { reason: refusal.reason });
+    return { statusCode: refusal.statusCode, body: refusal.reason };
+  }
+  const request = parseConnectRequest(event.queryStringParameters, ctx.limits);
+  if (!request.ok) {
+    ctx.log.info('handshake refused', { reason: request.error });
+    return { statusCode: 400, body: request.error };
+  }
+  const at = connectedAt ?? ctx.now();
+  ctx.metrics.count('Connections');
+  if (request.value.type === 'introduction') {
+    await openIntroduction(ctx, connectionId, request.value.localId, at);
+    return OK;
+  }
+  const conflict = await openRelay(ctx, connectionId, request.value, at);
+  if (conflict) return { statusCode: 409, body: conflict };
+  return OK;
 }
 
 /** $default: a relay frame, an introduction message, or an introduction socket's keep-alive. */

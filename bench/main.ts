@@ -161,6 +161,7 @@ async function measureThroughGateway(
         callsOf(counter.snapshot('$default')) -
         callsOf(counter.snapshot('$disconnect')) -
         callsOf(counter.snapshot('deliver'));
+      measured.scans = counter.snapshot().get('DynamoDB Scan')?.calls ?? 0;
       printOperations(report, measured.ops, measured.scans, unattributed);
     }
   } finally {

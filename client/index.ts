@@ -10,9 +10,12 @@
  * No Node built-ins: it runs in browsers and in Node ≥ 20 alike.
  *
  * The modules: options.ts (options, close codes, URLs), surface.ts (the WHATWG WebSocket
- * surface), socket.ts (the socket's lifecycle and the relay handshake), sender.ts and receiver.ts
+ * surface), socket.ts (the socket's lifecycle and the relay handshake; its factory is here), sender.ts and receiver.ts
  * (the two sides of the relay stream), wire.ts (the frames of WIRE.md), dom.ts (platform objects).
  */
+import { resolve, type ResolvedOptions, type SignalSocketOptions } from './options.js';
+import { SignalSocket } from './socket.js';
+
 export {
   CLOSE_CODES,
   isRelayUrl,
@@ -20,5 +23,16 @@ export {
   type UnderlyingSocket,
   type WebSocketConstructor,
 } from './options.js';
-export { SignalSocket, signalSocket } from './socket.js';
+export { SignalSocket };
 export { TRANSPORT_MARKER } from './wire.js';
+
+/** SignalSocket with other defaults: `globalThis.WebSocket = signalSocket({ WebSocket: ws })`. */
+export function signalSocket(options: SignalSocketOptions = {}): typeof SignalSocket {
+  const resolved = resolve(
+    options,
+    (SignalSocket as unknown as { options: ResolvedOptions }).options,
+  );
+  return class extends SignalSocket {
+    protected static override options = resolved;
+  };
+}

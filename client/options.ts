@@ -2,7 +2,7 @@
  * SignalSocket's configuration surface: the underlying WebSocket it needs, its options and their
  * defaults, the transport's close codes, and which URLs are relay URLs.
  */
-import { globals } from './dom.js';
+import { domError, globals } from './dom.js';
 import { TRANSPORT_MARKER } from './wire.js';
 
 /** The WebSocket an implementation must offer underneath (the browser's, or `ws`). */
@@ -93,6 +93,24 @@ export function isRelayUrl(url: string): boolean {
 }
 
 /** The URL with the transport marker added, the rest byte for byte as given. */
-export function markedUrl(url: string): string {
+function markedUrl(url: string): string {
   return `${url}${url.includes('?') ? '&' : '?'}transport=${TRANSPORT_MARKER}`;
+}
+
+/**
+ * A SignalSocket's URLs: as the app sees it (`url`, validated as a WebSocket validates it) and as
+ * it is dialled (`wireUrl`, marked on relay URLs).
+ */
+export function socketUrls(url: string | URL): { url: string; relay: boolean; wireUrl: string } {
+  const given = String(url);
+  let parsed: URL;
+  try {
+    parsed = new URL(given);
+  } catch {
+    throw domError(`SignalSocket: invalid URL ${given}`, 'SyntaxError');
+  }
+  if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:')
+    throw domError(`SignalSocket: the URL's scheme must be ws or wss: ${given}`, 'SyntaxError');
+  const relay = isRelayUrl(given);
+  return { url: parsed.href, relay, wireUrl: relay ? markedUrl(given) : given };
 }

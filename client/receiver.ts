@@ -3,9 +3,10 @@
  * exactly once, and are acknowledged, on a data frame going out anyway where one comes soon
  * enough, else on an acknowledgement frame of their own.
  */
+import { globals } from './dom.js';
 import { CLOSE_CODES, type ResolvedOptions } from './options.js';
 import { WINDOW_BYTES, WINDOW_FRAMES } from './sender.js';
-import { Inbox, MalformedStream, ackFrame, type StreamRecord } from './wire.js';
+import { Inbox, MalformedStream, ackFrame, fromBase64, type StreamRecord } from './wire.js';
 
 /** The receiver acknowledges at once after this many frames or bytes: half and a quarter window. */
 const ACK_EVERY_FRAMES = WINDOW_FRAMES / 2;
@@ -84,4 +85,10 @@ export class Receiver {
     this.link.pump();
     if (this.ackSent < this.inbox.received) this.link.write(ackFrame(this.inbox.received));
   }
+}
+
+/** A binary record's body as the app's binaryType asks for it. */
+export function binaryData(body: string, binaryType: 'blob' | 'arraybuffer'): Blob | ArrayBuffer {
+  const bytes = fromBase64(body);
+  return binaryType === 'blob' && globals.Blob ? new globals.Blob([bytes]) : bytes.buffer;
 }

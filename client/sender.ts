@@ -4,7 +4,10 @@
  * frames not acknowledged in time are resent, until our close is acknowledged.
  */
 import { CLOSE_CODES, type ResolvedOptions } from './options.js';
-import { MAX_HEADER_BYTES, Outbox, type StreamRecord } from './wire.js';
+import { globals } from './dom.js';
+import { MAX_HEADER_BYTES, Outbox, toBase64, utf8Bytes, type StreamRecord } from './wire.js';
+
+export type Payload = string | ArrayBuffer | ArrayBufferView | Blob;
 
 /**
  * Frames and bytes written on the current socket and not acknowledged, resent copies included, at
@@ -79,6 +82,26 @@ export class Sender {
     return this.closeRequestValue;
   }
 
+  /** Queues an app message: text as it is, binary in base64 (a Blob once read, in its turn). */
+  send(data: Payload): void {
+    if (typeof data === 'string') {
+      this.enqueue({ kind: 't', body: data }, utf8Bytes(data));
+    } else if (globals.Blob && data instanceof globals.Blob) {
+      const blob = data;
+      this.enqueue(
+        blob
+          .arrayBuffer()
+          .then((buffer) => ({ kind: 'b', body: toBase64(new Uint8Array(buffer)) })),
+        blob.size,
+      );
+    } else {
+      const bytes = ArrayBuffer.isView(data)
+        ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+        : new Uint8Array(data as ArrayBuffer);
+      this.enqueue({ kind: 'b', body: toBase64(bytes) }, bytes.length);
+    }
+  }
+
   /** Queues the app's close after everything sent before it. */
   close(code: number, reason: string): void {
     this.closeRequestValue = { code, reason };
@@ -108,7 +131,7 @@ export class Sender {
     this.pumpTimer = undefined;
   }
 
-  enqueue(record: StreamRecord | Promise<StreamRecord>, appBytes: number): void {
+  private enqueue(record: StreamRecord | Promise<StreamRecord>, appBytes: number): void {
     if (!this.chain && !(record instanceof Promise)) {
       this.push(record, appBytes);
       return;

@@ -3,36 +3,24 @@
  * keep-alive, close) and, on relay URLs, the handshake and the frames of WIRE.md, with the send
  * and receive sides of the stream in sender.ts and receiver.ts.
  */
-import { closeEvent, domError, globals, messageEvent, randomSession } from './dom.js';
+import { closeEvent, domError, messageEvent, randomSession } from './dom.js';
 import {
   CLOSE_CODES,
   isMarked,
-  isRelayUrl,
-  markedUrl,
   resolve,
+  socketUrls,
   type ResolvedOptions,
-  type SignalSocketOptions,
   type UnderlyingSocket,
 } from './options.js';
-import { Receiver } from './receiver.js';
-import { Sender } from './sender.js';
+import { Receiver, binaryData } from './receiver.js';
+import { Sender, type Payload } from './sender.js';
 import { CLOSED, CLOSING, CONNECTING, OPEN, WebSocketSurface } from './surface.js';
-import {
-  ackFrame,
-  dataFrame,
-  fromBase64,
-  helloFrame,
-  parseFrame,
-  toBase64,
-  utf8Bytes,
-  type Frame,
-} from './wire.js';
+import { ackFrame, dataFrame, helloFrame, parseFrame, utf8Bytes, type Frame } from './wire.js';
 
 const MAX_RECONNECT_DELAY_MS = 2_000;
 const LINGER_MS = 5_000;
 const KEEP_ALIVE_INTRODUCTION = '{"type":"KeepAlive"}';
 
-type Payload = string | ArrayBuffer | ArrayBufferView | Blob;
 type TimerName = 'keepAliveTimer' | 'closeTimer' | 'resumeTimer' | 'reconnectTimer';
 
 export class SignalSocket extends WebSocketSurface {
@@ -74,18 +62,7 @@ export class SignalSocket extends WebSocketSurface {
       throw new TypeError(
         'SignalSocket: no WebSocket implementation here; pass one with signalSocket({ WebSocket })',
       );
-    const given = String(url);
-    let parsed: URL;
-    try {
-      parsed = new URL(given);
-    } catch {
-      throw domError(`SignalSocket: invalid URL ${given}`, 'SyntaxError');
-    }
-    if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:')
-      throw domError(`SignalSocket: the URL's scheme must be ws or wss: ${given}`, 'SyntaxError');
-    this.url = parsed.href;
-    this.relay = isRelayUrl(given);
-    this.wireUrl = this.relay ? markedUrl(given) : given;
+    ({ url: this.url, relay: this.relay, wireUrl: this.wireUrl } = socketUrls(url));
     this.protocols = protocols;
     const fail = (code: number, reason: string) => this.fail(code, reason);
     this.sender = new Sender(
@@ -127,22 +104,7 @@ export class SignalSocket extends WebSocketSurface {
       this.armKeepAlive();
       return;
     }
-    if (typeof data === 'string') {
-      this.sender.enqueue({ kind: 't', body: data }, utf8Bytes(data));
-    } else if (globals.Blob && data instanceof globals.Blob) {
-      const blob = data;
-      this.sender.enqueue(
-        blob
-          .arrayBuffer()
-          .then((buffer) => ({ kind: 'b', body: toBase64(new Uint8Array(buffer)) })),
-        blob.size,
-      );
-    } else {
-      const bytes = ArrayBuffer.isView(data)
-        ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
-        : new Uint8Array(data as ArrayBuffer);
-      this.sender.enqueue({ kind: 'b', body: toBase64(bytes) }, bytes.length);
-    }
+    this.sender.send(data);
   }
 
   close(code?: number, reason = ''): void {
@@ -371,15 +333,9 @@ export class SignalSocket extends WebSocketSurface {
     for (const record of records) {
       if (record.kind === 'c') return this.onPeerClose(record.body);
       if (this.finished) continue;
-      if (record.kind === 't') this.dispatchEvent(messageEvent(record.body));
-      else {
-        const bytes = fromBase64(record.body);
-        const data =
-          this.binaryTypeValue === 'blob' && globals.Blob
-            ? new globals.Blob([bytes])
-            : bytes.buffer;
-        this.dispatchEvent(messageEvent(data));
-      }
+      const data =
+        record.kind === 't' ? record.body : binaryData(record.body, this.binaryTypeValue);
+      this.dispatchEvent(messageEvent(data));
     }
   }
 
@@ -424,15 +380,4 @@ export class SignalSocket extends WebSocketSurface {
     socket?.close(1000);
     this.finish(code, reason, false);
   }
-}
-
-/** SignalSocket with other defaults: `globalThis.WebSocket = signalSocket({ WebSocket: ws })`. */
-export function signalSocket(options: SignalSocketOptions = {}): typeof SignalSocket {
-  const resolved = resolve(
-    options,
-    (SignalSocket as unknown as { options: ResolvedOptions }).options,
-  );
-  return class extends SignalSocket {
-    protected static override options = resolved;
-  };
 }

@@ -9,10 +9,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { build } from 'esbuild';
 import WebSocket from 'ws';
 import { signalSocket, type WebSocketConstructor } from '../client/index.js';
 import { startGateway } from '../local/gateway/index.js';
+import { buildClientBundle } from './client-bundle.js';
 import { markdownTable, num, percentile, table } from './stats.js';
 
 export const TARGETS = {
@@ -226,16 +226,7 @@ export interface BundleSize {
 }
 
 export async function bundleSize(): Promise<BundleSize> {
-  const result = await build({
-    entryPoints: ['client/index.ts'],
-    bundle: true,
-    format: 'esm',
-    minify: true,
-    target: 'es2022',
-    platform: 'neutral',
-    write: false,
-  });
-  const code = result.outputFiles[0]!.contents;
+  const code = (await buildClientBundle()).contents;
   return { bytes: code.length, gzipBytes: gzipSync(code, { level: 9 }).length };
 }
 

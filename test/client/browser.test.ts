@@ -9,9 +9,9 @@
 import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { build } from 'esbuild';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildClientBundle } from '../../bench/client-bundle.js';
 import { signalSocket } from '../../client/index.js';
 import { backends, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { Endpoint, Ws, bytes, pairUrls } from './support.js';
@@ -21,20 +21,6 @@ const available = existsSync(CHROMIUM) || process.env.CI === 'true';
 const title = available
   ? 'the browser bundle in headless Chromium'
   : `the browser bundle in headless Chromium — skipped: ${CHROMIUM} is missing (apt-get install chromium)`;
-
-/** The bundle as `npm run build:client` makes it (same entry and options). */
-async function bundle(): Promise<string> {
-  const result = await build({
-    entryPoints: ['client/index.ts'],
-    bundle: true,
-    format: 'esm',
-    minify: true,
-    target: 'es2022',
-    platform: 'neutral',
-    write: false,
-  });
-  return result.outputFiles[0]!.text;
-}
 
 function serve(script: string): Promise<Server> {
   const page = `<!doctype html><meta charset="utf-8"><title>SignalSocket</title>
@@ -90,7 +76,7 @@ describe.skipIf(!available)(title, () => {
 
   beforeAll(async () => {
     const [script, started] = await Promise.all([
-      bundle(),
+      buildClientBundle().then((file) => file.text),
       startTestGateway(backends()[0]!, { invocationJitterMs: 5 }),
     ]);
     gateway = started;

@@ -23,6 +23,11 @@ export class Report {
     this.print(line);
     this.md.push(line);
   }
+  /** A table: aligned on the terminal, Markdown in the README section. */
+  table(rows: string[][]): void {
+    this.print(table(rows));
+    this.md.push(markdownTable(rows));
+  }
 }
 
 // ---- formatting ------------------------------------------------------------------------------
@@ -114,8 +119,7 @@ export function printRelay(report: Report, load: RelayLoad, relay: RelaySection)
     row('local gateway, 1 pair × 1 in flight', relay.single.gateway),
     row('bare WebSocket pipe (floor), 1 pair × 1 in flight', relay.single.pipe),
   ];
-  report.print(table(rows));
-  report.md.push(markdownTable(rows));
+  report.table(rows);
   report.both();
   const posts = relay.calls.get('@connections PostToConnection')?.calls ?? 0;
   const dynamo = callsOf(relay.calls, 'DynamoDB');
@@ -205,8 +209,7 @@ export function printBundles(report: Report, run: BundlesRun): void {
       num(b.cpuMs, 1),
     ]),
   ];
-  report.print(table(rows));
-  report.md.push(markdownTable(rows));
+  report.table(rows);
   report.both();
   report.both(
     `References: \`empty\` imports nothing; \`sdk-clients\` makes the two SDK clients every function makes (DynamoDB with its document client, and @connections) as lambda/runtime.ts makes them, and nothing else; \`${NO_SOURCE_MAPS}\` is the default bundle without --enable-source-maps.`,
@@ -277,8 +280,7 @@ export function printCost(report: Report, model: CostModel, ops: OperationsRun):
         : `${num(PRICES[item] * 1e6, 3)} per million`,
     ]),
   ];
-  report.print(table(priceRows));
-  report.md.push(markdownTable(priceRows));
+  report.table(priceRows);
   report.both();
   const steady = ops.byId('steadyFrame');
   report.both(
@@ -288,16 +290,14 @@ export function printCost(report: Report, model: CostModel, ops: OperationsRun):
   report.both(`Per million steady-state relayed frames (${describeTally(steady.measured)} each):`);
   report.both();
   const frameRows = billRows(model.perMillionFrames, 'per million frames');
-  report.print(table(frameRows));
-  report.md.push(markdownTable(frameRows));
+  report.table(frameRows);
   report.both();
   report.both(
     `Per peer-hour: a peer keeps one introduction socket and ${a.relaySockets} relay sockets open for the hour (each connected and closed once) and sends ${a.framesPerMinute} frames a minute on each relay socket; it sends one Join of ${MODEL_JOIN.k} keys that meets ${MODEL_JOIN.m} peers. A pair's opening and closing are shared by its two peers.`,
   );
   report.both();
   const hourRows = billRows(model.perPeerHour, 'per peer-hour');
-  report.print(table(hourRows));
-  report.md.push(markdownTable(hourRows));
+  report.table(hourRows);
   report.both();
   for (const part of model.peerHourParts)
     report.both(`- ${part.name}: ${usd(price(part.bill).total)}`);

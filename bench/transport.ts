@@ -13,7 +13,7 @@ import WebSocket from 'ws';
 import { signalSocket, type WebSocketConstructor } from '../client/index.js';
 import { startGateway } from '../local/gateway/index.js';
 import { buildClientBundle } from './client-bundle.js';
-import { markdownTable, num, percentile, table } from './stats.js';
+import { num, percentile } from './stats.js';
 
 export const TARGETS = {
   framesPerSmallMessage: 1.05,
@@ -288,6 +288,7 @@ interface Reporter {
   readonly md: string[];
   print(line?: string): void;
   both(line?: string): void;
+  table(rows: string[][]): void;
 }
 
 export function printTransport(report: Reporter, run: TransportRun): void {
@@ -317,8 +318,7 @@ export function printTransport(report: Reporter, run: TransportRun): void {
       num(r.bytesPerByte, 4),
     ]),
   ];
-  report.print(table(rows));
-  report.md.push(markdownTable(rows));
+  report.table(rows);
   report.both();
   const { count, size, pings } = run.load;
   report.both(
@@ -334,8 +334,7 @@ export function printTransport(report: Reporter, run: TransportRun): void {
       num(r.rttP99Ms, 2),
     ]),
   ];
-  report.print(table(rateRows));
-  report.md.push(markdownTable(rateRows));
+  report.table(rateRows);
   report.both();
   report.both(
     `Browser bundle (npm run build:client: esbuild, ESM, minified): ${run.bundle.bytes} bytes, ${run.bundle.gzipBytes} bytes gzipped (${num(run.bundle.gzipBytes / 1024, 2)} KiB).`,

@@ -55,7 +55,9 @@ const QUOTED_ERROR_MESSAGE = AccessLogField.contextErrorMessageString();
  * The stage's access log line, one JSON object: who and what, never the query string (ids, key,
  * token), headers or message bodies. Every variable is one API Gateway documents for WebSocket
  * access logs. The error message is the one free text API Gateway puts in a line, so it is the
- * pre-quoted `$context.error.messageString`: a message with quotes still makes valid JSON.
+ * pre-quoted `$context.error.messageString`: a message with quotes still makes valid JSON. The
+ * user agent, free text with no pre-quoted variable, is left out (behind CloudFront it is
+ * CloudFront's own anyway).
  */
 export const ACCESS_LOG_FORMAT = AccessLogFormat.custom(
   JSON.stringify({
@@ -72,7 +74,6 @@ export const ACCESS_LOG_FORMAT = AccessLogFormat.custom(
     errorType: AccessLogField.contextErrorResponseType(),
     integrationLatency: '$context.integrationLatency',
     sourceIp: AccessLogField.contextIdentitySourceIp(),
-    userAgent: AccessLogField.contextIdentityUserAgent(),
   }).replace(JSON.stringify(QUOTED_ERROR_MESSAGE), QUOTED_ERROR_MESSAGE),
 );
 

@@ -3,12 +3,11 @@
  * with nothing and changes nothing, at the cost of one eventually consistent read; on a relay
  * socket the same text is the app's and is relayed.
  */
-import { randomUUID } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { KEEP_ALIVE_FRAME } from '../../lambda/core/protocol.js';
 import type { ClientOverrides } from '../../lambda/runtime.js';
-import { TestSocket } from '../support/socket.js';
-import { backends, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { backends } from '../support/gateway.js';
+import { gatewaySuite } from '../support/suite.js';
 
 /** The part of an SDK client's middleware stack used here (the clients' own types differ). */
 interface Stack {
@@ -27,9 +26,6 @@ interface Call {
 }
 
 describe.each(backends())('introduction keep-alive on $name', (backend) => {
-  let gateway: TestGateway;
-  let sockets: TestSocket[] = [];
-  let name: (label: string) => string;
   /** Every AWS SDK call the handlers make (DynamoDB and @connections), in order. */
   const calls: Call[] = [];
   const instrument: NonNullable<ClientOverrides['instrument']> = (client) => {
@@ -46,30 +42,8 @@ describe.each(backends())('introduction keep-alive on $name', (backend) => {
     );
   };
 
-  beforeAll(async () => {
-    gateway = await startTestGateway(backend, { instrumentClient: instrument });
-  });
-  afterAll(() => gateway.close());
-  beforeEach(() => {
-    const run = randomUUID().slice(0, 8);
-    name = (label) => `${label}-${run}`;
-  });
-  afterEach(async () => {
-    await Promise.all(sockets.map((socket) => socket.close()));
-    sockets = [];
-    await gateway.settled();
-  });
-
-  const open = async (path: string) => {
-    const socket = await TestSocket.open(gateway.wsUrl(path));
-    sockets.push(socket);
-    return socket;
-  };
-  const quiet = async (...peers: TestSocket[]) => {
-    await Promise.all(peers.map((peer) => peer.sync()));
-    await gateway.settled();
-    await Promise.all(peers.map((peer) => peer.sync()));
-  };
+  const suite = gatewaySuite(backend, { instrumentClient: instrument });
+  const { name, open, quiet } = suite;
 
   it('answers a keep-alive on an introduction socket with nothing, writing nothing', async () => {
     const [A, B, key] = [name('A'), name('B'), name('doc')];
@@ -84,11 +58,11 @@ describe.each(backends())('introduction keep-alive on $name', (backend) => {
 
     const from = calls.length;
     a.send(KEEP_ALIVE_FRAME);
-    await gateway.event(
+    await suite.gateway.event(
       'message',
       (event) =>
         event.body === KEEP_ALIVE_FRAME &&
-        event.requestContext.connectionId === gateway.connectionId(a),
+        event.requestContext.connectionId === suite.gateway.connectionId(a),
     );
     await quiet(a, b);
     expect(calls.slice(from)).toEqual([{ command: 'GetItemCommand', consistent: false }]);

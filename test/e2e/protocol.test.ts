@@ -6,10 +6,10 @@
  * ping round trip) when every frame the server wrote before has arrived; together they make
  * "nothing else was sent" checkable without sleeping.
  */
-import { randomUUID } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TestSocket, openAll, refusal } from '../support/socket.js';
-import { backends, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { backends, startTestGateway } from '../support/gateway.js';
+import { gatewaySuite } from '../support/suite.js';
 
 interface Introduction {
   type: 'Introduction';
@@ -24,50 +24,24 @@ const introduction = (id: string, keys: string[]): Introduction => ({
 });
 
 describe.each(backends())('the signal protocol on $name', (backend) => {
-  let gateway: TestGateway;
-  let sockets: TestSocket[] = [];
-  /** Names unique to this test, so that tests sharing the gateway never meet. */
-  let name: (label: string) => string;
+  const suite = gatewaySuite(backend);
+  const { name, open, quiet } = suite;
 
-  beforeAll(async () => {
-    gateway = await startTestGateway(backend);
-  });
-  afterAll(() => gateway.close());
-  beforeEach(() => {
-    const run = randomUUID().slice(0, 8);
-    name = (label) => `${label}-${run}`;
-  });
-  afterEach(async () => {
-    await Promise.all(sockets.map((socket) => socket.close()));
-    sockets = [];
-    await gateway.settled();
-  });
-
-  const open = async (path: string) => {
-    const socket = await TestSocket.open(gateway.wsUrl(path));
-    sockets.push(socket);
-    return socket;
-  };
   const openMany = async (paths: string[]) => {
-    const opened = await openAll(paths.map((path) => gateway.wsUrl(path)));
-    sockets.push(...opened);
+    const opened = await openAll(paths.map((path) => suite.gateway.wsUrl(path)));
+    suite.track(...opened);
     return opened;
   };
   const intro = (id: string) => `/introduction/${encodeURIComponent(id)}`;
   const relay = (local: string, remote: string, key: string) =>
     `/connection/${encodeURIComponent(local)}/${encodeURIComponent(remote)}/${encodeURIComponent(key)}`;
   const queryForm = (params: Record<string, string>) =>
-    `/${gateway.stage}?${new URLSearchParams(params).toString()}`;
+    `/${suite.gateway.stage}?${new URLSearchParams(params).toString()}`;
 
   /**
    * Waits until the server has received every frame these peers sent (a ping after them came
    * back), has finished handling everything, and every frame it sent them has arrived.
    */
-  const quiet = async (...peers: TestSocket[]) => {
-    await Promise.all(peers.map((peer) => peer.sync()));
-    await gateway.settled();
-    await Promise.all(peers.map((peer) => peer.sync()));
-  };
 
   describe('introductions', () => {
     it('introduces both peers to each other with every key they share, ordered as in the joiner’s set', async () => {
@@ -205,7 +179,7 @@ describe.each(backends())('the signal protocol on $name', (backend) => {
       // The same peer id reconnects; the newer socket sends nothing yet.
       const second = await open(intro(P));
       await first.close();
-      await gateway.disconnected(first);
+      await suite.gateway.disconnected(first);
 
       // P keeps its keys, and its introductions go to the newer socket.
       const q = await open(intro(Q));
@@ -215,7 +189,7 @@ describe.each(backends())('the signal protocol on $name', (backend) => {
 
       // When its last socket closes, the peer's keys are forgotten.
       await second.close();
-      await gateway.disconnected(second);
+      await suite.gateway.disconnected(second);
       const r = await open(intro(R));
       r.send({ type: 'Join', join: [key] });
       expect(await r.nextJson()).toEqual(introduction(Q, [key]));
@@ -334,7 +308,7 @@ describe.each(backends())('the signal protocol on $name', (backend) => {
       const successor = await open(relay(A, B, key));
       expect((await replaced.closedBy()).code).toBe(1000);
       // The replaced socket's close (its $disconnect) has run: it must not remove the successor.
-      await gateway.settled();
+      await suite.gateway.settled();
 
       successor.send('from the successor');
       await quiet(successor);
@@ -380,17 +354,17 @@ describe.each(backends())('the signal protocol on $name', (backend) => {
         '/connection/a/a/key',
         '/connection/a//key',
         '/connection/a/b/key/extra',
-        `/${gateway.stage}`,
-        `/${gateway.stage}?type=introduction`,
-        `/${gateway.stage}?type=introduction&localId=`,
-        `/${gateway.stage}?type=sideways&localId=a`,
-        `/${gateway.stage}?type=connection&localId=a&remoteId=b`,
-        `/${gateway.stage}?type=connection&localId=a&remoteId=a&key=k`,
-        `/${gateway.stage}?type=introduction&localId=${long}`,
-        `/${gateway.stage}?type=introduction&localId=a%01b`,
+        `/${suite.gateway.stage}`,
+        `/${suite.gateway.stage}?type=introduction`,
+        `/${suite.gateway.stage}?type=introduction&localId=`,
+        `/${suite.gateway.stage}?type=sideways&localId=a`,
+        `/${suite.gateway.stage}?type=connection&localId=a&remoteId=b`,
+        `/${suite.gateway.stage}?type=connection&localId=a&remoteId=a&key=k`,
+        `/${suite.gateway.stage}?type=introduction&localId=${long}`,
+        `/${suite.gateway.stage}?type=introduction&localId=a%01b`,
       ];
       for (const path of paths) {
-        const { status } = await refusal(gateway.wsUrl(path));
+        const { status } = await refusal(suite.gateway.wsUrl(path));
         expect({ path, status }).toEqual({ path, status: 400 });
       }
     });

@@ -17,10 +17,10 @@
  * test/e2e/protocol.test.ts covers the default limits (257-character keys, 257 keys in a Join,
  * the held-frame count); test/unit covers the key-per-peer and fan-out logic on mocks.
  */
-import { randomUUID } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TestSocket, refusal } from '../support/socket.js';
-import { backends, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { backends } from '../support/gateway.js';
+import { gatewaySuite } from '../support/suite.js';
 
 const LIMITS = {
   maxIdLength: 24,
@@ -39,38 +39,11 @@ interface Message {
 }
 
 describe.each(backends())('limits on $name', (backend) => {
-  let gateway: TestGateway;
-  let sockets: TestSocket[] = [];
-  /** A name unique to the test, `label` first, within the 24-character limit. */
-  let name: (label: string) => string;
-
-  beforeAll(async () => {
-    gateway = await startTestGateway(backend, { limits: LIMITS });
-  });
-  afterAll(() => gateway.close());
-  beforeEach(() => {
-    const run = randomUUID().slice(0, 8);
-    name = (label) => `${label}-${run}`;
-  });
-  afterEach(async () => {
-    await Promise.all(sockets.map((socket) => socket.close()));
-    sockets = [];
-    await gateway.settled();
-  });
-
-  const open = async (path: string) => {
-    const socket = await TestSocket.open(gateway.wsUrl(path));
-    sockets.push(socket);
-    return socket;
-  };
+  const suite = gatewaySuite(backend, { limits: LIMITS });
+  const { name, open, quiet } = suite;
   const intro = (id: string) => `/introduction/${encodeURIComponent(id)}`;
   const relay = (local: string, remote: string, key: string) =>
     `/connection/${local}/${remote}/${key}`;
-  const quiet = async (...peers: TestSocket[]) => {
-    await Promise.all(peers.map((peer) => peer.sync()));
-    await gateway.settled();
-    await Promise.all(peers.map((peer) => peer.sync()));
-  };
   /** Sends one frame and waits until the server handled it and everything it sent arrived. */
   const sendQuietly = async (socket: TestSocket, frame: string | object) => {
     socket.send(frame);
@@ -105,7 +78,7 @@ describe.each(backends())('limits on $name', (backend) => {
         relay('a', over, 'k'),
         relay('a', 'b', over),
       ])
-        expect((await refusal(gateway.wsUrl(path))).status).toBe(400);
+        expect((await refusal(suite.gateway.wsUrl(path))).status).toBe(400);
       const ok = await open(intro(at));
       expect(ok.isOpen).toBe(true);
       const pair = await open(relay(name('a'), name('b'), at.slice(0, 20)));
@@ -236,8 +209,10 @@ describe.each(backends())('limits on $name', (backend) => {
     }: Awaited<ReturnType<typeof waitingBesideAPair>>) {
       // API Gateway's DeleteConnection takes no close code: 1000, no reason (see the top).
       expect(await a.closedBy()).toEqual({ code: 1000, reason: '' });
-      await gateway.disconnected(a);
-      expect(gateway.logs.some((line) => line.includes('held frames over the limit'))).toBe(true);
+      await suite.gateway.disconnected(a);
+      expect(suite.gateway.logs.some((line) => line.includes('held frames over the limit'))).toBe(
+        true,
+      );
       // The pair beside it carries on.
       c.send('still here');
       expect(await d.next()).toBe('still here');
@@ -280,7 +255,7 @@ describe.each(backends())('limits on $name', (backend) => {
       for (const frame of frames) await sendQuietly(a, frame);
       const b = await open(relay(B, A, key));
       expect(await b.take(3)).toEqual(frames);
-      await gateway.settled(); // the deliverer opened the direct path
+      await suite.gateway.settled(); // the deliverer opened the direct path
       // Once the held frames are delivered, nothing is held: the bound no longer applies.
       for (let i = 0; i < LIMITS.maxHeldFrames * 2; i++) a.send('w'.repeat(90));
       expect(await b.take(LIMITS.maxHeldFrames * 2)).toHaveLength(LIMITS.maxHeldFrames * 2);

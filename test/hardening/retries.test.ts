@@ -10,47 +10,20 @@
  * at most 1 + 2 + 4 s of backoff for DynamoDB and 1 + 2 s for the others, within the route
  * functions' 10 s timeout; more attempts would outlast it, so none are configured.
  */
-import { randomUUID } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MESSAGE_FAILED } from '../../lambda/core/introduction.js';
 import { TestSocket } from '../support/socket.js';
-import { backends, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { backends } from '../support/gateway.js';
+import { gatewaySuite } from '../support/suite.js';
 import { WireFaults } from './support/wire.js';
 
 describe.each(backends())('SDK retries on $name', (backend) => {
-  let gateway: TestGateway;
-  let wire: WireFaults;
-  let sockets: TestSocket[] = [];
-  let name: (label: string) => string;
-
-  beforeAll(async () => {
-    wire = new WireFaults();
-    gateway = await startTestGateway(backend, { instrumentClient: wire.attach });
-  });
-  afterAll(() => gateway.close());
-  beforeEach(() => {
-    const run = randomUUID().slice(0, 8);
-    name = (label) => `${label}-${run}`;
-    wire.clear();
-  });
-  afterEach(async () => {
-    wire.clear();
-    await Promise.all(sockets.map((socket) => socket.close()));
-    sockets = [];
-    await gateway.settled();
-  });
-
-  const open = async (path: string) => {
-    const socket = await TestSocket.open(gateway.wsUrl(path));
-    sockets.push(socket);
-    return socket;
-  };
-  const quiet = async (...peers: TestSocket[]) => {
-    await Promise.all(peers.map((peer) => peer.sync()));
-    await gateway.settled();
-    await Promise.all(peers.map((peer) => peer.sync()));
-  };
-  const failedInvocations = () => gateway.events.filter((entry) => entry.error !== undefined);
+  const wire = new WireFaults();
+  const suite = gatewaySuite(backend, { instrumentClient: wire.attach });
+  const { name, open, quiet } = suite;
+  beforeEach(() => wire.clear());
+  afterEach(() => wire.clear());
+  const failedInvocations = () => suite.gateway.events.filter((entry) => entry.error !== undefined);
 
   /**
    * Five peers join one key (20 introductions), and a relay pair exchanges frames held before

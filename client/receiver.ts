@@ -51,6 +51,9 @@ export class Receiver {
 
   /** The records a data frame completes, in order; undefined when it broke the stream (failed). */
   accept(seq: number, segment: string): StreamRecord[] | undefined {
+    // A frame we have already: the peer never saw our acknowledgement of it (API Gateway drops
+    // throttled frames), so it is owed again.
+    if (seq <= this.inbox.received) this.ackSent = Math.min(this.ackSent, seq - 1);
     let records: StreamRecord[];
     try {
       records = this.inbox.accept(seq, segment);

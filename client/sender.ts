@@ -221,6 +221,11 @@ export class Sender {
     this.retransmitTimer = setTimeout(() => {
       this.retransmitTimer = undefined;
       if (this.inFlight.length === 0) return;
+      // Nothing acknowledged for retransmitMs: the copies sent are taken as lost (API Gateway drops
+      // throttled frames), so they stop filling the window, which would otherwise stay full.
+      for (const frame of this.inFlight) frame.copies = 0;
+      this.inFlightFrames = 0;
+      this.inFlightBytes = 0;
       this.resendFrom = 0;
       this.pump();
     }, this.options.retransmitMs);

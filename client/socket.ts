@@ -231,19 +231,27 @@ export class SignalSocket extends WebSocketSurface {
   private armKeepAlive(): void {
     this.clearTimer('keepAliveTimer');
     if (this.finished) return;
-    this.keepAliveTimer = setTimeout(() => {
-      if (!this.socket || this.socket.readyState !== OPEN) return;
-      if (this.relay)
-        this.write(
-          this.helloConfirmed
-            ? ackFrame(this.receiver.received)
-            : helloFrame(this.session, this.receiver.received),
-        );
-      else {
-        this.socket.send(KEEP_ALIVE_INTRODUCTION);
-        this.armKeepAlive();
-      }
-    }, this.options.keepAliveMs);
+    // Until the peer confirms our hello, it is resent every retransmitMs: a hello or confirmation
+    // that API Gateway dropped (throttling) would otherwise leave both sides waiting.
+    const handshaking = this.relay && this.ready && !this.helloConfirmed;
+    this.keepAliveTimer = setTimeout(
+      () => {
+        if (!this.socket || this.socket.readyState !== OPEN) return;
+        if (this.relay)
+          this.write(
+            this.helloConfirmed
+              ? ackFrame(this.receiver.received)
+              : helloFrame(this.session, this.receiver.received),
+          );
+        else {
+          this.socket.send(KEEP_ALIVE_INTRODUCTION);
+          this.armKeepAlive();
+        }
+      },
+      handshaking
+        ? Math.min(this.options.retransmitMs, this.options.keepAliveMs)
+        : this.options.keepAliveMs,
+    );
   }
 
   private clearTimer(name: TimerName): void {

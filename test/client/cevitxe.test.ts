@@ -9,7 +9,8 @@ import { randomUUID } from 'node:crypto';
 import { Client, type Peer } from 'cevitxe-signal-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signalSocket, type SignalSocket } from '../../client/index.js';
-import { backends, startTestGateway, type TestGateway } from '../support/gateway.js';
+import type { GatewayOptions } from '../../local/gateway/index.js';
+import { backends, startTestGateway, type Backend, type TestGateway } from '../support/gateway.js';
 import { Endpoint, Ws, bytes } from './support.js';
 
 const globals = globalThis as { WebSocket?: unknown };
@@ -49,130 +50,155 @@ function script(who: string): (string | Uint8Array)[] {
   ];
 }
 
-describe.each(backends())('cevitxe-signal-client@0.4.2 over SignalSocket on $name', (backend) => {
-  let gateway: TestGateway;
+/** A paired relay socket each way, and what each end received. */
+interface CevitxePair {
+  key: string;
+  toBob: SignalSocket;
+  toAlice: SignalSocket;
+  atAlice: Endpoint;
+  atBob: Endpoint;
+}
+
+/**
+ * Alice and Bob, two unchanged cevitxe clients, join `label`'s key and pair through the gateway;
+ * `body` runs with their relay sockets, and both clients are stopped after it, whatever happens.
+ */
+async function withCevitxePair(
+  gateway: TestGateway,
+  label: string,
+  body: (pair: CevitxePair) => Promise<void>,
+): Promise<void> {
+  const run = randomUUID().slice(0, 8);
+  const key = `${label}-${run}`;
+  const alice = new Client({ id: `alice-${run}`, url: gateway.wsUrl('') });
+  const bob = new Client({ id: `bob-${run}`, url: gateway.wsUrl('') });
+  try {
+    const sockets = Promise.all([firstPeer(alice, key), firstPeer(bob, key)]);
+    alice.join(key);
+    bob.join(key);
+    const [toBob, toAlice] = await sockets;
+    await body({ key, toBob, toAlice, atAlice: new Endpoint(toBob), atBob: new Endpoint(toAlice) });
+  } finally {
+    stop(alice);
+    stop(bob);
+    await gateway.settled();
+  }
+}
+
+/**
+ * A gateway for the describe block, with `globalThis.WebSocket` set to a SignalSocket class for
+ * it (as an app installs the transport) and put back after.
+ */
+function cevitxeGateway(
+  backend: Backend,
+  socket: Parameters<typeof signalSocket>[0],
+  options: GatewayOptions,
+): () => TestGateway {
+  let gateway: TestGateway | undefined;
   let previous: unknown;
   beforeAll(async () => {
     previous = globals.WebSocket;
-    globals.WebSocket = signalSocket({ WebSocket: Ws, keepAliveMs: 1_000 });
-    gateway = await startTestGateway(backend, {
-      invocationJitterMs: 5,
-      throttle: { rate: 300, burst: 8 },
-    });
+    globals.WebSocket = signalSocket(socket);
+    gateway = await startTestGateway(backend, options);
   });
   afterAll(async () => {
-    await gateway.close();
+    await gateway?.close();
     globals.WebSocket = previous;
   });
+  return () => gateway!;
+}
+
+describe.each(backends())('cevitxe-signal-client@0.4.2 over SignalSocket on $name', (backend) => {
+  const gateway = cevitxeGateway(
+    backend,
+    { WebSocket: Ws, keepAliveMs: 1_000 },
+    { invocationJitterMs: 5, throttle: { rate: 300, burst: 8 } },
+  );
 
   it('moves a multi-megabyte snapshot, a burst of small messages and binary both ways, in order', async () => {
-    const run = randomUUID().slice(0, 8);
-    const key = `happy-raccoon-${run}`;
-    const alice = new Client({ id: `alice-${run}`, url: gateway.wsUrl('') });
-    const bob = new Client({ id: `bob-${run}`, url: gateway.wsUrl('') });
-    try {
-      const sockets = Promise.all([firstPeer(alice, key), firstPeer(bob, key)]);
-      alice.join(key);
-      bob.join(key);
-      const [toBob, toAlice] = await sockets;
-      const atAlice = new Endpoint(toBob);
-      const atBob = new Endpoint(toAlice);
-      const fromAlice = script('alice');
-      const fromBob = script('bob');
-      for (const message of fromAlice) toBob.send(message);
-      for (const message of fromBob) toAlice.send(message);
+    await withCevitxePair(
+      gateway(),
+      'happy-raccoon',
+      async ({ toBob, toAlice, atAlice, atBob }) => {
+        const fromAlice = script('alice');
+        const fromBob = script('bob');
+        for (const message of fromAlice) toBob.send(message);
+        for (const message of fromBob) toAlice.send(message);
 
-      const [gotByBob, gotByAlice] = await Promise.all([
-        atBob.until(fromAlice.length, 60_000),
-        atAlice.until(fromBob.length, 60_000),
-      ]);
-      expect(gotByBob).toEqual(fromAlice);
-      expect(gotByAlice).toEqual(fromBob);
-      toBob.close();
-      await Promise.all([atAlice.closed, atBob.closed]);
-      expect(atBob.received).toHaveLength(fromAlice.length);
-    } finally {
-      stop(alice);
-      stop(bob);
-      await gateway.settled();
-    }
+        const [gotByBob, gotByAlice] = await Promise.all([
+          atBob.until(fromAlice.length, 60_000),
+          atAlice.until(fromBob.length, 60_000),
+        ]);
+        expect(gotByBob).toEqual(fromAlice);
+        expect(gotByAlice).toEqual(fromBob);
+        toBob.close();
+        await Promise.all([atAlice.closed, atBob.closed]);
+        expect(atBob.received).toHaveLength(fromAlice.length);
+      },
+    );
   }, 90_000);
 });
 
 describe.each(backends())(
   'cevitxe-signal-client@0.4.2 over SignalSocket across idle and maximum-duration cuts on $name',
   (backend) => {
-    let gateway: TestGateway;
-    let previous: unknown;
-    beforeAll(async () => {
-      previous = globals.WebSocket;
-      // No keep-alive within the idle timeout: idle cuts happen too, and are resumed.
-      globals.WebSocket = signalSocket({ WebSocket: Ws, keepAliveMs: 60_000 });
-      gateway = await startTestGateway(backend, {
+    // No keep-alive within the idle timeout: idle cuts happen too, and are resumed.
+    const gateway = cevitxeGateway(
+      backend,
+      { WebSocket: Ws, keepAliveMs: 60_000 },
+      {
         invocationJitterMs: 5,
         throttle: { rate: 300, burst: 8 },
         idleTimeoutMs: 700,
         maxConnectionMs: 1_500,
-      });
-    });
-    afterAll(async () => {
-      await gateway.close();
-      globals.WebSocket = previous;
-    });
+      },
+    );
 
     it('keeps the pair: messages before, during and after the cuts arrive once, in order, and no close', async () => {
-      const run = randomUUID().slice(0, 8);
-      const key = `hairy-thumb-${run}`;
-      const alice = new Client({ id: `alice-${run}`, url: gateway.wsUrl('') });
-      const bob = new Client({ id: `bob-${run}`, url: gateway.wsUrl('') });
-      try {
-        const sockets = Promise.all([firstPeer(alice, key), firstPeer(bob, key)]);
-        alice.join(key);
-        bob.join(key);
-        const [toBob, toAlice] = await sockets;
-        const atAlice = new Endpoint(toBob);
-        const atBob = new Endpoint(toAlice);
-        const sent: (string | Uint8Array)[] = [];
-        const send = (message: string | Uint8Array) => {
-          sent.push(message);
-          toBob.send(message);
-          toAlice.send(message);
-        };
-        send(snapshot('first').slice(0, 300_000));
-        // Streaming through maximum-duration cuts, then idle past the idle timeout.
-        for (let i = 0; i < 40; i++) {
-          send(JSON.stringify({ type: 'change', i }));
-          if (i % 10 === 0) send(bytes(2_000, i));
-          await new Promise((resolve) => setTimeout(resolve, 50));
-        }
-        await atBob.until(sent.length, 30_000);
-        await new Promise((resolve) => setTimeout(resolve, 1_600));
-        send('after the idle cut');
-        expect(await atBob.until(sent.length, 30_000)).toEqual(sent);
-        expect(await atAlice.until(sent.length, 30_000)).toEqual(sent);
-        // The relay sockets themselves were cut (not only the introduction sockets).
-        const relays = new Set(
-          gateway.events
-            .filter((e) => e.route === 'connect' && e.event.queryStringParameters?.key === key)
-            .map((e) => e.event.requestContext.connectionId),
-        );
-        const cuts = gateway.events.filter(
-          (e) =>
-            e.route === 'disconnect' &&
-            e.event.requestContext.disconnectStatusCode === 1001 &&
-            relays.has(e.event.requestContext.connectionId),
-        ).length;
-        expect(cuts).toBeGreaterThanOrEqual(2);
-        expect(toBob.readyState).toBe(toBob.OPEN);
-        expect(toAlice.readyState).toBe(toAlice.OPEN);
-        toBob.close();
-        await Promise.all([atAlice.closed, atBob.closed]);
-        expect(atBob.received).toHaveLength(sent.length);
-      } finally {
-        stop(alice);
-        stop(bob);
-        await gateway.settled();
-      }
+      await withCevitxePair(
+        gateway(),
+        'hairy-thumb',
+        async ({ key, toBob, toAlice, atAlice, atBob }) => {
+          const sent: (string | Uint8Array)[] = [];
+          const send = (message: string | Uint8Array) => {
+            sent.push(message);
+            toBob.send(message);
+            toAlice.send(message);
+          };
+          send(snapshot('first').slice(0, 300_000));
+          // Streaming through maximum-duration cuts, then idle past the idle timeout.
+          for (let i = 0; i < 40; i++) {
+            send(JSON.stringify({ type: 'change', i }));
+            if (i % 10 === 0) send(bytes(2_000, i));
+            await new Promise((resolve) => setTimeout(resolve, 50));
+          }
+          await atBob.until(sent.length, 30_000);
+          await new Promise((resolve) => setTimeout(resolve, 1_600));
+          send('after the idle cut');
+          expect(await atBob.until(sent.length, 30_000)).toEqual(sent);
+          expect(await atAlice.until(sent.length, 30_000)).toEqual(sent);
+          // The relay sockets themselves were cut (not only the introduction sockets).
+          const relays = new Set(
+            gateway()
+              .events.filter(
+                (e) => e.route === 'connect' && e.event.queryStringParameters?.key === key,
+              )
+              .map((e) => e.event.requestContext.connectionId),
+          );
+          const cuts = gateway().events.filter(
+            (e) =>
+              e.route === 'disconnect' &&
+              e.event.requestContext.disconnectStatusCode === 1001 &&
+              relays.has(e.event.requestContext.connectionId),
+          ).length;
+          expect(cuts).toBeGreaterThanOrEqual(2);
+          expect(toBob.readyState).toBe(toBob.OPEN);
+          expect(toAlice.readyState).toBe(toAlice.OPEN);
+          toBob.close();
+          await Promise.all([atAlice.closed, atBob.closed]);
+          expect(atBob.received).toHaveLength(sent.length);
+        },
+      );
     }, 60_000);
   },
 );

@@ -23,9 +23,11 @@ export async function deliverHeld(ctx: Context, job: DeliveryJob): Promise<void>
   // A failure before the claim (DynamoDB throttled past the SDK's retries) is retried here, at
   // once: left to Lambda's retry a minute later, it would stall this direction of the pair.
   const retryBy = ctx.now() + DELIVERY_RETRY_MS;
+  // One budget for all rounds, retried ones included, so the invocation ends within its timeout.
+  const roundsUntil = ctx.now() + ROUNDS_BUDGET_MS;
   for (let pause = 100; ; pause = Math.min(pause * 2, MAX_RETRY_PAUSE_MS)) {
     try {
-      return await deliverRounds(ctx, job, patientUntil);
+      return await deliverRounds(ctx, job, patientUntil, roundsUntil);
     } catch (error) {
       if (error instanceof AbandonedDelivery || error instanceof StillArriving) throw error;
       if (ctx.now() + pause > retryBy) {
@@ -53,9 +55,13 @@ class StillArriving extends Error {}
 /** How long one deliverer keeps taking rounds, well within the deliver function's timeout. */
 const ROUNDS_BUDGET_MS = DELIVER_TIMEOUT_MS - PAIRING_GRACE_MS / 2;
 
-async function deliverRounds(ctx: Context, job: DeliveryJob, patientUntil: number): Promise<void> {
+async function deliverRounds(
+  ctx: Context,
+  job: DeliveryJob,
+  patientUntil: number,
+  roundsUntil: number,
+): Promise<void> {
   let waitingSince: number | undefined;
-  const roundsUntil = ctx.now() + ROUNDS_BUDGET_MS;
   while (ctx.now() < roundsUntil) {
     const socket = await ctx.store.getConnection(job.from);
     if (!socket || socket.kind !== 'relay' || socket.peer !== job.to || socket.flushed) return;

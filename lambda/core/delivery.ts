@@ -1,22 +1,25 @@
-/** The deliver function: held frames of a freshly paired relay socket reach its peer, in order. */
+/**
+ * The deliver function: held frames of a freshly paired relay socket reach its peer, in order,
+ * exactly once, batch after batch, until it hands over to the direct path. See
+ * docs/reliability.md, "Frames" and "Handing over to the direct path".
+ */
 import { DELIVER_TIMEOUT_MS, PAIRING_GRACE_MS, type Context } from './context.js';
 import type { DeliveryJob } from './delivery-invoker.js';
-import type { Delivery } from './messenger.js';
-import { postWhenReady } from './readiness.js';
+import { HAND_OVER_SLACK } from './hand-over.js';
+import { postHeld } from './held-posts.js';
+import { HeldReader } from './held-reader.js';
 import { peerGone } from './relay.js';
 import { closeBestEffort, MAX_RETRY_PAUSE_MS } from './retry.js';
+import type { HeldFrame, RelayConnection } from './store.js';
 import { sleep } from './util.js';
-
-/** How long the deliverer waits for a held frame whose counter was taken but not yet written. */
-const MISSING_FRAME_PATIENCE_MS = 2_000;
 
 /** How long a deliverer keeps retrying posts that fail (429, 5xx) once the SDK has given up. */
 const POST_PATIENCE_MS = 15_000;
 
 /**
- * The deliver function's job: post every frame held for `from` to `to` in order, then mark `from`
- * flushed. A claim on the counter keeps two deliverers from sending twice; claimed frames that
- * cannot be posted close the pair rather than vanish. See README.md, "Reliability".
+ * The deliver function's job: post every frame held for `from` to `to` in order, then open the
+ * direct path. A claim on the counter keeps two deliverers from sending twice; claimed frames
+ * that cannot be posted close the pair rather than vanish.
  */
 export async function deliverHeld(ctx: Context, job: DeliveryJob): Promise<void> {
   const patientUntil = ctx.now() + POST_PATIENCE_MS;
@@ -25,9 +28,10 @@ export async function deliverHeld(ctx: Context, job: DeliveryJob): Promise<void>
   const retryBy = ctx.now() + DELIVERY_RETRY_MS;
   // One budget for all rounds, retried ones included, so the invocation ends within its timeout.
   const roundsUntil = ctx.now() + ROUNDS_BUDGET_MS;
+  const reader = new HeldReader(ctx, job.from);
   for (let pause = 100; ; pause = Math.min(pause * 2, MAX_RETRY_PAUSE_MS)) {
     try {
-      return await deliverRounds(ctx, job, patientUntil, roundsUntil);
+      return await deliverRounds(ctx, job, reader, { patientUntil, roundsUntil });
     } catch (error) {
       if (error instanceof AbandonedDelivery || error instanceof StillArriving) throw error;
       if (ctx.now() + pause > retryBy) {
@@ -55,109 +59,126 @@ class StillArriving extends Error {}
 /** How long one deliverer keeps taking rounds, well within the deliver function's timeout. */
 const ROUNDS_BUDGET_MS = DELIVER_TIMEOUT_MS - PAIRING_GRACE_MS / 2;
 
+interface Deadlines {
+  /** Until when failing posts are retried. */
+  patientUntil: number;
+  /** Until when new rounds start. */
+  roundsUntil: number;
+}
+
+/** Rounds of read, claim, post and record, until the direct path is open or the pair gone. */
 async function deliverRounds(
   ctx: Context,
   job: DeliveryJob,
-  patientUntil: number,
-  roundsUntil: number,
+  reader: HeldReader,
+  deadlines: Deadlines,
 ): Promise<void> {
-  let waitingSince: number | undefined;
-  while (ctx.now() < roundsUntil) {
+  while (ctx.now() < deadlines.roundsUntil) {
     const socket = await ctx.store.getConnection(job.from);
     if (!socket || socket.kind !== 'relay' || socket.peer !== job.to || socket.flushed) return;
     const seq = socket.seq ?? 0;
     const delivered = socket.delivered ?? 0;
-    const sent = socket.sent ?? delivered;
-    let from = delivered;
-    let takeOver: number | undefined;
-    if (sent < delivered) {
-      // Another deliverer is posting (sent, delivered]: it finishes the job, unless it died.
-      const claimedAt = socket.claimedAt ?? 0;
-      if (ctx.now() < claimedAt + DELIVER_TIMEOUT_MS) return;
-      ctx.log.warn('taking over a dead delivery', { peerConnectionId: job.to });
-      from = sent;
-      takeOver = claimedAt;
-    } else if (seq === delivered) {
-      if (await ctx.store.markFlushed(job.from, seq)) {
-        ctx.log.info('held frames delivered', { peerConnectionId: job.to, frames: seq });
-        return;
-      }
+    if ((socket.sent ?? delivered) < delivered) return closeUnfinished(ctx, job, socket);
+    if (seq === delivered) {
+      if (await ctx.store.markFlushed(job.from, seq)) return delivering(ctx, job, seq);
       continue; // a frame was held meanwhile
     }
-    const frames = (await ctx.store.listHeld(job.from)).filter(
-      (frame) => frame.seq > from && frame.seq <= seq,
-    );
-    if (frames.length < seq - from) {
-      // A frame's counter was taken but its item is not written yet: give it a moment.
-      waitingSince ??= ctx.now();
-      if (ctx.now() - waitingSince < MISSING_FRAME_PATIENCE_MS) {
-        await sleep(10);
-        continue;
-      }
-      ctx.log.error('held frames missing: delivering the rest', {
-        missing: seq - from - frames.length,
-      });
-    }
-    waitingSince = undefined;
+    // Only frames whose items are written, from the first unclaimed one on, without a gap: a
+    // frame still being written is not waited for unless it is the next one due.
+    const frames = await reader.readyAfter(delivered, seq);
+    if (frames.length === 0) continue;
     const at = ctx.now();
-    if (!(await ctx.store.claimHeld(job.from, delivered, seq, { from, at, takeOver }))) continue;
-    let flushed: boolean;
-    // Frames are ordered as API Gateway received them, then by the order they were counted.
-    frames.sort((a, b) => a.receivedAt - b.receivedAt || a.seq - b.seq);
-    try {
-      for (const frame of frames) {
-        const result = await postPatiently(ctx, job, frame.body, patientUntil);
-        if (result === 'gone') return await peerGone(ctx, job.from, job.to);
-        ctx.metrics.count('FramesDelivered');
-      }
-      const released = {
-        frames: seq - from,
-        bytes: frames.reduce((sum, frame) => sum + Buffer.byteLength(frame.body), 0),
-      };
-      // Opening the direct path in the same write as the last post's record leaves frames sent
-      // meanwhile the least time to be held: a steady stream would otherwise never hand over.
-      flushed = await ctx.store.finishAndFlush(job.from, seq, at, released);
-      if (!flushed) await ctx.store.finishHeld(job.from, seq, at, released);
-    } catch (error) {
-      await abandonPair(ctx, job);
-      throw new AbandonedDelivery('held frames could not be delivered: pair closed', {
-        cause: error,
-      });
-    }
-    await ctx.store.removeHeld(
-      job.from,
-      frames.map((frame) => frame.seq),
-    );
-    if (flushed) {
-      ctx.log.info('held frames delivered', { peerConnectionId: job.to, frames: seq });
-      return;
-    }
+    if (!(await ctx.store.claimHeld(job.from, delivered, frames.at(-1)!.seq, { at }))) continue;
+    if (await deliverClaim(ctx, job, reader, { frames, at }, deadlines.patientUntil)) return;
   }
   throw new StillArriving('held frames kept arriving: Lambda retries the delivery');
 }
 
-/** Posts a held frame: 410 as for any frame; other failures retried with backoff until `until`. */
-async function postPatiently(
+/**
+ * Posts a claimed batch and records it: with the direct path opened in the same write when at
+ * most HAND_OVER_SLACK frames came meanwhile (those are claimed with it and posted next). True
+ * once the job is over; false when the path stays shut for another round.
+ */
+async function deliverClaim(
   ctx: Context,
   job: DeliveryJob,
-  body: string,
-  until: number,
-): Promise<Delivery> {
-  for (let pause = 100; ; pause = Math.min(pause * 2, 2_000)) {
-    try {
-      return await postWhenReady(ctx, job.to, body, job.pairedAt);
-    } catch (error) {
-      if (ctx.now() + pause > until) throw error;
-      ctx.log.warn('posting a held frame failed: retrying', { error });
-      await sleep(pause);
+  reader: HeldReader,
+  claim: { frames: HeldFrame[]; at: number },
+  patientUntil: number,
+): Promise<boolean> {
+  const { frames, at } = claim;
+  const upTo = frames.at(-1)!.seq;
+  const posted = [...frames];
+  let handedOver: number | undefined;
+  try {
+    if ((await postHeld(ctx, job, frames, patientUntil)) === 'gone') {
+      await peerGone(ctx, job.from, job.to);
+      return true;
     }
+    handedOver = await ctx.store.handOver(job.from, upTo, at, released(frames), HAND_OVER_SLACK);
+    if (handedOver === undefined) await ctx.store.finishHeld(job.from, upTo, at, released(frames));
+    else if (handedOver > upTo) {
+      const tail = await reader.allBetween(upTo, handedOver);
+      posted.push(...tail);
+      if ((await postHeld(ctx, job, tail, patientUntil)) === 'gone') {
+        await peerGone(ctx, job.from, job.to);
+        return true;
+      }
+      await ctx.store.finishHeld(job.from, handedOver, at, released(tail));
+    }
+  } catch (error) {
+    await abandonPair(ctx, job, at);
+    throw new AbandonedDelivery('held frames could not be delivered: pair closed', {
+      cause: error,
+    });
   }
+  // Tombstones stay until the socket goes: a late write must still find one.
+  const done = posted.filter((frame) => !frame.skipped).map((frame) => frame.seq);
+  await ctx.store.removeHeld(job.from, done);
+  if (handedOver === undefined) return false;
+  delivering(ctx, job, handedOver);
+  return true;
 }
 
-/** Claimed frames could not be delivered: close both sockets (best effort) rather than lose them silently. */
-async function abandonPair(ctx: Context, job: DeliveryJob): Promise<void> {
+/** What posted frames took of the held-frame bound; a tombstone took a number, no bytes. */
+const released = (frames: readonly HeldFrame[]) => ({
+  frames: frames.length,
+  bytes: frames.reduce((sum, frame) => sum + Buffer.byteLength(frame.body), 0),
+});
+
+const delivering = (ctx: Context, job: DeliveryJob, frames: number) =>
+  ctx.log.info('held frames delivered', { peerConnectionId: job.to, frames });
+
+/**
+ * A claim whose frames are not all recorded as posted. Its deliverer is still at work (and
+ * finishes the job), or it died or gave up: then which of its frames reached the peer is
+ * unknown, and posting them again could send one twice. So the pair is closed.
+ */
+async function closeUnfinished(
+  ctx: Context,
+  job: DeliveryJob,
+  socket: RelayConnection,
+): Promise<void> {
+  const { claimedAt } = socket;
+  if (claimedAt !== undefined && ctx.now() < claimedAt + DELIVER_TIMEOUT_MS) return;
+  ctx.log.error('a delivery was left unfinished: closing both sockets', {
+    peerConnectionId: job.to,
+  });
+  await closeBestEffort(ctx, [job.to, job.from]);
+}
+
+/**
+ * Held frames could not be delivered: close both sockets (best effort) rather than lose them
+ * silently. The claim made at `at`, if any, is marked abandoned first, so that Lambda's retry of
+ * this invocation closes the pair too when these closes fail, instead of posting it again.
+ */
+async function abandonPair(ctx: Context, job: DeliveryJob, at?: number): Promise<void> {
   ctx.log.error('held frames could not be delivered: closing both sockets', {
     peerConnectionId: job.to,
   });
+  if (at !== undefined)
+    await ctx.store.abandonClaim(job.from, at).catch((error: unknown) => {
+      ctx.log.error('could not mark the delivery abandoned', { error });
+    });
   await closeBestEffort(ctx, [job.to, job.from]);
 }

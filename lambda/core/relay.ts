@@ -4,6 +4,7 @@
  * straight, with the peer cached in the warm function. See README.md, "Reliability".
  */
 import { ROUTE_WAIT_MS, type Context } from './context.js';
+import { afterHandOver } from './hand-over.js';
 import { errorReply, transportMismatch, type Transport } from './protocol.js';
 import { closeWhenReady, mayBeConnecting, postWhenReady } from './readiness.js';
 import { closeBestEffort, retryUntil } from './retry.js';
@@ -261,7 +262,8 @@ async function relayFrame(
     await ctx.messenger.close(connectionId);
     return;
   }
-  if (socket.peer && socket.pairedAt && socket.flushed)
+  if (socket.peer && socket.pairedAt && socket.flushed) {
+    await afterHandOver(ctx, socket);
     return forward(
       ctx,
       cache,
@@ -269,9 +271,10 @@ async function relayFrame(
       { peer: socket.peer, pairedAt: socket.pairedAt },
       body,
     );
+  }
 
-  // The frame's write is retried under the number it took. Only a counter whose answer was lost
-  // leaves a gap (the deliverer waits it out): the frame itself is held once, under a later one.
+  // The frame's write is retried under the number it took. A counter whose answer was lost
+  // leaves a gap (the deliverer waits, then skips it): the frame itself is held under a later one.
   const until = routeBudget(ctx);
   const held = await retryUntil(ctx, until, 'holding a frame', () =>
     ctx.store.hold(connectionId, body, receivedAt, ctx.limits, (write) =>
@@ -284,7 +287,15 @@ async function relayFrame(
   } else if ('flushed' in held) {
     // Delivery finished between our read and our hold: the direct path is open.
     const { peer, pairedAt } = held.flushed;
+    await afterHandOver(ctx, held.flushed);
     if (peer && pairedAt) await forward(ctx, cache, connectionId, { peer, pairedAt }, body);
+  } else if ('late' in held) {
+    // The deliverer waited for this frame, then skipped its number: closing is the only honest
+    // answer, since the peer will never receive it.
+    ctx.metrics.count('Errors');
+    ctx.log.error('a held frame was written after the deliverer skipped it: closing the pair');
+    cache.delete(connectionId);
+    await closeBestEffort(ctx, socket.peer ? [connectionId, socket.peer] : [connectionId]);
   } else if ('full' in held) {
     ctx.log.warn('held frames over the limit: socket closed', {
       maxHeldFrames: ctx.limits.maxHeldFrames,

@@ -73,6 +73,8 @@ export interface HeldFrame {
   seq: number;
   body: string;
   receivedAt: number;
+  /** A tombstone: the deliverer skipped this number, whose frame was never written in time. */
+  skipped?: true;
 }
 
 export type RelayIdentity = Pick<RelayConnection, 'localId' | 'remoteId' | 'key'>;
@@ -81,8 +83,13 @@ export type RelayIdentity = Pick<RelayConnection, 'localId' | 'remoteId' | 'key'
 export type Rendezvous =
   { paired: string; transport?: Transport } | { waiting: true; replaced?: string };
 
+/** `late`: the frame was written after the deliverer had skipped its number: it is lost. */
 export type HoldResult =
-  { held: number } | { flushed: RelayConnection } | { full: true } | { gone: true };
+  | { held: number }
+  | { flushed: RelayConnection }
+  | { full: true }
+  | { gone: true }
+  | { late: true };
 
 /** Socket records (store/connections.ts). */
 export interface ConnectionStore {
@@ -146,13 +153,17 @@ export interface RelayStore {
     limits: Limits,
     writeFrame?: (write: () => Promise<unknown>) => Promise<unknown>,
   ): Promise<HoldResult>;
-  listHeld(connectionId: string): Promise<HeldFrame[]>;
+  listHeld(connectionId: string, range?: { after: number; upTo: number }): Promise<HeldFrame[]>;
+  /** A tombstone for a frame counted but not written; false if the frame is there after all. */
+  skipHeld(connectionId: string, seq: number): Promise<boolean>;
   claimHeld(
     connectionId: string,
     delivered: number,
     upTo: number,
-    options?: { from?: number; at?: number; takeOver?: number },
+    options?: { at?: number },
   ): Promise<boolean>;
+  /** Marks the claim made at `at` abandoned: a retried delivery closes the pair. */
+  abandonClaim(connectionId: string, at: number): Promise<void>;
   finishHeld(
     connectionId: string,
     upTo: number,
@@ -160,15 +171,17 @@ export interface RelayStore {
     released: { frames: number; bytes: number },
   ): Promise<boolean>;
   /**
-   * finishHeld and markFlushed in one write, when nothing was held since the claim: true if the
-   * direct path is open now, false if more frames arrived (or the claim was lost).
+   * finishHeld, and the direct path opened in the same write unless more than `slack` frames
+   * were counted since; those few join the claim. Returns where the claim now ends, or
+   * undefined when the path stays shut (more frames arrived, or the claim was lost).
    */
-  finishAndFlush(
+  handOver(
     connectionId: string,
     upTo: number,
     at: number,
     released: { frames: number; bytes: number },
-  ): Promise<boolean>;
+    slack: number,
+  ): Promise<number | undefined>;
   markFlushed(connectionId: string, seq: number): Promise<boolean>;
   removeHeld(connectionId: string, seqs?: readonly number[]): Promise<void>;
 }

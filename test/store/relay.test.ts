@@ -2,7 +2,7 @@
  * The store's relay pairs (rendezvous) and held frames against a real DynamoDB API.
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, it, vi } from 'vitest';
 import {
   DEFAULT_LIMITS,
   MAX_CONNECTION_SECONDS,
@@ -222,5 +222,71 @@ describeEachBackend('store: relay pairs and held frames', (backend) => {
     expect(left[0]?.seq).toBe(3);
     await store.removeHeld(c);
     expect(await store.listHeld(c)).toEqual([]);
+  });
+
+  it('lists a bounded range of held frames, tombstones marked', async () => {
+    const c = await relaySocket();
+    for (let i = 1; i <= 6; i++) await store.hold(c, `f${i}`, i, DEFAULT_LIMITS);
+    expect(await store.skipHeld(c, 7)).toBe(true);
+    expect((await store.listHeld(c, { after: 2, upTo: 4 })).map((f) => f.body)).toEqual([
+      'f3',
+      'f4',
+    ]);
+    expect(await store.listHeld(c, { after: 6, upTo: 9 })).toEqual([
+      { seq: 7, body: '', receivedAt: 0, skipped: true },
+    ]);
+  });
+
+  it('refuses a held frame written after its number was skipped, never one written twice', async () => {
+    const c = await relaySocket();
+    let late: (() => void) | undefined;
+    // The frame's counter is taken, its write held back until the deliverer skipped it.
+    const held = store.hold(c, 'late', 1, DEFAULT_LIMITS, async (write) => {
+      await new Promise<void>((resolve) => (late = resolve));
+      return write();
+    });
+    await vi.waitFor(() => expect(late).toBeDefined());
+    expect(await store.skipHeld(c, 1)).toBe(true);
+    late!();
+    expect(await held).toEqual({ late: true });
+    expect(await store.skipHeld(c, 1)).toBe(false); // a tombstone is written once
+    // A write retried after its answer was lost finds its own item, and lands.
+    const twice = await store.hold(c, 'again', 2, DEFAULT_LIMITS, async (write) => {
+      await write();
+      return write();
+    });
+    expect(twice).toEqual({ held: 2 });
+    expect(await store.skipHeld(c, 2)).toBe(false);
+  });
+
+  it('hands over to the direct path with the few frames counted meanwhile, or not at all', async () => {
+    const c = await relaySocket();
+    for (let i = 1; i <= 3; i++) await store.hold(c, `f${i}`, i, DEFAULT_LIMITS);
+    expect(await store.claimHeld(c, 0, 2, { at: 7 })).toBe(true);
+    const released = { frames: 2, bytes: 4 };
+    // f3 was counted after the claim: more than a slack of 0, so the path stays shut.
+    expect(await store.handOver(c, 2, 7, released, 0)).toBeUndefined();
+    expect(await store.handOver(c, 2, 8, released, 1)).toBeUndefined(); // not this claim
+    expect(await store.handOver(c, 2, 7, released, 1)).toBe(3);
+    expect(await store.getConnection(c)).toMatchObject({
+      flushed: true,
+      sent: 2,
+      delivered: 3,
+      held: 1,
+      heldBytes: 2,
+    });
+    expect(await store.hold(c, 'direct', 4, DEFAULT_LIMITS)).toMatchObject({ flushed: {} });
+    expect(await store.finishHeld(c, 3, 7, { frames: 1, bytes: 2 })).toBe(true);
+    expect(await store.getConnection(c)).toMatchObject({ sent: 3, held: 0, heldBytes: 0 });
+  });
+
+  it('marks an abandoned claim, so that no one takes it for one at work', async () => {
+    const c = await relaySocket();
+    await store.hold(c, 'f1', 1, DEFAULT_LIMITS);
+    expect(await store.claimHeld(c, 0, 1, { at: 7 })).toBe(true);
+    await store.abandonClaim(c, 8); // not this claim: nothing changes
+    expect(await store.getConnection(c)).toMatchObject({ claimedAt: 7 });
+    await store.abandonClaim(c, 7);
+    expect((await store.getConnection(c)) as object).not.toHaveProperty('claimedAt');
   });
 });

@@ -111,8 +111,16 @@ export class DynamoSignalStore implements SignalStore {
     return this.relays.finishHeld(...args);
   }
 
-  finishAndFlush(...args: Parameters<RelayStore['finishAndFlush']>) {
-    return this.relays.finishAndFlush(...args);
+  handOver(...args: Parameters<RelayStore['handOver']>) {
+    return this.relays.handOver(...args);
+  }
+
+  skipHeld(...args: Parameters<RelayStore['skipHeld']>) {
+    return this.relays.skipHeld(...args);
+  }
+
+  abandonClaim(...args: Parameters<RelayStore['abandonClaim']>) {
+    return this.relays.abandonClaim(...args);
   }
 
   markFlushed(...args: Parameters<RelayStore['markFlushed']>) {

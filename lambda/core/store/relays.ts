@@ -1,9 +1,9 @@
 /**
  * Relay pairs: the rendezvous (R#<hash of key, ids> / R: the one socket waiting, if any) and the
  * frames held for a socket whose peer is not ready (H#<connectionId> / <seq>), with their
- * counters on the socket's own item.
+ * counters on the socket's own item. A held-frame item may instead be a tombstone (`skipped`):
+ * the deliverer gave up waiting for that frame, and its late write is refused.
  */
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { Limits } from '../limits.js';
 import type { Transport } from '../protocol.js';
 import type {
@@ -14,10 +14,12 @@ import type {
   RelayStore,
   Rendezvous,
 } from '../store.js';
-import { and, EXPIRED, ITEM_PRESENT, LIVE, or } from './conditions.js';
+import { and, EXPIRED, ITEM_ABSENT, ITEM_PRESENT, LIVE, or } from './conditions.js';
 import type { DynamoConnections } from './connections.js';
 import { connKey, heldKey, rendezvousKey, SK, TTL, type Table } from './table.js';
 
+/** A held frame's write lands unless the deliverer has skipped its number (a tombstone). */
+const NOT_SKIPPED = 'attribute_not_exists(skipped)';
 /** The other side of the rendezvous is empty, or is waiting. */
 const NOBODY_WAITING = 'attribute_not_exists(#other)';
 const SOMEONE_WAITING = 'attribute_exists(#other)';
@@ -27,8 +29,6 @@ const NOT_FLUSHED = 'attribute_not_exists(flushed)';
 const ROOM_FOR_FRAME = or('attribute_not_exists(held)', 'held < :maxFrames');
 const ROOM_FOR_BYTES = or('attribute_not_exists(heldBytes)', 'heldBytes <= :room');
 /** Every claimed frame was posted (records claimed before `sent` existed count as posted). */
-/** No frame was counted since the claim up to `:upTo`. */
-const NOTHING_HELD_SINCE = 'seq = :upTo';
 const ALL_SENT = or('attribute_not_exists(sent)', 'sent = :seq');
 
 export class DynamoRelays implements RelayStore {
@@ -171,35 +171,62 @@ export class DynamoRelays implements RelayStore {
       return { full: true };
     }
     const item = { ...heldKey(connectionId, seq), body, receivedAt, [TTL]: this.table.expiresAt() };
-    await writeFrame(() =>
-      this.table.db.send(new PutCommand({ TableName: this.table.name, Item: item })),
+    // Conditional: a write so late that the deliverer skipped its number must know it lost. A
+    // retry of a write whose answer was lost finds its own item, which is no tombstone.
+    const written = await writeFrame(() =>
+      this.table.putIf({ Item: item, ConditionExpression: NOT_SKIPPED }),
     );
-    return { held: seq };
+    return written === undefined ? { late: true } : { held: seq };
   }
 
-  /** The frames held for a socket, in sequence order. */
-  async listHeld(connectionId: string): Promise<HeldFrame[]> {
-    const items = await this.table.queryPartition(`H#${connectionId}`);
+  /**
+   * The frames held for a socket, in sequence order, tombstones included: all of them, or those
+   * numbered `after` + 1 to `upTo` (one bounded query).
+   */
+  async listHeld(
+    connectionId: string,
+    range?: { after: number; upTo: number },
+  ): Promise<HeldFrame[]> {
+    const items = await this.table.queryPartition(`H#${connectionId}`, {
+      ...(range && {
+        between: [
+          heldKey(connectionId, range.after + 1)[SK],
+          heldKey(connectionId, range.upTo)[SK],
+        ],
+        limit: range.upTo - range.after,
+      }),
+    });
     return items.map((item) => ({
       seq: Number(item[SK]),
-      body: item.body as string,
-      receivedAt: item.receivedAt as number,
+      body: (item.body as string | undefined) ?? '',
+      receivedAt: (item.receivedAt as number | undefined) ?? 0,
+      ...(item.skipped ? { skipped: true as const } : {}),
     }));
   }
 
   /**
-   * Claims held frames (delivered, upTo] for delivery, so that two deliverers never both send.
-   * The claim moves `delivered` from the value read to `upTo`, stamps the claim with `at` and
-   * records that the frames up to `from` (default: `delivered`) are posted. `takeOver` (a dead
-   * claim's claimedAt) re-claims from `from` a range whose deliverer died.
+   * Writes a tombstone where frame `seq` was counted but never written, so that its late write
+   * fails (the writer then closes the pair). False if the frame is there after all.
+   */
+  skipHeld(connectionId: string, seq: number): Promise<boolean> {
+    return this.table.holds(
+      this.table.putIf({
+        Item: { ...heldKey(connectionId, seq), skipped: true, [TTL]: this.table.expiresAt() },
+        ConditionExpression: ITEM_ABSENT,
+      }),
+    );
+  }
+
+  /**
+   * Claims held frames (delivered, upTo] for delivery, so that two deliverers never both send:
+   * moves `delivered` from the value read to `upTo`, stamped with the claim's time `at`.
    */
   async claimHeld(
     connectionId: string,
     delivered: number,
     upTo: number,
-    options: { from?: number; at?: number; takeOver?: number } = {},
+    { at = this.table.clock() }: { at?: number } = {},
   ): Promise<boolean> {
-    const { from = delivered, at = this.table.clock(), takeOver } = options;
     return this.table.holds(
       this.table.updateIf({
         Key: connKey(connectionId),
@@ -208,17 +235,28 @@ export class DynamoRelays implements RelayStore {
         ConditionExpression: and(
           ITEM_PRESENT,
           delivered === 0 ? 'attribute_not_exists(delivered)' : 'delivered = :delivered',
-          takeOver !== undefined && 'claimedAt = :takeOver',
         ),
         ExpressionAttributeValues: {
           ':upTo': upTo,
-          ':from': from,
+          ':from': delivered,
           ':at': at,
           ...(delivered === 0 ? {} : { ':delivered': delivered }),
-          ...(takeOver === undefined ? {} : { ':takeOver': takeOver }),
         },
       }),
     );
+  }
+
+  /**
+   * Marks the claim made at `at` abandoned (its deliverer gave up mid-way and closes the pair),
+   * so that a retried delivery closes the pair too instead of posting the claim again.
+   */
+  async abandonClaim(connectionId: string, at: number): Promise<void> {
+    await this.table.updateIf({
+      Key: connKey(connectionId),
+      UpdateExpression: 'REMOVE claimedAt',
+      ConditionExpression: and(ITEM_PRESENT, 'claimedAt = :at'),
+      ExpressionAttributeValues: { ':at': at },
+    });
   }
 
   /**
@@ -231,45 +269,49 @@ export class DynamoRelays implements RelayStore {
     at: number,
     released: { frames: number; bytes: number },
   ): Promise<boolean> {
-    return this.recordPosted(connectionId, upTo, at, released, false);
-  }
-
-  /** finishHeld, and the direct path opened in the same write when nothing was held since. */
-  finishAndFlush(
-    connectionId: string,
-    upTo: number,
-    at: number,
-    released: { frames: number; bytes: number },
-  ): Promise<boolean> {
-    return this.recordPosted(connectionId, upTo, at, released, true);
-  }
-
-  private recordPosted(
-    connectionId: string,
-    upTo: number,
-    at: number,
-    released: { frames: number; bytes: number },
-    flush: boolean,
-  ): Promise<boolean> {
     return this.table.holds(
       this.table.updateIf({
         Key: connKey(connectionId),
-        UpdateExpression: `SET sent = :upTo${flush ? ', flushed = :yes' : ''} ADD held :frames, heldBytes :bytes`,
-        ConditionExpression: and(
-          ITEM_PRESENT,
-          'delivered = :upTo',
-          'claimedAt = :at',
-          flush && NOTHING_HELD_SINCE,
-        ),
+        UpdateExpression: 'SET sent = :upTo ADD held :frames, heldBytes :bytes',
+        ConditionExpression: and(ITEM_PRESENT, 'delivered = :upTo', 'claimedAt = :at'),
         ExpressionAttributeValues: {
           ':upTo': upTo,
           ':at': at,
-          ...(flush ? { ':yes': true } : {}),
           ':frames': -released.frames,
           ':bytes': -released.bytes,
         },
       }),
     );
+  }
+
+  /**
+   * finishHeld, and in the same write the direct path opened, unless more than `slack` frames
+   * were counted past `upTo` meanwhile. Those few are claimed with it (`delivered` moves to
+   * `seq`): returns how far the claim now reaches, or undefined when the path stays shut.
+   */
+  async handOver(
+    connectionId: string,
+    upTo: number,
+    at: number,
+    released: { frames: number; bytes: number },
+    slack: number,
+  ): Promise<number | undefined> {
+    const updated = await this.table.updateIf({
+      Key: connKey(connectionId),
+      UpdateExpression:
+        'SET sent = :upTo, delivered = seq, flushed = :yes ADD held :frames, heldBytes :bytes',
+      ConditionExpression: and(ITEM_PRESENT, 'delivered = :upTo', 'claimedAt = :at', 'seq <= :cap'),
+      ExpressionAttributeValues: {
+        ':upTo': upTo,
+        ':at': at,
+        ':cap': upTo + slack,
+        ':yes': true,
+        ':frames': -released.frames,
+        ':bytes': -released.bytes,
+      },
+      ReturnValues: 'UPDATED_NEW',
+    });
+    return updated?.Attributes?.delivered as number | undefined;
   }
 
   /**
@@ -290,7 +332,7 @@ export class DynamoRelays implements RelayStore {
     );
   }
 
-  /** Deletes held frames: the given sequence numbers, or all of them. */
+  /** Deletes held frames (tombstones too): the given sequence numbers, or all of them. */
   async removeHeld(connectionId: string, seqs?: readonly number[]): Promise<void> {
     const targets = seqs ?? (await this.listHeld(connectionId)).map((frame) => frame.seq);
     await this.table.batchWrite(

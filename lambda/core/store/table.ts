@@ -129,13 +129,19 @@ export class Table {
 
   /**
    * The items of one partition, read consistently page by page: only live ones (TTL not past),
-   * only the attributes projected, and at most `limit`, as asked.
+   * only the attributes projected, only sort keys `between` two (inclusive), and at most
+   * `limit`, as asked.
    */
   async queryPartition(
     pk: string,
-    options: { liveOnly?: boolean; projection?: string[]; limit?: number } = {},
+    options: {
+      liveOnly?: boolean;
+      projection?: string[];
+      between?: [string, string];
+      limit?: number;
+    } = {},
   ): Promise<Item[]> {
-    const { liveOnly = false, projection, limit = Infinity } = options;
+    const { liveOnly = false, projection, between, limit = Infinity } = options;
     const names = {
       ...(liveOnly ? { '#ttl': TTL } : {}),
       ...Object.fromEntries((projection ?? []).map((name, i) => [`#p${i}`, name])),
@@ -146,7 +152,9 @@ export class Table {
       const page = await this.db.send(
         new QueryCommand({
           TableName: this.name,
-          KeyConditionExpression: `${PK} = :pk`,
+          KeyConditionExpression: between
+            ? `${PK} = :pk AND ${SK} BETWEEN :lo AND :hi`
+            : `${PK} = :pk`,
           ...(liveOnly ? { FilterExpression: '#ttl > :now' } : {}),
           ...(projection
             ? { ProjectionExpression: projection.map((_, i) => `#p${i}`).join(', ') }
@@ -154,6 +162,7 @@ export class Table {
           ...(Object.keys(names).length ? { ExpressionAttributeNames: names } : {}),
           ExpressionAttributeValues: {
             ':pk': pk,
+            ...(between ? { ':lo': between[0], ':hi': between[1] } : {}),
             ...(liveOnly ? { ':now': this.nowSeconds() } : {}),
           },
           ConsistentRead: true,

@@ -1,0 +1,38 @@
+/**
+ * Handing a relay socket over from held frames to the direct path without waiting for a quiet
+ * moment: the deliverer opens the direct path while its last few held frames are still being
+ * posted, and a frame sent after them waits until they are, so that it never overtakes them.
+ */
+import type { Context } from './context.js';
+import type { RelayConnection } from './store.js';
+import { sleep } from './util.js';
+
+/**
+ * How many frames counted while the deliverer posted a batch may still join that batch when the
+ * direct path opens. A sender faster than that keeps the path shut one more batch.
+ */
+export const HAND_OVER_SLACK = 8;
+
+/**
+ * How long a direct frame waits for the last held frames at most: they are a few posts away
+ * unless one of them is missing, and then the deliverer either skips it or closes the pair.
+ */
+const HAND_OVER_WAIT_MS = 1_000;
+
+/** Whether the deliverer is still posting the held frames claimed at the hand-over. */
+const stillPosting = (socket: RelayConnection) =>
+  (socket.sent ?? socket.delivered ?? 0) < (socket.delivered ?? 0);
+
+/**
+ * Resolves once every held frame of a flushed socket was posted (re-reading its record with
+ * growing pauses), or after HAND_OVER_WAIT_MS: the frame then goes anyway, never lost.
+ */
+export async function afterHandOver(ctx: Context, socket: RelayConnection): Promise<void> {
+  const until = ctx.now() + HAND_OVER_WAIT_MS;
+  let record: RelayConnection | undefined = socket;
+  for (let pause = 5; record && stillPosting(record) && ctx.now() < until; pause *= 2) {
+    await sleep(Math.min(pause, 100));
+    const read = await ctx.store.getConnection(socket.connectionId);
+    record = read?.kind === 'relay' ? read : undefined;
+  }
+}

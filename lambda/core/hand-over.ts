@@ -9,9 +9,10 @@ import { sleep } from './util.js';
 
 /**
  * How many frames counted while the deliverer posted a batch may still join that batch when the
- * direct path opens. A sender faster than that keeps the path shut one more batch.
+ * direct path opens: at most a few hundred ms of posts, which later frames wait for. A sender
+ * faster than that keeps the path shut for one more batch.
  */
-export const HAND_OVER_SLACK = 8;
+export const HAND_OVER_SLACK = 50;
 
 /**
  * How long a direct frame waits for the last held frames at most: they are a few posts away

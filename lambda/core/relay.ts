@@ -295,7 +295,10 @@ async function relayFrame(
     ctx.metrics.count('Errors');
     ctx.log.error('a held frame was written after the deliverer skipped it: closing the pair');
     cache.delete(connectionId);
-    await closeBestEffort(ctx, socket.peer ? [connectionId, socket.peer] : [connectionId]);
+    // The record read before this frame may predate the pairing: read the peer afresh.
+    const now = await ctx.store.getConnection(connectionId).catch(() => undefined);
+    const peer = (now?.kind === 'relay' && now.peer) || socket.peer;
+    await closeBestEffort(ctx, peer ? [connectionId, peer] : [connectionId]);
   } else if ('full' in held) {
     ctx.log.warn('held frames over the limit: socket closed', {
       maxHeldFrames: ctx.limits.maxHeldFrames,

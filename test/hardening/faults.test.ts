@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DELIVER_TIMEOUT_MS, PAIRING_GRACE_MS } from '../../lambda/core/context.js';
 import { describeEachBackend, openStore, type OpenStore } from '../support/dynamodb.js';
+import { HAND_OVER_SLACK } from '../../lambda/core/hand-over.js';
 import { MESSAGE_FAILED } from '../../lambda/core/introduction.js';
 import type { DbFault } from './support/faults.js';
 import { introductionsOf, openWorld, type World } from './support/world.js';
@@ -249,14 +250,17 @@ describeEachBackend('injected faults', (backend) => {
     });
 
     it('counts only frames not yet delivered against the bound: frames held while flushing are kept', async () => {
-      const small = openWorld(s, { limits: { maxHeldFrames: 12 } });
+      const bound = HAND_OVER_SLACK + 10;
+      const small = openWorld(s, { limits: { maxHeldFrames: bound } });
       try {
         const [a, b, key] = ids();
         await small.relay('ra', a, b, key);
         for (const frame of frames(2)) await small.send('ra', frame);
-        // Just before each write that would open the direct path, ra sends more: f3…f12 while
-        // f1 and f2 are posted (too many to join them: the path stays shut), then f13 and f14
-        // while f3…f12 are. Counting posted frames too, f13 and f14 would be over the bound.
+        // Just before each write that would open the direct path, ra sends more: too many to
+        // join f1 and f2 while those are posted (the path stays shut), then 8 more while those
+        // are posted. Counting posted frames too, the last 8 would be over the bound.
+        const first = frames(HAND_OVER_SLACK + 2, 3);
+        const second = frames(8, HAND_OVER_SLACK + 5);
         const beforeFlushing = (pause: () => Promise<void>) =>
           small.faults.add({
             command: 'UpdateItemCommand',
@@ -264,17 +268,16 @@ describeEachBackend('injected faults', (backend) => {
             pause,
           });
         beforeFlushing(async () => {
-          for (const frame of frames(10, 3)) await small.send('ra', frame);
+          for (const frame of first) await small.send('ra', frame);
         });
         beforeFlushing(async () => {
-          await small.send('ra', 'f13');
-          await small.send('ra', 'f14');
+          for (const frame of second) await small.send('ra', frame);
         });
         await small.relay('rb', b, a, key);
         await small.settled();
-        await small.send('ra', 'f15');
+        await small.send('ra', 'last');
         expect(small.faults.pending()).toEqual([]);
-        expect(small.sockets.received('rb')).toEqual(frames(15));
+        expect(small.sockets.received('rb')).toEqual([...frames(2), ...first, ...second, 'last']);
         expect(small.sockets.closed).toEqual([]);
       } finally {
         await small.settled();

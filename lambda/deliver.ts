@@ -1,6 +1,7 @@
 /** Deferred delivery, invoked asynchronously after a pairing: held frames reach the new peer. */
-import { handlersFromEnvironment } from './runtime.js';
+import { handlersFromEnvironment, type LambdaInvocation } from './runtime.js';
 
 const handlers = handlersFromEnvironment();
 
-export const handler = (job: unknown) => handlers.deliver(job);
+export const handler = (job: unknown, invocation: LambdaInvocation) =>
+  handlers.deliver(job, invocation);

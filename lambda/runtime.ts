@@ -7,11 +7,20 @@ import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagem
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { boundByDeadlines, httpHandler } from './clients.js';
 import type { AccessPolicy } from './core/access.js';
 import type { Services } from './core/context.js';
+import { withinInvocation } from './core/deadline.js';
 import { LambdaDeliveryInvoker, type DeliveryInvoker } from './core/delivery-invoker.js';
 import { ENVIRONMENT } from './core/environment.js';
-import { createHandlers, type Handlers } from './core/handlers.js';
+import {
+  createHandlers,
+  type HandlerOptions,
+  type HandlerResult,
+  type Handlers,
+  type WebSocketEvent,
+} from './core/handlers.js';
+import { INTRODUCTION_CONCURRENCY } from './core/introduction.js';
 import { DEFAULT_LIMITS, type Limits } from './core/limits.js';
 import { createLogger, isLevel, type Level, type Logger } from './core/log.js';
 import { ManagementApiMessenger } from './core/messenger.js';
@@ -102,6 +111,12 @@ const clientCommon = (overrides: ClientOverrides) => ({
   ...(overrides.credentials ? { credentials: overrides.credentials } : {}),
 });
 
+/**
+ * The most calls one invocation has in flight on a client: introductions are posted 64 at a
+ * time, and each may read DynamoDB when its socket answers 410. Each client gets that many sockets.
+ */
+const CALLS_IN_FLIGHT = INTRODUCTION_CONCURRENCY;
+
 /** Makes the deliver function's invoker from the settings and the client overrides. */
 export type DeliveryInvokerFactory = (
   settings: RuntimeSettings,
@@ -117,10 +132,13 @@ export const lambdaDeliveryInvoker: DeliveryInvokerFactory = (settings, override
   new LambdaDeliveryInvoker(settings.deliverFunctionName, ({ LambdaClient }) => {
     if (!settings.deliverFunctionName)
       throw new Error(`${ENVIRONMENT.deliverFunctionName} is not set for this function`);
-    const lambda = new LambdaClient({
-      ...clientCommon(overrides),
-      ...(overrides.lambdaEndpoint ? { endpoint: overrides.lambdaEndpoint } : {}),
-    });
+    const lambda = boundByDeadlines(
+      new LambdaClient({
+        ...clientCommon(overrides),
+        ...(overrides.lambdaEndpoint ? { endpoint: overrides.lambdaEndpoint } : {}),
+        requestHandler: httpHandler(CALLS_IN_FLIGHT),
+      }),
+    );
     overrides.instrument?.(lambda);
     return lambda;
   });
@@ -138,18 +156,24 @@ function buildServices(
   makeDeliveryInvoker: DeliveryInvokerFactory,
 ): Services {
   const common = clientCommon(overrides);
-  const dynamo = new DynamoDBClient({
-    ...(overrides.dynamoDbUsesDefaultCredentials ? {} : common),
-    ...(overrides.dynamoDbEndpoint ? { endpoint: overrides.dynamoDbEndpoint } : {}),
-  });
+  const dynamo = boundByDeadlines(
+    new DynamoDBClient({
+      ...(overrides.dynamoDbUsesDefaultCredentials ? {} : common),
+      ...(overrides.dynamoDbEndpoint ? { endpoint: overrides.dynamoDbEndpoint } : {}),
+      requestHandler: httpHandler(CALLS_IN_FLIGHT),
+    }),
+  );
   overrides.instrument?.(dynamo);
   const db = DynamoDBDocumentClient.from(dynamo, {
     marshallOptions: { removeUndefinedValues: true },
   });
-  const management = new ApiGatewayManagementApiClient({
-    ...common,
-    endpoint: settings.managementEndpoint,
-  });
+  const management = boundByDeadlines(
+    new ApiGatewayManagementApiClient({
+      ...common,
+      endpoint: settings.managementEndpoint,
+      requestHandler: httpHandler(CALLS_IN_FLIGHT),
+    }),
+  );
   overrides.instrument?.(management);
   return {
     store: new DynamoSignalStore(db, settings.tableName, now),
@@ -170,18 +194,62 @@ export function createServices(
   return buildServices(settings, overrides, now, lambdaDeliveryInvoker);
 }
 
+/** What Lambda passes each invocation beside its event: the part the handlers read. */
+export interface LambdaInvocation {
+  getRemainingTimeInMillis(): number;
+}
+
+/**
+ * The AWS calls of an invocation end this long before Lambda's timeout, leaving the handler time
+ * to log and return: a route function that Lambda kills makes API Gateway write its
+ * internal-error frame to the client, into a relay stream too.
+ */
+export const INVOCATION_MARGIN_MS = 1_000;
+
+/** The handlers as Lambda calls them: each invocation's AWS calls end within its time. */
+export interface LambdaHandlers {
+  connect(event: WebSocketEvent, invocation: LambdaInvocation): Promise<HandlerResult>;
+  message(event: WebSocketEvent, invocation: LambdaInvocation): Promise<HandlerResult>;
+  disconnect(event: WebSocketEvent, invocation: LambdaInvocation): Promise<HandlerResult>;
+  deliver(job: unknown, invocation: LambdaInvocation): Promise<void>;
+}
+
+/** Runs each handler within its invocation's remaining time less INVOCATION_MARGIN_MS. */
+export function withinInvocations(handlers: Handlers): LambdaHandlers {
+  const within = <R>(invocation: LambdaInvocation, work: () => Promise<R>) =>
+    withinInvocation(invocation.getRemainingTimeInMillis() - INVOCATION_MARGIN_MS, work);
+  return {
+    connect: (event, invocation) => within(invocation, () => handlers.connect(event)),
+    message: (event, invocation) => within(invocation, () => handlers.message(event)),
+    disconnect: (event, invocation) => within(invocation, () => handlers.disconnect(event)),
+    deliver: (job, invocation) => within(invocation, () => handlers.deliver(job)),
+  };
+}
+
+/** The handlers over real SDK clients, as Lambda runs them (tests aim the clients elsewhere). */
+export function lambdaHandlers(
+  settings: RuntimeSettings,
+  options: HandlerOptions,
+  overrides: ClientOverrides = {},
+  makeDeliveryInvoker: DeliveryInvokerFactory = noDeliveryInvoker,
+): LambdaHandlers {
+  const services = buildServices(settings, overrides, Date.now, makeDeliveryInvoker);
+  return withinInvocations(createHandlers(services, options));
+}
+
 /**
  * The handlers as they run on Lambda: JSON logs and EMF metrics on stdout. Only the $connect
  * function passes `lambdaDeliveryInvoker`; for the others deferring is an error.
  */
 export function handlersFromEnvironment(
   makeDeliveryInvoker: DeliveryInvokerFactory = noDeliveryInvoker,
-): Handlers {
+): LambdaHandlers {
   const settings = settingsFromEnvironment();
   const log: Logger = createLogger(settings.logLevel);
-  return createHandlers(buildServices(settings, {}, Date.now, makeDeliveryInvoker), {
-    log,
-    stage: settings.stage,
-    emitMetrics: (emf) => console.log(JSON.stringify(emf)),
-  });
+  return lambdaHandlers(
+    settings,
+    { log, stage: settings.stage, emitMetrics: (emf) => console.log(JSON.stringify(emf)) },
+    {},
+    makeDeliveryInvoker,
+  );
 }

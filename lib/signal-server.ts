@@ -13,7 +13,7 @@ import { DELIVER_TIMEOUT_MS } from '../lambda/core/context.js';
 import { ENVIRONMENT } from '../lambda/core/environment.js';
 import { DEFAULT_LIMITS, type Limits } from '../lambda/core/limits.js';
 import { TABLE_SCHEMA } from '../lambda/core/schema.js';
-import { resourceFindingId } from './nag.js';
+import { FUNCTION_GRANTS, grantFunction, type FunctionGrants } from './grants.js';
 import { definedOnly, refuseInvalidProps } from './props.js';
 import { SignalFunction } from './signal-function.js';
 import {
@@ -23,27 +23,14 @@ import {
   type SignalServerSettings,
 } from './signal-server-props.js';
 
-// The props live in their own module; importers of this one keep finding them here.
+// The grants and props live in their own modules; importers of this one keep finding them here.
+export { FUNCTION_GRANTS, TABLE_ACTIONS, type FunctionGrants } from './grants.js';
 export {
   SIGNAL_SERVER_DEFAULTS,
   type LogLevel,
   type SignalServerProps,
   type SignalThrottle,
 } from './signal-server-props.js';
-
-/**
- * The DynamoDB actions lambda/core/store/ calls, and nothing more: items and queries on the one
- * table, no Scan, no table administration (the document client needs no DescribeTable).
- */
-export const TABLE_ACTIONS = [
-  'dynamodb:GetItem',
-  'dynamodb:BatchGetItem',
-  'dynamodb:Query',
-  'dynamodb:PutItem',
-  'dynamodb:UpdateItem',
-  'dynamodb:DeleteItem',
-  'dynamodb:BatchWriteItem',
-] as const;
 
 /**
  * The error text as API Gateway writes it into a log line already quoted and escaped as a JSON
@@ -325,29 +312,17 @@ export class SignalServer extends Construct {
   }
 
   /**
-   * Least privilege: every function gets the store's table actions and `@connections` on this
-   * stage; only the connect function may invoke the deliver function.
+   * Least privilege: each function gets the table actions and `@connections` methods of
+   * {@link FUNCTION_GRANTS}; only the connect function may invoke the deliver function.
    */
   private grantAccess(): void {
-    for (const fn of [
-      this.connectFunction,
-      this.defaultFunction,
-      this.disconnectFunction,
-      this.deliverFunction,
-    ]) {
-      this.table.grant(fn, ...TABLE_ACTIONS);
-      // `<stage>/*/@connections/*`: every method, since closing a peer is a DELETE, and every
-      // connection id, since ids only exist at run time. Scoped to this API and stage.
-      const manage = this.stage.grantManagementApiAccess(fn);
-      // Acknowledged here, where it is granted: the finding's ID names the granted ARN.
-      for (const arn of manage.principalStatements.flatMap((statement) => statement.resources)) {
-        Validations.of(fn.role!).acknowledge({
-          id: resourceFindingId('AwsSolutions-IAM5', this, arn),
-          reason:
-            'execute-api:ManageConnections on this API and stage only. The method wildcard covers POST (send a frame) and DELETE (close a peer); the connection-id wildcard is needed because connection ids exist only at run time.',
-        });
-      }
-    }
+    const grants: [SignalFunction, FunctionGrants][] = [
+      [this.connectFunction, FUNCTION_GRANTS.connect],
+      [this.defaultFunction, FUNCTION_GRANTS.default],
+      [this.disconnectFunction, FUNCTION_GRANTS.disconnect],
+      [this.deliverFunction, FUNCTION_GRANTS.deliver],
+    ];
+    for (const [fn, granted] of grants) grantFunction(fn, granted, this.table, this.stage);
     // The connect function invokes the deliver function by its unqualified name: no versions.
     this.deliverFunction.grantInvokeLatestVersion(this.connectFunction);
   }

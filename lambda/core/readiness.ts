@@ -4,12 +4,13 @@
  * other is taken for gone. Used by relay and introduction alike.
  */
 import { PAIRING_GRACE_MS, type Context } from './context.js';
+import { timeLeft } from './deadline.js';
 import type { Delivery } from './messenger.js';
 import { sleep } from './util.js';
 
 /**
  * Until `readyBy` (ms), a 410 is retried with a growing pause, as long as `mayBeConnecting` says
- * the socket may still be connecting (by default, always).
+ * the socket may still be connecting (by default, always) and the calls' budget lasts.
  */
 export async function whenReady(
   attempt: () => Promise<Delivery>,
@@ -19,7 +20,7 @@ export async function whenReady(
 ): Promise<Delivery> {
   for (let pause = 10; ; pause = Math.min(pause * 2, 1000)) {
     const result = await attempt();
-    if (result === 'sent' || now() + pause > readyBy) return result;
+    if (result === 'sent' || now() + pause > readyBy || pause >= timeLeft()) return result;
     if (!(await mayBeConnecting())) return result;
     await sleep(pause);
   }

@@ -1,5 +1,6 @@
 /** Retrying calls that failed past the AWS SDK's own retries, within a budget. */
 import type { Context } from './context.js';
+import { DeadlineExceeded, withinBudget } from './deadline.js';
 import { isConditionFailure } from './store/conditions.js';
 import { sleep } from './util.js';
 
@@ -9,6 +10,7 @@ export const MAX_RETRY_PAUSE_MS = 1_000;
 /**
  * Retries a call that failed past the SDK's own retries (throttling, 5xx) with a growing pause,
  * until `until` (ms); then throws its last error. A condition failure is an answer: never retried.
+ * Each attempt's AWS calls end by `until` too, so what the caller does next still has its time.
  */
 export async function retryUntil<T>(
   ctx: Context,
@@ -18,9 +20,10 @@ export async function retryUntil<T>(
 ): Promise<T> {
   for (let pause = 50; ; pause = Math.min(pause * 2, MAX_RETRY_PAUSE_MS)) {
     try {
-      return await attempt();
+      return await withinBudget(until - ctx.now(), attempt);
     } catch (error) {
-      if (isConditionFailure(error) || ctx.now() + pause > until) throw error;
+      const final = isConditionFailure(error) || error instanceof DeadlineExceeded;
+      if (final || ctx.now() + pause > until) throw error;
       ctx.log.warn(`${what} failed: retrying`, { error });
       await sleep(pause);
     }

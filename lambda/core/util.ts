@@ -1,6 +1,8 @@
 /** Small helpers shared by the core. */
+import { pause } from './deadline.js';
 
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+/** Waits `ms`; throws instead when the pause would outlast the invocation (deadline.ts). */
+export const sleep = pause;
 
 /** Runs `fn` over items with at most `limit` in flight; resolves with results in order. */
 export async function mapLimit<T, R>(

@@ -1,0 +1,106 @@
+/**
+ * What each function's role may do: the DynamoDB actions and `@connections` methods its code
+ * calls, and nothing more (docs/deploying.md, "Permissions", maps each to the code).
+ */
+import { Stack, Validations } from 'aws-cdk-lib';
+import type { WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
+import type { TableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import { Grant } from 'aws-cdk-lib/aws-iam';
+import { resourceFindingId } from './nag.js';
+import type { SignalFunction } from './signal-function.js';
+
+/**
+ * The DynamoDB actions lambda/core/store/ calls, and nothing more: items and queries on the one
+ * table, no Scan, no table administration (the document client needs no DescribeTable).
+ */
+export const TABLE_ACTIONS = [
+  'dynamodb:GetItem',
+  'dynamodb:BatchGetItem',
+  'dynamodb:Query',
+  'dynamodb:PutItem',
+  'dynamodb:UpdateItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:BatchWriteItem',
+] as const;
+
+export type TableAction = (typeof TABLE_ACTIONS)[number];
+
+/** A method of the management API: POST sends a frame, DELETE closes, GET asks after a socket. */
+export type ConnectionsMethod = 'POST' | 'DELETE' | 'GET';
+
+/** What one function's code calls, and so all its role may do. */
+export interface FunctionGrants {
+  readonly table: readonly TableAction[];
+  readonly connections: readonly ConnectionsMethod[];
+}
+
+/**
+ * The table actions and `@connections` methods the code each handler reaches calls. Only
+ * $connect asks whether a socket is open (GET, before pairing); $disconnect and deliver never
+ * create an item (no PutItem); $connect and deliver read no peers in a batch (no BatchGetItem).
+ */
+export const FUNCTION_GRANTS = {
+  connect: {
+    table: [
+      'dynamodb:GetItem',
+      'dynamodb:Query',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+      'dynamodb:DeleteItem',
+      'dynamodb:BatchWriteItem',
+    ],
+    connections: ['POST', 'DELETE', 'GET'],
+  },
+  default: { table: TABLE_ACTIONS, connections: ['POST', 'DELETE'] },
+  disconnect: {
+    table: [
+      'dynamodb:GetItem',
+      'dynamodb:BatchGetItem',
+      'dynamodb:Query',
+      'dynamodb:UpdateItem',
+      'dynamodb:DeleteItem',
+      'dynamodb:BatchWriteItem',
+    ],
+    connections: ['POST', 'DELETE'],
+  },
+  deliver: {
+    table: [
+      'dynamodb:GetItem',
+      'dynamodb:Query',
+      'dynamodb:UpdateItem',
+      'dynamodb:DeleteItem',
+      'dynamodb:BatchWriteItem',
+    ],
+    connections: ['POST', 'DELETE'],
+  },
+} as const satisfies Record<string, FunctionGrants>;
+
+/**
+ * Grants `fn` the table actions and the `@connections` methods of `grants`, on this table and
+ * this stage only. The stage's own grantManagementApiAccess allows every method; this allows
+ * `<stage>/<method>/@connections/*` for the methods given.
+ */
+export function grantFunction(
+  fn: SignalFunction,
+  grants: FunctionGrants,
+  table: TableV2,
+  stage: WebSocketStage,
+): void {
+  table.grant(fn, ...grants.table);
+  const api = Stack.of(stage).formatArn({
+    service: 'execute-api',
+    resource: stage.api.apiId,
+  });
+  const resourceArns = grants.connections.map(
+    (method) => `${api}/${stage.stageName}/${method}/@connections/*`,
+  );
+  Grant.addToPrincipal({ grantee: fn, actions: ['execute-api:ManageConnections'], resourceArns });
+  // Acknowledged here, where it is granted: the finding's ID names the granted ARN.
+  for (const arn of resourceArns) {
+    Validations.of(fn.role!).acknowledge({
+      id: resourceFindingId('AwsSolutions-IAM5', stage, arn),
+      reason:
+        'execute-api:ManageConnections on this API and stage, for one method this function calls (POST sends a frame, DELETE closes a socket, GET asks whether one is open). The connection-id wildcard is needed because connection ids exist only at run time.',
+    });
+  }
+}

@@ -14,8 +14,9 @@ export interface Limits {
   readonly maxFanOut: number;
   /**
    * Most open sockets of one peer id. At the bound a socket gone or idle past SOCKET_IDLE_SECONDS
-   * makes room; when every one is active, the newcomer's handshake is refused with 429.
-   * @default 32
+   * makes room; when every one is active, the newcomer's handshake is refused with 429. Each
+   * refused handshake asks API Gateway about every socket (one GetConnection each), so the bound
+   * is kept small: a client needs one socket, two while it reconnects. @default 8
    */
   readonly maxSocketsPerPeer: number;
   /**
@@ -32,7 +33,7 @@ export const DEFAULT_LIMITS: Limits = {
   maxHeldFrames: 256,
   maxHeldBytes: 1024 * 1024,
   maxFanOut: 1000,
-  maxSocketsPerPeer: 32,
+  maxSocketsPerPeer: 8,
   reintroductionWindowSeconds: 60,
 };
 

@@ -55,6 +55,11 @@ class SlowSockets implements Messenger {
     await sleep(this.latencyMs);
     return true;
   }
+
+  async lastActiveAt(): Promise<number> {
+    await sleep(this.latencyMs);
+    return Date.now();
+  }
 }
 
 export async function measureFanOut(

@@ -5,9 +5,10 @@
 import { checkAccess } from './access.js';
 import { PAIRING_GRACE_MS, ROUTE_WAIT_MS, type Context, type Services } from './context.js';
 import { isDeliveryJob } from './delivery-invoker.js';
-import { closeIntroduction, onIntroductionMessage, openIntroduction } from './introduction.js';
+import { closeIntroduction, onIntroductionMessage } from './introduction.js';
 import type { Logger } from './log.js';
 import { MetricCounter } from './metrics.js';
+import { openIntroduction } from './peer-sockets.js';
 import { KEEP_ALIVE_FRAME, parseConnectRequest } from './protocol.js';
 import { isPlatformCut, reintroduceAfterCut } from './reintroduction.js';
 import { deliverHeld } from './delivery.js';
@@ -145,8 +146,8 @@ async function onConnect(ctx: Context, event: WebSocketEvent): Promise<HandlerRe
   const at = connectedAt ?? ctx.now();
   ctx.metrics.count('Connections');
   if (request.value.type === 'introduction') {
-    await openIntroduction(ctx, connectionId, request.value.localId, at);
-    return OK;
+    const refusal = await openIntroduction(ctx, connectionId, request.value.localId, at);
+    return refusal ? { statusCode: refusal.statusCode, body: refusal.reason } : OK;
   }
   const conflict = await openRelay(ctx, connectionId, request.value, at);
   if (conflict) return { statusCode: 409, body: conflict };

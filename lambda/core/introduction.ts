@@ -1,8 +1,9 @@
 /**
- * Introduction sockets (PROTOCOL.md): each peer id has a key set; a message that joins keys
+ * Introduction sockets (docs/protocol.md): each peer id has a key set; a message that joins keys
  * introduces the sender and every peer sharing one of them to each other, both ways, with the
  * full list of shared keys.
  */
+import { randomUUID } from 'node:crypto';
 import {
   applyKeyChange,
   errorReply,
@@ -12,59 +13,12 @@ import {
   type KeyChange,
   type ServerMessage,
 } from './protocol.js';
-import type { Context } from './context.js';
+import { ROUTE_WAIT_MS, type Context } from './context.js';
+import { registerSocket } from './peer-sockets.js';
 import { postWhenReady } from './readiness.js';
+import { retryUntil } from './retry.js';
 import type { IntroductionConnection, PeerRecord } from './store.js';
 import { contentionPause, KEY_CHANGE_ATTEMPTS, mapLimit } from './util.js';
-
-/** At $connect: the socket becomes its peer id's current one; the peer keeps its keys. */
-export async function openIntroduction(
-  ctx: Context,
-  connectionId: string,
-  peerId: string,
-  connectedAt: number,
-): Promise<void> {
-  await ctx.store.putConnection({ kind: 'introduction', connectionId, peerId, connectedAt });
-  await registerSocket(ctx, peerId, connectionId);
-  ctx.log.info('introduction socket open', { peerId });
-}
-
-/**
- * Registers a socket with its peer id. A peer id has at most maxSocketsPerPeer sockets (its
- * record is one item of at most 400 KB): at the bound the oldest socket is closed and forgotten.
- */
-async function registerSocket(ctx: Context, peerId: string, connectionId: string) {
-  const { maxSocketsPerPeer } = ctx.limits;
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const full = await ctx.store.registerSocket(peerId, connectionId, maxSocketsPerPeer);
-    if (!full) return;
-    const oldest = await oldestSocket(ctx, full.full);
-    await ctx.store.evictSocket(peerId, oldest);
-    ctx.log.info('too many sockets for one peer id: the oldest is closed', {
-      peerId,
-      maxSocketsPerPeer,
-      closedConnectionId: oldest,
-    });
-    // Its $disconnect, if it ever comes, finds it out of the set and changes nothing. Out of the
-    // set it gets no more introductions, so a close that fails is only logged.
-    try {
-      if ((await ctx.messenger.close(oldest)) === 'gone') await ctx.store.removeConnection(oldest);
-    } catch (error) {
-      ctx.log.warn('could not close the oldest socket of a peer id', { error });
-    }
-  }
-  throw new Error(`could not register socket for peer ${peerId}`);
-}
-
-/** The socket that connected first; one without a record (it vanished) comes before all. */
-async function oldestSocket(ctx: Context, sockets: readonly string[]): Promise<string> {
-  const records = await mapLimit(sockets, 8, (id) => ctx.store.getConnection(id));
-  const connectedAt = (index: number) => records[index]?.connectedAt ?? -Infinity;
-  let oldest = 0;
-  for (let index = 1; index < sockets.length; index++)
-    if (connectedAt(index) < connectedAt(oldest)) oldest = index;
-  return sockets[oldest]!;
-}
 
 /**
  * Introduction posts in flight at once per message: 1,000 peers (2,000 posts at ~75 ms each)
@@ -77,8 +31,10 @@ const send = (ctx: Context, connectionId: string, message: ServerMessage) =>
 
 /**
  * A Join/Leave frame. Bad input changes nothing and is answered with an Error frame. Never
- * throws: a failure (DynamoDB or the management API past their retries) is answered with an
- * Error frame too, never API Gateway's internal-error frame.
+ * throws. A failure on the server's side (DynamoDB throttling in a reconnect storm, say) is
+ * retried within the route's budget; past it the sender is told, and its socket is closed:
+ * cevitxe-signal-client ignores Error frames, but reconnects and joins again when its
+ * introduction socket closes.
  */
 export async function onIntroductionMessage(
   ctx: Context,
@@ -89,17 +45,35 @@ export async function onIntroductionMessage(
     await handleIntroductionMessage(ctx, socket, body);
   } catch (error) {
     ctx.metrics.count('Errors');
-    ctx.log.error('introduction message failed', { error });
-    try {
-      await send(ctx, socket.connectionId, errorReply(MESSAGE_FAILED));
-    } catch (replyError) {
-      ctx.log.error('could not report the failure to the sender', { error: replyError });
-    }
+    ctx.log.error('introduction message failed: its socket is closed so that its client rejoins', {
+      error,
+    });
+    await giveUp(ctx, socket.connectionId);
   }
 }
 
-/** What a sender is told when its message failed on the server's side. */
-export const MESSAGE_FAILED = 'the server could not handle this message: send it again';
+/** What a sender is told when its message failed on the server's side, before its socket closes. */
+export const MESSAGE_FAILED =
+  'the server could not handle this message: this socket closes; reconnect and send it again';
+
+/** Tells the sender its message failed, then closes its socket; both best effort. */
+async function giveUp(ctx: Context, connectionId: string): Promise<void> {
+  try {
+    await send(ctx, connectionId, errorReply(MESSAGE_FAILED));
+  } catch (error) {
+    ctx.log.error('could not report the failure to the sender', { error });
+  }
+  try {
+    await retryUntil(ctx, ctx.now() + CLOSE_PATIENCE_MS, 'closing a socket', () =>
+      ctx.messenger.close(connectionId),
+    );
+  } catch (error) {
+    ctx.log.error('could not close the socket of a failed message', { error });
+  }
+}
+
+/** How long closing the socket of a failed message may take: within the route's timeout. */
+const CLOSE_PATIENCE_MS = 2_000;
 
 async function handleIntroductionMessage(
   ctx: Context,
@@ -115,25 +89,29 @@ async function handleIntroductionMessage(
   if (!parsed.ok) return reject(parsed.error);
   const change = parsed.value;
   const { maxFanOut } = ctx.limits;
+  // Each step is idempotent, so each is retried on its own within the route's budget.
+  const until = ctx.waitUntil ?? ctx.now() + ROUTE_WAIT_MS;
+  const retried = <T>(what: string, work: () => Promise<T>) => retryUntil(ctx, until, what, work);
+  const stamp = { at: ctx.now(), by: randomUUID() };
 
-  let changed = await changeKeySet(ctx, peerId, change);
-  if (changed === undefined) {
-    // The peer's record expired or was removed while this socket lives: register it again.
-    await registerSocket(ctx, peerId, connectionId);
-    changed = await changeKeySet(ctx, peerId, change);
-  }
-  if (changed === undefined) throw new Error(`peer ${peerId} has no record`);
+  const changed = await retried('changing a key set', () =>
+    changeOrRegister(ctx, socket, change, stamp),
+  );
   if ('error' in changed) return reject(changed.error);
-  const { peer, previous } = changed;
+  const { peer, previous, introduce } = changed;
 
   const left = previous.filter((key) => !peer.keys.includes(key));
-  if (left.length > 0) await ctx.store.unindexKeys(peerId, peer.session, left, peer.version);
-  const joined = [...new Set(change.join)].filter((key) => peer.keys.includes(key));
-  if (joined.length === 0) return;
-  const { others, sharing } = await recentJoiners(ctx, peerId, joined);
+  if (left.length > 0)
+    await retried('unindexing left keys', () =>
+      ctx.store.unindexKeys(peerId, peer.session, left, peer.version),
+    );
+  if (introduce.length === 0) return;
+  const { others, sharing } = await retried('finding the peers to introduce', () =>
+    recentJoiners(ctx, peerId, introduce),
+  );
   const pairs = others.map((other) => ({ other, keys: sharedKeys(peer.keys, other.keys) }));
   const failed = await introducePairs(ctx, socket, pairs);
-  ctx.log.info('introduced', { peerId, peers: pairs.length, joined: joined.length });
+  ctx.log.info('introduced', { peerId, peers: pairs.length, joined: introduce.length });
   if (sharing > maxFanOut)
     await reject(
       `more than ${maxFanOut} peers share these keys: introduced the ${maxFanOut} that joined ` +
@@ -142,15 +120,40 @@ async function handleIntroductionMessage(
   if (failed) throw failed.error;
 }
 
+type KeySetChange = { peer: PeerRecord; previous: string[]; introduce: string[] };
+
+/** Applies the change; a peer whose record expired while its socket lives registers again. */
+async function changeOrRegister(
+  ctx: Context,
+  socket: IntroductionConnection,
+  change: KeyChange,
+  stamp: Stamp,
+): Promise<KeySetChange | { error: string }> {
+  let changed = await changeKeySet(ctx, socket, change, stamp);
+  if (changed === undefined) {
+    if ((await registerSocket(ctx, socket.peerId, socket.connectionId)) === 'full')
+      throw new Error(`peer ${socket.peerId} has no record and no room for its socket`);
+    changed = await changeKeySet(ctx, socket, change, stamp);
+  }
+  if (changed === undefined) throw new Error(`peer ${socket.peerId} has no record`);
+  return changed;
+}
+
+/** When this message introduces, and a token that tells its own retry its own write. */
+type Stamp = { at: number; by: string };
+
 /**
  * Applies a Join/Leave to the peer's key set with optimistic concurrency: messages of one socket
- * may be handled concurrently, and no change may be lost. Undefined when the peer has no record.
+ * may be handled concurrently, and no change may be lost. `introduce` is the keys to introduce
+ * for: empty when the message joins nothing, or only re-joins within the budget (see
+ * reintroduces). Undefined when the peer has no record.
  */
 async function changeKeySet(
   ctx: Context,
-  peerId: string,
+  { peerId, connectionId }: IntroductionConnection,
   change: KeyChange,
-): Promise<{ peer: PeerRecord; previous: string[] } | { error: string } | undefined> {
+  stamp: Stamp,
+): Promise<KeySetChange | { error: string } | undefined> {
   const { maxKeysPerPeer } = ctx.limits;
   for (let attempt = 0; attempt < KEY_CHANGE_ATTEMPTS; attempt++) {
     const peer = await ctx.store.getPeer(peerId);
@@ -158,17 +161,43 @@ async function changeKeySet(
     const next = applyKeyChange(peer.keys, change);
     if (next.length > maxKeysPerPeer)
       return { error: `a peer may hold at most ${maxKeysPerPeer} keys` };
+    const joined = [...new Set(change.join)].filter((key) => next.includes(key));
+    const introduces = joined.length > 0 && reintroduces(ctx, peer, joined, connectionId, stamp);
+    const unchanged = next.length === peer.keys.length && next.every((k, i) => k === peer.keys[i]);
+    // A re-Join past the budget that changes nothing is a read, no write.
+    if (!introduces && unchanged) return { peer, previous: peer.keys, introduce: [] };
     // Index the joined keys before writing the key set: a peer must never hold a key that no
     // index entry leads to. An entry for a key the peer does not hold is harmless: readers check
-    // the peer's record.
-    const joined = [...new Set(change.join)].filter((key) => next.includes(key));
-    if (joined.length > 0)
-      await ctx.store.indexKeys(peerId, peer.session, joined, peer.version + 1);
-    const written = await ctx.store.setKeys(peer, next);
-    if (written) return { peer: written, previous: peer.keys };
+    // the peer's record. Keys only re-joined are indexed already.
+    if (introduces) await ctx.store.indexKeys(peerId, peer.session, joined, peer.version + 1);
+    const introduced = introduces ? { socket: connectionId, ...stamp } : undefined;
+    const written = await ctx.store.setKeys(peer, next, introduced);
+    if (written) return { peer: written, previous: peer.keys, introduce: introduces ? joined : [] };
     await contentionPause(attempt);
   }
   throw new Error(`key set of peer ${peerId} kept changing`);
+}
+
+/**
+ * The re-introduction budget: one peer repeating a Join must not make the server post to every
+ * peer sharing its keys each time. Joining a key the peer does not hold always introduces. A Join
+ * of keys it holds introduces when it is the first introducing Join on this socket (a client
+ * that reconnected joins all its keys on its new socket, and must meet its peers again), when
+ * this same message spent the budget in an attempt whose answer was lost, or once the window
+ * since the last introduction has passed.
+ */
+function reintroduces(
+  ctx: Context,
+  peer: PeerRecord,
+  joined: readonly string[],
+  connectionId: string,
+  stamp: Stamp,
+): boolean {
+  if (joined.some((key) => !peer.keys.includes(key))) return true;
+  if (!peer.introducedSockets.includes(connectionId)) return true;
+  if (peer.reintroducedBy === stamp.by) return true;
+  const windowMs = ctx.limits.reintroductionWindowSeconds * 1000;
+  return stamp.at - (peer.reintroducedAt ?? -Infinity) >= windowMs;
 }
 
 /**

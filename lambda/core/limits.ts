@@ -12,8 +12,18 @@ export interface Limits {
   readonly maxHeldBytes: number;
   /** Most peers one introduction message may introduce: the most recent joiners. @default 1000 */
   readonly maxFanOut: number;
-  /** Most open sockets of one peer id: one more closes the oldest. @default 32 */
+  /**
+   * Most open sockets of one peer id. At the bound a socket gone or idle past SOCKET_IDLE_SECONDS
+   * makes room; when every one is active, the newcomer's handshake is refused with 429. Each
+   * refused handshake asks API Gateway about every socket (one GetConnection each), so the bound
+   * is kept small: a client needs one socket, two while it reconnects. @default 8
+   */
   readonly maxSocketsPerPeer: number;
+  /**
+   * A Join of keys the peer already holds re-introduces it at most once per this many seconds,
+   * except the first Join on each socket (a reconnect). See docs/protocol.md. @default 60
+   */
+  readonly reintroductionWindowSeconds: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -23,8 +33,15 @@ export const DEFAULT_LIMITS: Limits = {
   maxHeldFrames: 256,
   maxHeldBytes: 1024 * 1024,
   maxFanOut: 1000,
-  maxSocketsPerPeer: 32,
+  maxSocketsPerPeer: 8,
+  reintroductionWindowSeconds: 60,
 };
+
+/**
+ * A socket that carried no frame for this long is idle, and may be evicted to make room for a
+ * peer id's new socket: the client transport's keep-alive (5 minutes) with a minute's margin.
+ */
+export const SOCKET_IDLE_SECONDS = 6 * 60;
 
 /** API Gateway's own frame limit: a larger frame closes the connection with 1009. */
 export const MAX_FRAME_BYTES = 32 * 1024;

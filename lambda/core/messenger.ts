@@ -17,6 +17,8 @@ export interface Messenger {
   close(connectionId: string): Promise<Delivery>;
   /** False when API Gateway answers 410: the socket is gone (or still inside its $connect). */
   isAlive(connectionId: string): Promise<boolean>;
+  /** When the socket last carried a frame (ms); 'gone' when API Gateway answers 410. */
+  lastActiveAt(connectionId: string): Promise<number | 'gone'>;
 }
 
 export const isGone = (error: unknown): boolean => {
@@ -39,6 +41,19 @@ export class ManagementApiMessenger implements Messenger {
 
   async isAlive(connectionId: string): Promise<boolean> {
     return (await this.send(new GetConnectionCommand({ ConnectionId: connectionId }))) === 'sent';
+  }
+
+  async lastActiveAt(connectionId: string): Promise<number | 'gone'> {
+    try {
+      const { LastActiveAt, ConnectedAt } = await this.client.send(
+        new GetConnectionCommand({ ConnectionId: connectionId }),
+      );
+      // API Gateway always answers both; an answer without them counts as active now.
+      return (LastActiveAt ?? ConnectedAt)?.getTime() ?? Date.now();
+    } catch (error) {
+      if (isGone(error)) return 'gone';
+      throw error;
+    }
   }
 
   private async send(

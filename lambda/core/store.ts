@@ -67,6 +67,19 @@ export interface PeerRecord {
   session: string;
   keys: string[];
   version: number;
+  /** The sockets whose Join introduced this peer: a later Join on one of them is budgeted. */
+  introducedSockets: string[];
+  /** When (ms) a Join last introduced this peer: the re-introduction budget's window. */
+  reintroducedAt?: number;
+  /** Which message last introduced this peer: its own retry knows the budget is its. */
+  reintroducedBy?: string;
+}
+
+/** What a Join that introduces writes beside the key set (the re-introduction budget). */
+export interface Introduced {
+  socket: string;
+  at: number;
+  by: string;
 }
 
 export interface HeldFrame {
@@ -116,7 +129,11 @@ export interface PeerStore {
     peerId: string,
     change: (keys: readonly string[]) => string[] | { error: string },
   ): Promise<{ peer: PeerRecord; previous: string[] } | { error: string } | undefined>;
-  setKeys(peer: PeerRecord, keys: string[]): Promise<PeerRecord | undefined>;
+  setKeys(
+    peer: PeerRecord,
+    keys: string[],
+    introduced?: Introduced,
+  ): Promise<PeerRecord | undefined>;
   indexKeys(
     peerId: string,
     session: string,

@@ -411,20 +411,30 @@ describeEachBackend('injected faults', (backend) => {
       const [p, q] = peers(2) as [string, string];
       const key = `doc-${tag()}`;
       await w.introduce('cp', p);
-      w.faults.add({ command: 'BatchWriteItemCommand', fault: 'throughput exceeded' });
+      // Throttled past the route's budget: each attempt moves the clock on a second.
+      w.faults.add({
+        command: 'BatchWriteItemCommand',
+        fault: 'throughput exceeded',
+        times: 1_000,
+        onFault: () => w.advance(1_000),
+      });
       await w.join('cp', key);
       expect(w.sockets.received('cp').map((data) => JSON.parse(data) as unknown)).toEqual([
         { type: 'Error', error: MESSAGE_FAILED },
       ]);
+      expect(w.sockets.closed).toEqual(['cp']);
+      w.faults.clear();
       w.sockets.posts.length = 0;
       // The Join failed as a whole: P does not hold the key…
       expect((await s.store.getPeer(p))?.keys).toEqual([]);
-      // …and once its client joins again, a later joiner finds it.
-      await w.join('cp', key);
+      // …and once its client reconnects and joins again, a later joiner finds it.
+      await w.disconnect('cp');
+      await w.introduce('cp2', p);
+      await w.join('cp2', key);
       await w.introduce('cq', q);
       await w.join('cq', key);
       expect(introductionsOf(w, 'cq')).toEqual([{ type: 'Introduction', id: p, keys: [key] }]);
-      expect(introductionsOf(w, 'cp')).toEqual([{ type: 'Introduction', id: q, keys: [key] }]);
+      expect(introductionsOf(w, 'cp2')).toEqual([{ type: 'Introduction', id: q, keys: [key] }]);
     });
 
     it('introduces every other pair when posting one introduction fails past the SDK’s retries', async () => {

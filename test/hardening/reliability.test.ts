@@ -8,7 +8,9 @@ import { randomUUID } from 'node:crypto';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PAIRING_GRACE_MS } from '../../lambda/core/context.js';
-import { INTRODUCTION_CONCURRENCY } from '../../lambda/core/introduction.js';
+import { INTRODUCTION_CONCURRENCY, MESSAGE_FAILED } from '../../lambda/core/introduction.js';
+import { SOCKET_IDLE_SECONDS } from '../../lambda/core/limits.js';
+import { KEEP_ALIVE_FRAME } from '../../lambda/core/protocol.js';
 import { TABLE_SCHEMA } from '../../lambda/core/schema.js';
 import { describeEachBackend, openStore, type OpenStore } from '../support/dynamodb.js';
 import { introductionsOf, openWorld, type World } from './support/world.js';
@@ -107,14 +109,31 @@ describeEachBackend('reliability', (backend) => {
   });
 
   describe('an introduction message that fails', () => {
-    it('is answered with an Error frame, never API Gateway’s internal-error frame', async () => {
+    it('is retried within the route’s budget: a failure that passes costs nothing', async () => {
+      const [a, b, key] = ids();
+      await w.introduce('ca', a);
+      await w.introduce('cb', b);
+      await w.join('ca', key);
+      w.faults.add({ command: 'BatchWriteItemCommand', fault: 'server error' });
+      await w.join('cb', key);
+      expect(errorsTo('cb')).toEqual([]);
+      expect(introductionsOf(w, 'cb')).toEqual([{ type: 'Introduction', id: a, keys: [key] }]);
+      expect(w.sockets.closed).toEqual([]);
+    });
+
+    it('past the budget is answered with an Error frame and its socket closed, never API Gateway’s internal-error frame', async () => {
       const peer = `p-${tag()}`;
       await w.introduce('cp', peer);
-      w.faults.add({ command: 'BatchWriteItemCommand', fault: 'server error' });
+      w.faults.add({
+        command: 'BatchWriteItemCommand',
+        fault: 'server error',
+        times: 1_000,
+        onFault: () => w.advance(1_000),
+      });
       await w.join('cp', `doc-${tag()}`);
-      expect(errorsTo('cp')).toEqual([
-        { type: 'Error', error: 'the server could not handle this message: send it again' },
-      ]);
+      expect(errorsTo('cp')).toEqual([{ type: 'Error', error: MESSAGE_FAILED }]);
+      // cevitxe-signal-client ignores the Error frame; the close makes it reconnect and rejoin.
+      expect(w.sockets.closed).toEqual(['cp']);
     });
   });
 
@@ -257,10 +276,25 @@ describeEachBackend('reliability', (backend) => {
     });
   });
 
-  it('bounds the sockets of a peer id: at the bound the oldest is closed and forgotten', async () => {
+  it('bounds the sockets of a peer id: an active socket is never closed for a newcomer, which is refused with 429', async () => {
     const bounded = world({ limits: { maxSocketsPerPeer: 3 } });
     const peer = `p-${tag()}`;
-    for (const socket of ['c1', 'c2', 'c3', 'c4']) await bounded.introduce(socket, peer);
+    for (const socket of ['c1', 'c2', 'c3']) await bounded.introduce(socket, peer);
+    // An impostor opening sockets under the id closes nobody: the newcomer is refused.
+    expect(await bounded.connect('c4', { type: 'introduction', localId: peer })).toBe(429);
+    expect(bounded.sockets.closed).toEqual([]);
+    expect((await s.store.getPeer(peer))?.sockets.sort()).toEqual(['c1', 'c2', 'c3']);
+    expect(await s.store.getConnection('c4')).toBeUndefined();
+  });
+
+  it('bounds the sockets of a peer id: a socket gone or idle past the keep-alive window makes room', async () => {
+    const bounded = world({ limits: { maxSocketsPerPeer: 3 } });
+    const peer = `p-${tag()}`;
+    for (const socket of ['c1', 'c2', 'c3']) await bounded.introduce(socket, peer);
+    // Past the window, c2 and c3 keep alive; c1 stays silent.
+    bounded.advance((SOCKET_IDLE_SECONDS + 60) * 1000);
+    for (const socket of ['c2', 'c3']) await bounded.send(socket, KEEP_ALIVE_FRAME);
+    await bounded.introduce('c4', peer);
     expect(bounded.sockets.closed).toEqual(['c1']);
     const record = await s.store.getPeer(peer);
     expect(record?.sockets.sort()).toEqual(['c2', 'c3', 'c4']);
@@ -268,10 +302,13 @@ describeEachBackend('reliability', (backend) => {
     // Its $disconnect comes later and changes nothing.
     await bounded.disconnect('c1');
     expect((await s.store.getPeer(peer))?.sockets.sort()).toEqual(['c2', 'c3', 'c4']);
-    // The next one closes the oldest left.
+    // c2 vanished without a $disconnect (API Gateway answers 410): it makes room, unclosed.
+    bounded.sockets.open.delete('c2');
+    bounded.advance(PAIRING_GRACE_MS);
     await bounded.introduce('c5', peer);
-    expect(bounded.sockets.closed).toEqual(['c1', 'c2']);
+    expect(bounded.sockets.closed).toEqual(['c1']);
     expect((await s.store.getPeer(peer))?.sockets.sort()).toEqual(['c3', 'c4', 'c5']);
+    expect(await s.store.getConnection('c2')).toBeUndefined();
   });
 
   it('leaves no item without a TTL after churn, a claim racing a $disconnect included', async () => {

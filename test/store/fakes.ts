@@ -39,6 +39,13 @@ export class FakeConnections implements Messenger {
     return Promise.resolve(this.open.has(connectionId));
   }
 
+  /** Every open socket counts as active now. */
+  lastActiveAt(connectionId: string): Promise<number | 'gone'> {
+    if (this.open.has(connectionId)) return Promise.resolve(Date.now());
+    this.gone(connectionId);
+    return Promise.resolve('gone');
+  }
+
   /** What one connection received, in order. */
   received(connectionId: string): string[] {
     return this.posts.filter((post) => post.to === connectionId).map((post) => post.data);

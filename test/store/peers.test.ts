@@ -88,6 +88,7 @@ describeEachBackend('store: connections and peers', (backend) => {
       session: 'old',
       keys: ['k1', 'k2'],
       version: 1,
+      introducedSockets: [],
     });
   });
 
@@ -123,6 +124,32 @@ describeEachBackend('store: connections and peers', (backend) => {
     expect(await store.peersWithKey(key, 10)).toEqual([other]);
   });
 
+  it('records an introducing Join in the key-set write, and forgets a socket’s mark when it leaves', async () => {
+    const peer = id('P');
+    await store.registerSocket(peer, 's1');
+    await store.registerSocket(peer, 's2');
+    const read = await store.getPeer(peer);
+    expect(read).toMatchObject({ introducedSockets: [] });
+    expect(read?.reintroducedAt).toBeUndefined();
+    const written = await store.setKeys(read!, ['k'], { socket: 's1', at: 1_000, by: 'join-1' });
+    const stored = await store.getPeer(peer);
+    expect(stored).toEqual(written);
+    expect(stored).toMatchObject({
+      keys: ['k'],
+      introducedSockets: ['s1'],
+      reintroducedAt: 1_000,
+      reintroducedBy: 'join-1',
+    });
+    // A write that does not introduce leaves the budget as it was.
+    await store.setKeys(stored!, ['k', 'j']);
+    expect(await store.getPeer(peer)).toMatchObject({
+      introducedSockets: ['s1'],
+      reintroducedAt: 1_000,
+    });
+    await store.unregisterSocket(peer, 's1');
+    expect(await store.getPeer(peer)).toMatchObject({ sockets: ['s2'], introducedSockets: [] });
+  });
+
   it('sends introductions to an older open socket when the newest closes first', async () => {
     const peer = id('P');
     await store.registerSocket(peer, 'first');
@@ -151,9 +178,12 @@ describeEachBackend('store: connections and peers', (backend) => {
     const peer = id('P');
     await store.registerSocket(peer, 'old');
     await store.changeKeys(peer, () => ['k']);
+    const old = await store.getPeer(peer);
+    await store.setKeys(old!, ['k'], { socket: 'old', at: 1, by: 'join-1' });
     const later = s.withClock(pastExpiry);
     expect(await later.getPeer(peer)).toBeUndefined();
     await later.registerSocket(peer, 'new');
+    // Nor its re-introduction budget.
     expect(await later.getPeer(peer)).toEqual({
       peerId: peer,
       current: 'new',
@@ -161,6 +191,7 @@ describeEachBackend('store: connections and peers', (backend) => {
       session: 'new',
       keys: [],
       version: 0,
+      introducedSockets: [],
     });
   });
 

@@ -105,7 +105,10 @@ export const connectionItem = (record: ConnectionRecord, expiresAt = liveUntil()
   expiresAt,
 });
 
-export const peerItem = (peer: Omit<PeerRecord, 'version'> & { version?: number }) => ({
+export const peerItem = (
+  peer: Omit<PeerRecord, 'version' | 'introducedSockets'> &
+    Partial<Pick<PeerRecord, 'version' | 'introducedSockets'>>,
+) => ({
   ...peerKey(peer.peerId),
   peerId: peer.peerId,
   current: peer.current,
@@ -113,6 +116,10 @@ export const peerItem = (peer: Omit<PeerRecord, 'version'> & { version?: number 
   session: peer.session,
   keys: peer.keys,
   version: peer.version ?? 1,
+  ...(peer.introducedSockets?.length ? { introducedSockets: new Set(peer.introducedSockets) } : {}),
+  ...(peer.reintroducedAt === undefined
+    ? {}
+    : { reintroducedAt: peer.reintroducedAt, reintroducedBy: peer.reintroducedBy }),
   expiresAt: liveUntil(),
 });
 

@@ -317,7 +317,7 @@ describe('introduction messages', () => {
     ]);
     const unregister = h.db.commandCalls(UpdateCommand, { Key: peerKey('B') })[0]?.args[0].input;
     expect(unregister).toMatchObject({
-      UpdateExpression: 'DELETE #sockets :cs',
+      UpdateExpression: 'DELETE #sockets :cs, #introduced :cs',
       ConditionExpression: 'contains(#sockets, :c)',
     });
     expect(h.emf[0]).toMatchObject({ Gone: 1 });
@@ -437,7 +437,10 @@ describe('introduction sockets at $connect and $disconnect', () => {
       .on(DeleteCommand, { Key: connKey('c-new') })
       .resolves({ Attributes: connectionItem(intro('c-new', 'A')) });
     h.db
-      .on(UpdateCommand, { Key: peerKey('A'), UpdateExpression: 'DELETE #sockets :cs' })
+      .on(UpdateCommand, {
+        Key: peerKey('A'),
+        UpdateExpression: 'DELETE #sockets :cs, #introduced :cs',
+      })
       .resolves({
         Attributes: {
           ...peerKey('A'),

@@ -3,7 +3,7 @@
  * (K#<key> / P#<peerId>: which peers hold a key, checked against P# on read).
  */
 import { BatchGetCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
-import type { PeerRecord, PeerStore } from '../store.js';
+import type { Introduced, PeerRecord, PeerStore } from '../store.js';
 import { contentionPause, KEY_CHANGE_ATTEMPTS, mapLimit, sleep } from '../util.js';
 import { and, EXPIRED, ITEM_ABSENT, LIVE, or } from './conditions.js';
 import { chunks, indexKey, peerKey, PK, SK, TTL, type Item, type Table } from './table.js';
@@ -95,13 +95,16 @@ export class DynamoPeers implements PeerStore {
     await this.leaveSockets(peerId, connectionId);
   }
 
-  /** Takes a socket out of its peer's set if it is there; with ALL_NEW, the item as left. */
+  /**
+   * Takes a socket out of its peer's set if it is there, and out of the sockets whose Join
+   * introduced it (so that set stays as small as the first); with ALL_NEW, the item as left.
+   */
   private leaveSockets(peerId: string, connectionId: string, returnValues?: 'ALL_NEW') {
     return this.table.updateIf({
       Key: peerKey(peerId),
-      UpdateExpression: 'DELETE #sockets :cs',
+      UpdateExpression: 'DELETE #sockets :cs, #introduced :cs',
       ConditionExpression: 'contains(#sockets, :c)',
-      ExpressionAttributeNames: { '#sockets': 'sockets' },
+      ExpressionAttributeNames: { '#sockets': 'sockets', '#introduced': 'introducedSockets' },
       ExpressionAttributeValues: { ':cs': new Set([connectionId]), ':c': connectionId },
       ...(returnValues ? { ReturnValues: returnValues } : {}),
     });
@@ -117,6 +120,13 @@ export class DynamoPeers implements PeerStore {
       session: live.session as string,
       keys: live.keys as string[],
       version: live.version as number,
+      introducedSockets: [...((live.introducedSockets as Set<string> | undefined) ?? [])],
+      ...(live.reintroducedAt === undefined
+        ? {}
+        : {
+            reintroducedAt: live.reintroducedAt as number,
+            reintroducedBy: live.reintroducedBy as string,
+          }),
     };
   }
 
@@ -173,24 +183,58 @@ export class DynamoPeers implements PeerStore {
 
   /**
    * Writes a peer's key set over the version read in `peer`: undefined (nothing written) when
-   * another change came first or the record expired; the peer as written otherwise.
+   * another change came first or the record expired; the peer as written otherwise. A Join that
+   * introduces records it in the same write (`introduced`): the re-introduction budget costs no
+   * call of its own.
    */
-  async setKeys(peer: PeerRecord, keys: string[]): Promise<PeerRecord | undefined> {
+  async setKeys(
+    peer: PeerRecord,
+    keys: string[],
+    introduced?: Introduced,
+  ): Promise<PeerRecord | undefined> {
     const written = await this.table.holds(
       this.table.updateIf({
         Key: peerKey(peer.peerId),
-        UpdateExpression: 'SET #keys = :keys, #version = :next',
+        UpdateExpression:
+          'SET #keys = :keys, #version = :next' +
+          (introduced ? ', #at = :at, #by = :by ADD #introduced :socket' : ''),
         ConditionExpression: and(VERSION_READ, LIVE),
-        ExpressionAttributeNames: { '#keys': 'keys', '#version': 'version', '#ttl': TTL },
+        ExpressionAttributeNames: {
+          '#keys': 'keys',
+          '#version': 'version',
+          '#ttl': TTL,
+          ...(introduced
+            ? {
+                '#at': 'reintroducedAt',
+                '#by': 'reintroducedBy',
+                '#introduced': 'introducedSockets',
+              }
+            : {}),
+        },
         ExpressionAttributeValues: {
           ':keys': keys,
           ':version': peer.version,
           ':next': peer.version + 1,
           ':now': this.table.nowSeconds(),
+          ...(introduced
+            ? {
+                ':at': introduced.at,
+                ':by': introduced.by,
+                ':socket': new Set([introduced.socket]),
+              }
+            : {}),
         },
       }),
     );
-    return written ? { ...peer, keys, version: peer.version + 1 } : undefined;
+    if (!written) return undefined;
+    const next = { ...peer, keys, version: peer.version + 1 };
+    if (!introduced) return next;
+    return {
+      ...next,
+      introducedSockets: [...new Set([...peer.introducedSockets, introduced.socket])],
+      reintroducedAt: introduced.at,
+      reintroducedBy: introduced.by,
+    };
   }
 
   /**

@@ -91,8 +91,10 @@ export class Sockets implements Messenger {
       return 'gone';
     }
     this.calls.push({ op, to, outcome: 'sent' });
-    if (op === 'post') this.posts.push({ to, data: data! });
-    else if (op === 'close') {
+    if (op === 'post') {
+      this.posts.push({ to, data: data! });
+      this.active(to);
+    } else if (op === 'close') {
       this.open.delete(to);
       this.closed.push(to);
     }
@@ -109,6 +111,21 @@ export class Sockets implements Messenger {
 
   async isAlive(connectionId: string): Promise<boolean> {
     return (await this.answer('get', connectionId)) === 'sent';
+  }
+
+  /** When each socket last carried a frame (ms, on `clock`): set by `active` and by posts. */
+  readonly activeAt = new Map<string, number>();
+  /** The clock activity is stamped with: the world's handlers' clock. */
+  clock: () => number = Date.now;
+
+  /** The socket carried a frame now (the world's `send` marks its sender). */
+  active(connectionId: string): void {
+    this.activeAt.set(connectionId, this.clock());
+  }
+
+  async lastActiveAt(connectionId: string): Promise<number | 'gone'> {
+    if ((await this.answer('get', connectionId)) === 'gone') return 'gone';
+    return this.activeAt.get(connectionId) ?? 0;
   }
 
   /** What one socket received, in order. */
@@ -205,6 +222,7 @@ export function openWorld(s: OpenStore, options: WorldOptions = {}): World {
   const sockets = options.sockets ?? new Sockets();
   const deliveries = new AsyncInvocations();
   let offset = 0;
+  if (!options.sockets) sockets.clock = () => Date.now() + offset;
   const errors: World['errors'] = [];
   const log = createLogger('warn', (level: Level, message, fields) => {
     if (level === 'error') errors.push({ message, error: (fields.error as Error)?.name });
@@ -250,10 +268,14 @@ export function openWorld(s: OpenStore, options: WorldOptions = {}): World {
     async connect(connectionId, query) {
       const status = await connectOnly(connectionId, query);
       // Writable only once $connect has returned 200, as on API Gateway.
-      if (status === 200) sockets.open.add(connectionId);
+      if (status === 200) {
+        sockets.open.add(connectionId);
+        sockets.active(connectionId);
+      }
       return status;
     },
     async send(connectionId, body) {
+      sockets.active(connectionId);
       await handlers.message({ requestContext: context('$default', connectionId), body });
     },
     async disconnect(connectionId) {

@@ -1,7 +1,8 @@
 import { App, Tags, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { EdgeWebAclStack } from '../lib/edge-web-acl.js';
 import { SignalStack } from '../lib/signal-stack.js';
-import { parseStage, signalStackProps, type StageName } from './config.js';
+import { parseStage, signalStackProps, webAclStackProps, type StageName } from './config.js';
 
 // The stage comes from `-c stage=NAME` (cdk.json sets `dev` as the default); configuration is
 // chosen here and passed down as props. A stage may pin its account and region (`env` in
@@ -22,7 +23,13 @@ try {
 
 const props = signalStackProps(stage);
 const stack = new SignalStack(app, props.stackName, props);
-Tags.of(stack).add('project', 'cevitxe-signal');
-Tags.of(stack).add('stage', stage);
+// A stage's WAF web ACL, when it has one, is a stack of its own in us-east-1 (CloudFront's web
+// ACLs live there); the stage takes its ARN as a plain string, so no cross-region reference.
+const webAclProps = webAclStackProps(stage);
+const webAclStack = webAclProps && new EdgeWebAclStack(app, webAclProps.stackName, webAclProps);
+for (const tagged of webAclStack ? [stack, webAclStack] : [stack]) {
+  Tags.of(tagged).add('project', 'cevitxe-signal');
+  Tags.of(tagged).add('stage', stage);
+}
 
 app.synth();

@@ -1,6 +1,7 @@
 import { RemovalPolicy, type Environment } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Limits } from '../lambda/core/limits.js';
+import type { EdgeWebAclStackProps } from '../lib/edge-web-acl.js';
 import type { SignalMonitoringOptions } from '../lib/signal-monitoring.js';
 import type { SignalServerProps } from '../lib/signal-server.js';
 import type { SignalEdgeSettings, SignalStackProps } from '../lib/signal-stack.js';
@@ -29,10 +30,20 @@ export interface StageConfig extends Required<
 
   /**
    * The edge front door (CloudFront in front of the stage, for the original client's path
-   * form and the fish page): `{ enabled: true }` on the distribution's own name, with
-   * `customDomain` for your own name, or `{ enabled: false }` for none.
+   * form and the fish page): `{ enabled: true, requireEdgeSecret: true }` on the distribution's
+   * own name, with `customDomain` for your own name and `webAclArn` for a WAF web ACL, or
+   * `{ enabled: false }` for none. `requireEdgeSecret: false` lets clients dial the raw
+   * execute-api host, skipping CloudFront and its WAF (docs/deploying.md).
    */
   readonly edge: SignalEdgeSettings;
+
+  /**
+   * The stage's own WAF web ACL stack, `CevitxeSignal-<stage>-waf` in us-east-1, with its rate
+   * limit per viewer IP on handshakes; `undefined`: none (a web ACL costs $6 a month before its
+   * first request). Deploy it, then put its `WebAclArn` output in `edge.webAclArn`.
+   */
+  readonly edgeWebAcl:
+    Pick<EdgeWebAclStackProps, 'handshakesPerWindow' | 'windowSeconds'> | undefined;
 
   /**
    * The stage's dashboard and alarms: `{}` for the defaults, notifying no one; `alarmEmail`
@@ -66,7 +77,8 @@ export const STAGES = {
     // region sets it). Where dev has an account and region of its own, set this to true.
     apiGatewayCloudWatchRole: false,
     deletionProtection: false,
-    edge: { enabled: true },
+    edge: { enabled: true, requireEdgeSecret: true },
+    edgeWebAcl: undefined,
     monitoring: {},
     env: undefined,
   },
@@ -94,7 +106,11 @@ export const STAGES = {
     // edge: { enabled: true, customDomain: { domainName: 'signal.example.com',
     //   certificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/…',
     //   hostedZone: { hostedZoneId: 'Z0123456789ABCDEFGHIJ', zoneName: 'example.com' } } },
-    edge: { enabled: true },
+    // Handshakes that skip CloudFront are refused. With a WAF web ACL (edgeWebAcl below, deployed
+    // first), add webAclArn: 'arn:aws:wafv2:us-east-1:123456789012:global/webacl/…'.
+    edge: { enabled: true, requireEdgeSecret: true },
+    // No WAF; for one, e.g. edgeWebAcl: { handshakesPerWindow: 300, windowSeconds: 300 },
+    edgeWebAcl: undefined,
     // Alarms notify no one; to be e-mailed, e.g. monitoring: { alarmEmail: 'ops@example.com' },
     monitoring: {},
     // Deployed wherever the credentials point; to pin, e.g.
@@ -127,7 +143,9 @@ export function stackNameOf(stage: StageName): string {
  * config as SignalServer props.
  */
 export function signalStackProps(stage: StageName): SignalStackProps & { stackName: string } {
-  const { edge, monitoring, env, ...server }: StageConfig = STAGES[stage];
+  // The WAF web ACL is a stack of its own (webAclStackProps); the stage takes only its ARN.
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars
+  const { edge, edgeWebAcl, monitoring, env, ...server }: StageConfig = STAGES[stage];
   return {
     stackName: stackNameOf(stage),
     ...(env ? { env } : {}),
@@ -135,5 +153,23 @@ export function signalStackProps(stage: StageName): SignalStackProps & { stackNa
     server: { stageName: stage, ...server },
     edge,
     monitoring,
+  };
+}
+
+/**
+ * The props of a stage's WAF web ACL stack, pinned to us-east-1 (and the stage's account, if
+ * pinned), or undefined when the stage has none. `config` is the stage's, or one to try.
+ */
+export function webAclStackProps(
+  stage: StageName,
+  config: StageConfig = STAGES[stage],
+): (EdgeWebAclStackProps & { stackName: string }) | undefined {
+  const { edgeWebAcl, env } = config;
+  if (!edgeWebAcl) return undefined;
+  return {
+    ...edgeWebAcl,
+    stackName: `${stackNameOf(stage)}-waf`,
+    env: { ...(env ? { account: env.account } : {}), region: 'us-east-1' },
+    description: `cevitxe signal server, stage ${stage}: WAF web ACL of the edge (CloudFront, us-east-1)`,
   };
 }

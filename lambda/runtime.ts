@@ -35,7 +35,7 @@ export interface RuntimeSettings {
   limits: Limits;
   logLevel: Level;
   stage: string;
-  /** Optional checks at $connect (ALLOWED_ORIGINS, comma-separated; CONNECT_TOKEN). */
+  /** Optional checks at $connect (EDGE_SECRET; ALLOWED_ORIGINS, comma-separated; CONNECT_TOKEN). */
   access?: AccessPolicy;
 }
 
@@ -88,6 +88,7 @@ export function settingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): R
   if (!isLevel(logLevel))
     throw new Error(`${ENVIRONMENT.logLevel} must be debug, info, warn or error`);
   const token = env[ENVIRONMENT.connectToken];
+  const edgeSecret = env[ENVIRONMENT.edgeSecret];
   return {
     tableName: env[ENVIRONMENT.tableName]!,
     managementEndpoint: env[ENVIRONMENT.managementEndpoint]!,
@@ -102,6 +103,7 @@ export function settingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): R
         .map((origin) => origin.trim())
         .filter(Boolean),
       ...(token ? { token } : {}),
+      ...(edgeSecret ? { edgeSecret } : {}),
     },
   };
 }

@@ -1,4 +1,4 @@
-import { Arn, ArnFormat, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Stack, Token, Validations } from 'aws-cdk-lib';
 import type { IWebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import { Certificate } from 'aws-cdk-lib/aws-certificatemanager';
 import {
@@ -24,6 +24,9 @@ import { AaaaRecord, ARecord, RecordTarget, type IHostedZone } from 'aws-cdk-lib
 import { CloudFrontTarget } from 'aws-cdk-lib/aws-route53-targets';
 import { Construct } from 'constructs';
 import { EDGE_CODE_BUDGET_BYTES, edgeFunctionCode } from '../edge/source.js';
+import { validateCustomDomain, type EdgeCustomDomain } from './edge-custom-domain.js';
+import { EdgeOriginSecret } from './edge-origin-secret.js';
+import { webAclArnProblem } from './edge-web-acl.js';
 
 /**
  * The WebSocket handshake headers the stage needs from the viewer. `Host` is never among them:
@@ -42,25 +45,7 @@ export const FORWARDED_WEBSOCKET_HEADERS = [
  */
 export const VIEWER_ADDRESS_HEADER = 'CloudFront-Viewer-Address';
 
-/** A custom domain for an {@link EdgeFrontDoor}. */
-export interface EdgeCustomDomain {
-  /** The domain name viewers use, e.g. `signal.example.com`. No default. */
-  readonly domainName: string;
-
-  /**
-   * The ARN of an ACM certificate covering `domainName`. CloudFront only uses certificates
-   * from us-east-1; an ARN whose region is known at synth and is not us-east-1 is rejected.
-   * No default.
-   */
-  readonly certificateArn: string;
-
-  /**
-   * A Route 53 public hosted zone holding `domainName`: when given, A and AAAA alias records
-   * point the name at the distribution.
-   * @default - no DNS records; point `domainName` at the distribution yourself
-   */
-  readonly hostedZone?: IHostedZone;
-}
+export type { EdgeCustomDomain } from './edge-custom-domain.js';
 
 /**
  * Properties of an {@link EdgeFrontDoor}. Give either `stage`, or `originDomainName` together
@@ -116,6 +101,21 @@ export interface EdgeFrontDoorProps {
   readonly forwardOriginHeader?: boolean;
 
   /**
+   * Whether CloudFront proves itself to the stage: an {@link EdgeOriginSecret}, generated at
+   * deploy, sent as the `X-Origin-Verify` custom origin header. The stage's `$connect` must then
+   * require it (see {@link EdgeFrontDoor.originSecret}), or the header proves nothing.
+   * @default false
+   */
+  readonly originSecret?: boolean;
+
+  /**
+   * The ARN of a WAFv2 web ACL of scope CLOUDFRONT (in us-east-1, e.g. an EdgeWebAclStack's),
+   * given as a plain string.
+   * @default - no web ACL
+   */
+  readonly webAclArn?: string;
+
+  /**
    * A description of the distribution.
    * @default - 'cevitxe signal server edge for stage <stage name>'
    */
@@ -158,6 +158,8 @@ export class EdgeFrontDoor extends Construct {
   public readonly webSocketUrl: string;
   /** `https://<domainName>`, where the fish page answers. */
   public readonly httpsUrl: string;
+  /** The secret CloudFront sends the stage, when `originSecret` is on. */
+  public readonly originSecret?: EdgeOriginSecret;
 
   constructor(scope: Construct, id: string, props: EdgeFrontDoorProps) {
     super(scope, id);
@@ -165,6 +167,9 @@ export class EdgeFrontDoor extends Construct {
     const { originDomainName, stageName } = resolveOrigin(props);
     const customDomain = props.customDomain;
     if (customDomain) validateCustomDomain(customDomain);
+    const webAclProblem =
+      props.webAclArn === undefined ? undefined : webAclArnProblem(props.webAclArn);
+    if (webAclProblem) throw new Error(`EdgeFrontDoor: ${webAclProblem}`);
     if (props.minimumProtocolVersion !== undefined && !customDomain) {
       throw new Error(
         'EdgeFrontDoor: minimumProtocolVersion needs a customDomain; the default *.cloudfront.net certificate has a fixed security policy',
@@ -173,8 +178,12 @@ export class EdgeFrontDoor extends Construct {
 
     this.function = this.createRewriteFunction(stageName);
     this.originRequestPolicy = this.createOriginRequestPolicy(id, props.forwardOriginHeader);
+    if (props.originSecret) this.originSecret = new EdgeOriginSecret(this, 'OriginSecret');
     this.distribution = this.createDistribution(originDomainName, stageName, props);
-    acknowledgeNagFindings(this.distribution, customDomain !== undefined);
+    acknowledgeNagFindings(this.distribution, {
+      hasCustomDomain: customDomain !== undefined,
+      hasWebAcl: props.webAclArn !== undefined,
+    });
     if (customDomain?.hostedZone) this.createAliasRecords(customDomain, customDomain.hostedZone);
 
     this.domainName = customDomain?.domainName ?? this.distribution.distributionDomainName;
@@ -218,20 +227,26 @@ export class EdgeFrontDoor extends Construct {
     });
   }
 
-  /** HTTPS only on both sides, nothing cached, the rewrite function on every request. */
+  /**
+   * HTTPS only on both sides, nothing cached, the rewrite function on every request; the origin
+   * secret's header on every origin request, when there is one.
+   */
   private createDistribution(
     originDomainName: string,
     stageName: string,
     props: EdgeFrontDoorProps,
   ): Distribution {
-    const { customDomain } = props;
+    const { customDomain, webAclArn } = props;
+    const secret = this.originSecret;
     return new Distribution(this, 'Distribution', {
       comment: props.comment ?? `cevitxe signal server edge for stage ${stageName}`,
       priceClass: props.priceClass ?? PriceClass.PRICE_CLASS_ALL,
+      ...(webAclArn === undefined ? {} : { webAclId: webAclArn }),
       defaultBehavior: {
         origin: new HttpOrigin(originDomainName, {
           protocolPolicy: OriginProtocolPolicy.HTTPS_ONLY,
           originSslProtocols: [OriginSslPolicy.TLS_V1_2],
+          ...(secret ? { customHeaders: { [secret.headerName]: secret.headerValue } } : {}),
         }),
         viewerProtocolPolicy: ViewerProtocolPolicy.HTTPS_ONLY,
         // The function answers every method itself except GET (405 for the others).
@@ -269,9 +284,12 @@ export class EdgeFrontDoor extends Construct {
 
 /**
  * The cdk-nag AwsSolutions findings this construct accepts, each with why it fits this product.
- * CFR4 only applies, and is only accepted, without a custom domain.
+ * CFR2 only applies, and is only accepted, without a web ACL; CFR4 without a custom domain.
  */
-function acknowledgeNagFindings(distribution: Distribution, hasCustomDomain: boolean): void {
+function acknowledgeNagFindings(
+  distribution: Distribution,
+  { hasCustomDomain, hasWebAcl }: { hasCustomDomain: boolean; hasWebAcl: boolean },
+): void {
   const validations = Validations.of(distribution);
   validations.acknowledge(
     {
@@ -280,16 +298,18 @@ function acknowledgeNagFindings(distribution: Distribution, hasCustomDomain: boo
         'A signal server for cevitxe users anywhere: no country is excluded by design. An operator who must restrict countries can add geo restrictions to the distribution.',
     },
     {
-      id: 'AwsSolutions-CFR2',
-      reason:
-        "WAF would only see the WebSocket handshake, never the frames after it. The edge function already refuses malformed paths, other methods and unknown paths itself, and the stage's throttling bounds the request rate; a web ACL (a monthly fee plus per-request charges) is left to operators who need one.",
-    },
-    {
       id: 'AwsSolutions-CFR3',
       reason:
         "CloudFront standard logs record every request's path and query string, which carry the peer ids, the document key and the optional shared token, and this product keeps keys and tokens out of logs. Handshakes that reach the stage are in its access log (which never logs the query); refusals at the edge show in CloudFront's metrics.",
     },
   );
+  if (!hasWebAcl) {
+    validations.acknowledge({
+      id: 'AwsSolutions-CFR2',
+      reason:
+        "WAF would only see the WebSocket handshake, never the frames after it. The edge function already refuses malformed paths, other methods and unknown paths itself, and the stage's throttling bounds the request rate; a web ACL ($5 a month, $1 a rule, $0.60 per million requests) is optional: webAclArn attaches one, e.g. an EdgeWebAclStack's.",
+    });
+  }
   if (!hasCustomDomain) {
     validations.acknowledge({
       id: 'AwsSolutions-CFR4',
@@ -335,44 +355,4 @@ function resolveOrigin(props: EdgeFrontDoorProps): { originDomainName: string; s
     );
   }
   return { originDomainName: domain, stageName: name };
-}
-
-function validateCustomDomain(domain: EdgeCustomDomain): void {
-  const { domainName, certificateArn, hostedZone } = domain;
-  if (
-    !Token.isUnresolved(domainName) &&
-    !/^(?!-)[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/.test(domainName)
-  ) {
-    throw new Error(
-      `EdgeFrontDoor: customDomain.domainName must be a host name, got ${JSON.stringify(domainName)}`,
-    );
-  }
-  if (!Token.isUnresolved(certificateArn)) {
-    let service: string;
-    let region: string | undefined;
-    try {
-      ({ service, region } = Arn.split(certificateArn, ArnFormat.SLASH_RESOURCE_NAME));
-    } catch {
-      throw new Error(
-        `EdgeFrontDoor: customDomain.certificateArn is not an ARN: ${JSON.stringify(certificateArn)}`,
-      );
-    }
-    if (service !== 'acm') {
-      throw new Error('EdgeFrontDoor: customDomain.certificateArn must be an ACM certificate ARN');
-    }
-    if (region !== undefined && !Token.isUnresolved(region) && region !== 'us-east-1') {
-      throw new Error(
-        `EdgeFrontDoor: CloudFront only uses ACM certificates from us-east-1; customDomain.certificateArn is in ${region}`,
-      );
-    }
-  }
-  if (hostedZone && !Token.isUnresolved(domainName) && !Token.isUnresolved(hostedZone.zoneName)) {
-    const zone = hostedZone.zoneName.replace(/\.$/, '').toLowerCase();
-    const name = domainName.toLowerCase();
-    if (name !== zone && !name.endsWith(`.${zone}`)) {
-      throw new Error(
-        `EdgeFrontDoor: customDomain.domainName ${domainName} is not in the hosted zone ${zone}`,
-      );
-    }
-  }
 }

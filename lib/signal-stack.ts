@@ -1,6 +1,7 @@
 import { CfnOutput, Stack, Token, type StackProps } from 'aws-cdk-lib';
 import { HostedZone } from 'aws-cdk-lib/aws-route53';
 import type { Construct } from 'constructs';
+import { ENVIRONMENT } from '../lambda/core/environment.js';
 import { EdgeFrontDoor, type EdgeCustomDomain } from './edge-front-door.js';
 import { SignalMonitoring, type SignalMonitoringOptions } from './signal-monitoring.js';
 import { SignalServer, type SignalServerProps } from './signal-server.js';
@@ -37,6 +38,22 @@ export interface SignalEdgeOn {
    * @default - only the distribution's own `*.cloudfront.net` name
    */
   readonly customDomain?: SignalEdgeDomain;
+
+  /**
+   * Whether `$connect` refuses (403) a handshake that did not come through this distribution:
+   * CloudFront sends a secret generated at deploy time as a custom origin header, and the
+   * connect function requires it. Off, anyone who knows the raw execute-api host (a stack
+   * output) can skip CloudFront, its WAF and its viewer address.
+   * @default true
+   */
+  readonly requireEdgeSecret?: boolean;
+
+  /**
+   * The ARN of a WAFv2 web ACL of scope CLOUDFRONT for the distribution, as a plain string (an
+   * EdgeWebAclStack's `WebAclArn` output).
+   * @default - no web ACL
+   */
+  readonly webAclArn?: string;
 }
 
 /** The edge is off: clients connect to the stage URL with the query form only. */
@@ -87,8 +104,10 @@ export class SignalStack extends Stack {
   constructor(scope: Construct, id: string, props: SignalStackProps = {}) {
     super(scope, id, props);
     const edge = props.edge ?? { enabled: true };
-    if (!edge.enabled && (edge as { customDomain?: unknown }).customDomain !== undefined) {
-      throw new Error(`SignalStack ${id}: edge.customDomain needs edge.enabled: true`);
+    for (const field of ['customDomain', 'requireEdgeSecret', 'webAclArn'] as const) {
+      if (!edge.enabled && (edge as object as Partial<SignalEdgeOn>)[field] !== undefined) {
+        throw new Error(`SignalStack ${id}: edge.${field} needs edge.enabled: true`);
+      }
     }
 
     this.server = new SignalServer(this, 'SignalServer', props.server);
@@ -104,14 +123,25 @@ export class SignalStack extends Stack {
   /**
    * The edge front door in front of the server's stage. Clients only: the functions keep the
    * stage's own callback URL, because the management API is never called through CloudFront.
+   * With the edge secret required, the connect function gets it as a dynamic reference.
    */
   private createEdge(edge: SignalEdgeOn, server: SignalServerProps | undefined): EdgeFrontDoor {
-    return new EdgeFrontDoor(this, 'Edge', {
+    const frontDoor = new EdgeFrontDoor(this, 'Edge', {
       stage: this.server.stage,
       customDomain: edge.customDomain && this.customDomain(edge.customDomain),
       // An Origin allowlist at $connect needs the viewer's Origin through CloudFront.
       forwardOriginHeader: (server?.allowedOrigins ?? []).length > 0,
+      originSecret: edge.requireEdgeSecret ?? true,
+      webAclArn: edge.webAclArn,
     });
+    if (frontDoor.originSecret) {
+      // Resolved at deploy, like the header; the function needs no Secrets Manager access.
+      this.server.connectFunction.addEnvironment(
+        ENVIRONMENT.edgeSecret,
+        frontDoor.originSecret.headerValue,
+      );
+    }
+    return frontDoor;
   }
 
   /** The stage's URLs, and the edge's when there is one. */

@@ -50,6 +50,10 @@ Environment:
   AWS_ENDPOINT_URL_DYNAMODB  use this DynamoDB API (e.g. DynamoDB Local) instead of the
                              in-process one; the table is created when missing
   TABLE_NAME                 table name (default cevitxe-signal-STAGE)
+  EDGE_SECRET                require this secret in the X-Origin-Verify header at $connect,
+                             as a stage with requireEdgeSecret does: the edge (path form) adds
+                             it, a handshake on the stage URL without it gets 403 (default
+                             unset: no check)
 `;
 
 function throttle(value: string | undefined): ThrottleOptions | undefined {
@@ -96,6 +100,7 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv) {
     logLevel,
     dynamoDbEndpoint: env.AWS_ENDPOINT_URL_DYNAMODB || undefined,
     tableName: env.TABLE_NAME || undefined,
+    ...(env.EDGE_SECRET ? { access: { edgeSecret: env.EDGE_SECRET } } : {}),
   };
 }
 

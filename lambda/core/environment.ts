@@ -19,4 +19,6 @@ export const ENVIRONMENT = {
   allowedOrigins: 'ALLOWED_ORIGINS',
   /** The shared token checked at $connect; $connect only. */
   connectToken: 'CONNECT_TOKEN',
+  /** The edge's secret, which $connect requires in the X-Origin-Verify header; $connect only. */
+  edgeSecret: 'EDGE_SECRET',
 } as const;

@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { EDGE_SECRET_HEADER } from '../../lambda/core/access.js';
 import type { Logger } from '../../lambda/core/log.js';
 import {
   isResponse,
@@ -16,12 +17,20 @@ import {
 import { loadRewrite } from '../edge-runtime.js';
 import { answerUpgrade, type Headers } from './http.js';
 
+/** A handshake as the edge forwards it to the stage. */
+export interface ForwardedUpgrade {
+  readonly path: string;
+  readonly query: string;
+  /** The request's headers as Node's `rawHeaders` (name, value, ...), with the edge's own. */
+  readonly rawHeaders: readonly string[];
+}
+
 export interface Edge {
   /**
-   * A handshake off the stage URL: the stage path and query the edge forwards it to, or
-   * undefined once the edge (or its failure, 503) has answered it.
+   * A handshake off the stage URL: the stage path, query and headers the edge forwards it with,
+   * or undefined once the edge (or its failure, 503) has answered it.
    */
-  forwardUpgrade(req: IncomingMessage, socket: Duplex): { path: string; query: string } | undefined;
+  forwardUpgrade(req: IncomingMessage, socket: Duplex): ForwardedUpgrade | undefined;
   /** A plain HTTP request (not an API's): the fish page, a refusal, or 426 when forwarded. */
   serve(req: IncomingMessage, res: ServerResponse): void;
 }
@@ -39,8 +48,28 @@ function edgeBody(response: CloudFrontResponse): string | Buffer {
     : response.body.data;
 }
 
-/** Loads the stage's rewrite; its `console.log` lines go to the gateway's debug log. */
-export function createEdge(stage: string, log: Logger): Edge {
+const SECRET_HEADER = EDGE_SECRET_HEADER.toLowerCase();
+
+/**
+ * The headers CloudFront sends the stage: a viewer's own secret header never passes (CloudFront
+ * overwrites it, or drops it as outside the origin request policy), and the edge's secret is
+ * added when the distribution has one.
+ */
+function originHeaders(rawHeaders: readonly string[], edgeSecret: string | undefined): string[] {
+  const headers: string[] = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    if (rawHeaders[i]!.toLowerCase() !== SECRET_HEADER)
+      headers.push(rawHeaders[i]!, rawHeaders[i + 1]!);
+  }
+  if (edgeSecret !== undefined) headers.push(EDGE_SECRET_HEADER, edgeSecret);
+  return headers;
+}
+
+/**
+ * Loads the stage's rewrite; its `console.log` lines go to the gateway's debug log. With
+ * `edgeSecret`, forwarded handshakes carry it as CloudFront's custom origin header does.
+ */
+export function createEdge(stage: string, log: Logger, edgeSecret?: string): Edge {
   const rewrite = loadRewrite(stage, { log: (line) => log.debug('edge', { line }) });
 
   function run(req: IncomingMessage): CloudFrontViewerRequestResult | undefined {
@@ -71,7 +100,11 @@ export function createEdge(stage: string, log: Logger): Edge {
       const body = edgeBody(result);
       return void answerUpgrade(socket, result.statusCode, edgeHeaders(result), body.toString());
     }
-    return { path: result.uri, query: serializeQuerystring(result.querystring) };
+    return {
+      path: result.uri,
+      query: serializeQuerystring(result.querystring),
+      rawHeaders: originHeaders(req.rawHeaders, edgeSecret),
+    };
   }
 
   function serve(req: IncomingMessage, res: ServerResponse): void {

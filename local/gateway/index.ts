@@ -32,7 +32,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
   const logLevel = options.logLevel ?? 'info';
   const baseLog = createLogger(logLevel, options.logSink ?? readableSink());
   const log = baseLog.with({ route: 'gateway' });
-  const edge = createEdge(stage, log);
+  const edge = createEdge(stage, log, options.access?.edgeSecret);
 
   // DynamoDB first: nothing listens until the table is there.
   const table = await openTable(options, tableName);

@@ -26,7 +26,11 @@ export interface GatewayOptions {
   readonly logSink?: Sink;
   /** The protocol's limits, over the defaults. @default DEFAULT_LIMITS */
   readonly limits?: Partial<Limits>;
-  /** Optional Origin allowlist and shared token at $connect, as a stage may configure. @default none */
+  /**
+   * Optional checks at $connect, as a stage may configure: the edge's secret (which the local
+   * edge then adds to the handshakes it forwards, as CloudFront does), an Origin allowlist and a
+   * shared token. @default none
+   */
   readonly access?: AccessPolicy;
   /** Never deliver `$disconnect` (AWS delivers it best effort only): for tests. @default false */
   readonly dropDisconnects?: boolean;

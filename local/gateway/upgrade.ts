@@ -13,7 +13,7 @@ import { MAX_FRAME_BYTES } from '../../lambda/core/limits.js';
 import { connectEvent, newAwsId, type ConnectionFacts } from '../events.js';
 import { CLOSE } from './close-codes.js';
 import { addConnection, closeConnection, disconnect, openConnection } from './connection.js';
-import type { Edge } from './edge.js';
+import type { Edge, ForwardedUpgrade } from './edge.js';
 import { answerUpgrade, json, splitUrl } from './http.js';
 import type { GatewayContext } from './state.js';
 
@@ -58,16 +58,17 @@ function connectionFacts(ctx: GatewayContext, req: IncomingMessage): ConnectionF
 }
 
 /**
- * The query of a handshake API Gateway would take to `$connect`, or undefined once it has been
- * refused: through the edge when off the stage URL, then the checks API Gateway makes first.
+ * The query and headers of a handshake API Gateway would take to `$connect`, or undefined once it
+ * has been refused: through the edge when off the stage URL, then the checks API Gateway makes
+ * first.
  */
 function admit(
   ctx: GatewayContext,
   edge: Edge,
   req: IncomingMessage,
   socket: Duplex,
-): string | undefined {
-  let target = splitUrl(req.url ?? '/');
+): Omit<ForwardedUpgrade, 'path'> | undefined {
+  let target: ForwardedUpgrade = { ...splitUrl(req.url ?? '/'), rawHeaders: req.rawHeaders };
   if (target.path !== ctx.stagePath) {
     // Not API Gateway's own URL: through the edge front door, as behind CloudFront.
     const forwarded = edge.forwardUpgrade(req, socket);
@@ -84,7 +85,7 @@ function admit(
     ctx.log.info('handshake throttled', { status: 429 });
     return void refuse(socket, 429, 'TooManyRequestsException', 'Too Many Requests');
   }
-  return target.query;
+  return { query: target.query, rawHeaders: target.rawHeaders };
 }
 
 export function createUpgrade(ctx: GatewayContext, edge: Edge): UpgradeHandler {
@@ -100,8 +101,8 @@ export function createUpgrade(ctx: GatewayContext, edge: Edge): UpgradeHandler {
   return async (req, socket, head) => {
     socket.on('error', () => socket.destroy());
     if (ctx.stopping) return answerUpgrade(socket, 503, {}, '');
-    const query = admit(ctx, edge, req, socket);
-    if (query === undefined) return;
+    const admitted = admit(ctx, edge, req, socket);
+    if (admitted === undefined) return;
 
     const facts = connectionFacts(ctx, req);
     const connection = addConnection(ctx, facts);
@@ -112,7 +113,7 @@ export function createUpgrade(ctx: GatewayContext, edge: Edge): UpgradeHandler {
     try {
       const port = (req.socket.address() as AddressInfo).port;
       result = await ctx.handlers.connect(
-        connectEvent(facts, req.rawHeaders, query, { port, proto: 'http' }),
+        connectEvent(facts, admitted.rawHeaders, admitted.query, { port, proto: 'http' }),
       );
     } catch (error) {
       closeConnection(ctx, connection);

@@ -12,6 +12,7 @@ import {
   CERTIFICATE_ARN,
   distributionConfig,
   onlyResource,
+  WEB_ACL_ARN,
   type Json,
 } from './fixtures.js';
 
@@ -224,6 +225,64 @@ describe('EdgeFrontDoor with a custom domain', () => {
         },
       })),
     ).not.toThrow();
+  });
+});
+
+describe('EdgeFrontDoor with an origin secret', () => {
+  const { template, edge } = edgeStack((stage) => ({ stage, originSecret: true }));
+  const secretId = onlyResource(template, 'AWS::SecretsManager::Secret').id;
+
+  it('sends the secret as X-Origin-Verify, from a dynamic reference to the secret it generates', () => {
+    const origin = (distributionConfig(template).Origins as Json[])[0]!;
+    expect(origin.OriginCustomHeaders).toEqual([
+      {
+        HeaderName: 'X-Origin-Verify',
+        HeaderValue: {
+          'Fn::Join': ['', ['{{resolve:secretsmanager:', { Ref: secretId }, ':SecretString:::}}']],
+        },
+      },
+    ]);
+    expect(edge.originSecret?.headerName).toBe('X-Origin-Verify');
+  });
+
+  it('has Secrets Manager generate 64 letters and digits at deploy, so no value is in the template', () => {
+    const secret = onlyResource(template, 'AWS::SecretsManager::Secret').properties;
+    expect(secret.GenerateSecretString).toEqual({
+      PasswordLength: 64,
+      ExcludePunctuation: true,
+      IncludeSpace: false,
+    });
+    expect(secret).not.toHaveProperty('SecretString');
+    expect(JSON.stringify(template.toJSON())).not.toMatch(/"SecretString"/);
+  });
+
+  it('sends no custom header without one', () => {
+    const { template } = edgeStack();
+    template.resourceCountIs('AWS::SecretsManager::Secret', 0);
+    expect((distributionConfig(template).Origins as Json[])[0]).not.toHaveProperty(
+      'OriginCustomHeaders',
+    );
+  });
+});
+
+describe('EdgeFrontDoor with a WAF web ACL', () => {
+  it('attaches the web ACL by its ARN', () => {
+    const { template } = edgeStack((stage) => ({ stage, webAclArn: WEB_ACL_ARN }));
+    expect(distributionConfig(template).WebACLId).toBe(WEB_ACL_ARN);
+  });
+
+  it('attaches none by default', () => {
+    expect(distributionConfig(edgeStack().template)).not.toHaveProperty('WebACLId');
+  });
+
+  it.each([
+    ['a regional web ACL', WEB_ACL_ARN.replace(':global/', ':regional/')],
+    ['one outside us-east-1', WEB_ACL_ARN.replace('us-east-1', 'eu-west-1')],
+    ['a WAF Classic id', 'a1b2c3d4-5678-90ab-cdef-EXAMPLE11111'],
+  ])('refuses %s', (_what, webAclArn) => {
+    expect(() => edgeStack((stage) => ({ stage, webAclArn }))).toThrow(
+      /EdgeFrontDoor: webAclArn must be the ARN of a WAFv2 web ACL of scope CLOUDFRONT/,
+    );
   });
 });
 

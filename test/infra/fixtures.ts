@@ -24,6 +24,10 @@ afterAll(() => rmSync(SYNTH_ROOT, { recursive: true, force: true }));
 export const CERTIFICATE_ARN =
   'arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555';
 
+/** A WAFv2 web ACL ARN of scope CLOUDFRONT, which CloudFront takes from us-east-1 only. */
+export const WEB_ACL_ARN =
+  'arn:aws:wafv2:us-east-1:123456789012:global/webacl/CevitxeSignal-prod-waf-edge/a1b2c3d4-5678-90ab-cdef-EXAMPLE11111';
+
 /**
  * The context `cdk synth` gives bin/app.ts from cdk.json (the feature flags among it), so that
  * the tests see the templates the CLI makes.

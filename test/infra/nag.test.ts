@@ -12,8 +12,15 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { describe, expect, it } from 'vitest';
 import { signalStackProps, STAGES, type StageName } from '../../bin/config.js';
+import { EdgeWebAclStack } from '../../lib/edge-web-acl.js';
 import { SignalStack, type SignalStackProps } from '../../lib/signal-stack.js';
-import { appWithoutBundling, CERTIFICATE_ARN, customStack, stageStack } from './fixtures.js';
+import {
+  appWithoutBundling,
+  CERTIFICATE_ARN,
+  customStack,
+  stageStack,
+  WEB_ACL_ARN,
+} from './fixtures.js';
 
 /** Every unacknowledged AwsSolutions error and warning, one readable line each. */
 function findings(scope: IConstruct): string[] {
@@ -62,6 +69,8 @@ describe.each(Object.keys(STAGES) as StageName[])('the %s stage', (stage) => {
         'AwsSolutions-IAM5[…]',
         // The deliver function's failure queue is itself a dead-letter queue.
         'AwsSolutions-SQS3',
+        // The edge's secret: a dynamic reference is only resolved when its users are updated.
+        ...(STAGES[stage].edge.requireEdgeSecret ? ['AwsSolutions-SMG4'] : []),
       ].sort(),
     );
     for (const { id, reason } of acks) {
@@ -124,8 +133,24 @@ describe('the configurations a stage can choose', () => {
     ],
     ['access logging off', { server: { accessLogging: false, apiGatewayCloudWatchRole: false } }],
     ['alarms e-mailed', { monitoring: { alarmEmail: 'ops@example.com' } }],
+    ['the edge secret not required', { edge: { enabled: true, requireEdgeSecret: false } }],
+    ['a WAF web ACL on the edge', { edge: { enabled: true, webAclArn: WEB_ACL_ARN } }],
   ])('pass with %s', (_what, props) => {
     expect(findings(customStack(props).stack)).toEqual([]);
+  });
+
+  it('meets CFR2 with a web ACL instead of accepting it', () => {
+    const { stack } = customStack({ edge: { enabled: true, webAclArn: WEB_ACL_ARN } });
+    expect(acknowledgments(stack).map(({ id }) => id)).not.toContain('AwsSolutions-CFR2');
+    expect(findings(stack)).toEqual([]);
+  });
+
+  it('finds nothing in the WAF web ACL stack', () => {
+    const stack = new EdgeWebAclStack(appWithoutBundling(), 'Waf', {
+      env: { region: 'us-east-1' },
+    });
+    expect(findings(stack)).toEqual([]);
+    expect(acknowledgments(stack)).toEqual([]);
   });
 
   it('holds TLS 1.2 at a custom domain instead of accepting CFR4', () => {

@@ -52,10 +52,11 @@ describe.each(Object.keys(STAGES) as StageName[])('the %s stage', (stage) => {
   const { stack, template } = stageStack(stage);
   const edge = stack.edge!;
 
-  it('has the edge on by default', () => {
-    expect(STAGES[stage].edge).toEqual({ enabled: true });
-    expect(signalStackProps(stage).edge).toEqual({ enabled: true });
+  it('has the edge on by default, requiring its secret', () => {
+    expect(STAGES[stage].edge).toEqual({ enabled: true, requireEdgeSecret: true });
+    expect(signalStackProps(stage).edge).toEqual({ enabled: true, requireEdgeSecret: true });
     expect(signalStackProps(stage).server).not.toHaveProperty('edge');
+    expect(signalStackProps(stage).server).not.toHaveProperty('edgeWebAcl');
     template.resourceCountIs('AWS::CloudFront::Distribution', 1);
     template.resourceCountIs('AWS::CloudFront::Function', 1);
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkAccess } from '../../lambda/core/access.js';
+import { checkAccess, EDGE_SECRET_HEADER } from '../../lambda/core/access.js';
 
 describe('checkAccess', () => {
   it('lets every handshake through when no policy is set', () => {
@@ -38,5 +38,37 @@ describe('checkAccess', () => {
       401,
     );
     expect(checkAccess(policy, { origin: 'https://a.example' }, { token: 't' })).toBeUndefined();
+  });
+
+  it('refuses a handshake without the edge secret header with 403, matching the name in any case', () => {
+    const policy = { edgeSecret: 'edge-secret' };
+    expect(checkAccess(policy, { [EDGE_SECRET_HEADER]: 'edge-secret' }, {})).toBeUndefined();
+    expect(checkAccess(policy, { 'x-origin-verify': 'edge-secret' }, {})).toBeUndefined();
+    for (const headers of [
+      {},
+      null,
+      { 'x-origin-verify': 'edge-secre' },
+      { 'x-origin-verify': '' },
+    ]) {
+      const refusal = checkAccess(policy, headers, {});
+      expect(refusal).toEqual({ statusCode: 403, reason: 'not through the edge' });
+      expect(JSON.stringify(refusal)).not.toContain('edge-secre');
+    }
+  });
+
+  it('does not take the edge secret from the query', () => {
+    const policy = { edgeSecret: 'edge-secret' };
+    expect(checkAccess(policy, {}, { 'X-Origin-Verify': 'edge-secret' })?.statusCode).toBe(403);
+  });
+
+  it('checks the edge secret before the origin and the token', () => {
+    const policy = { edgeSecret: 'e', allowedOrigins: ['https://a.example'], token: 't' };
+    const origin = { origin: 'https://a.example' };
+    expect(checkAccess(policy, origin, { token: 't' })?.reason).toBe('not through the edge');
+    expect(
+      checkAccess(policy, { ...origin, 'x-origin-verify': 'e' }, { token: 't' }),
+    ).toBeUndefined();
+    expect(checkAccess(policy, { 'x-origin-verify': 'e' }, { token: 't' })?.statusCode).toBe(403);
+    expect(checkAccess(policy, { ...origin, 'x-origin-verify': 'e' }, {})?.statusCode).toBe(401);
   });
 });

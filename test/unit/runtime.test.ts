@@ -75,13 +75,18 @@ describe('settingsFromEnvironment', () => {
       STAGE: 'prod',
       ALLOWED_ORIGINS: ' https://a.example , https://b.example,,',
       CONNECT_TOKEN: 'secret',
+      EDGE_SECRET: 'from-the-edge',
     });
     expect(settings).toMatchObject({
       deliverFunctionName: 'deliver-fn',
       limits: { ...DEFAULT_LIMITS, maxKeysPerPeer: 10 },
       logLevel: 'debug',
       stage: 'prod',
-      access: { allowedOrigins: ['https://a.example', 'https://b.example'], token: 'secret' },
+      access: {
+        allowedOrigins: ['https://a.example', 'https://b.example'],
+        token: 'secret',
+        edgeSecret: 'from-the-edge',
+      },
     });
   });
 

@@ -2,8 +2,7 @@
  * The cost model: what an operation costs, from its measured calls and capacity units and the
  * price table (prices.ts), under assumptions stated here and printed with the figures.
  */
-import type { OperationResult, OperationsRun } from './operations.js';
-import { MODEL_JOIN } from './operations.js';
+import { MODEL_JOIN, type OperationResult, type OperationsRun } from '../testing/operations.js';
 import { PRICES } from './prices.js';
 
 export interface CostAssumptions {

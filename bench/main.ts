@@ -4,8 +4,9 @@
  *
  *   1. relay throughput and p50/p99 latency through the local gateway (N pairs × M frames, real
  *      ws clients), beside a bare WebSocket pipe measured in the same run as the floor;
- *   2. AWS calls per protocol operation, counted at the SDK on the real clients, each beside its
- *      floor (bench/floors.ts), and the number of scans;
+ *   2. AWS calls per protocol operation, counted at the SDK on the real clients (what the cost
+ *      model prices; test/e2e/calls-per-operation.test.ts checks them against their floors), and
+ *      the number of scans;
  *   3. each Lambda bundle's size and cold init time beside an empty handler's;
  *   4. the modelled price per million relayed frames and per peer-hour (bench/cost.ts,
  *      prices in bench/prices.ts);
@@ -18,7 +19,10 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { startGateway } from '../local/gateway/index.js';
 import { integer, readCommandLine, runCommand, UsageError, valued } from '../scripts/cli.js';
+import { measureOperations, type OperationsRun } from '../testing/operations.js';
+import { callsOf, SdkCallCounter } from '../testing/sdk-calls.js';
 import { measureBundles, type BundlesRun } from './bundles.js';
+import { openSocket } from './client.js';
 import { costModel, DEFAULT_ASSUMPTIONS, type CostModel } from './cost.js';
 import { describeFanOut, measureFanOut } from './fanout.js';
 import {
@@ -27,7 +31,6 @@ import {
   transportTargets,
   type TransportRun,
 } from './transport.js';
-import { JOIN_POINTS, measureOperations, type OperationsRun } from './operations.js';
 import { measureRelay, type RelayLoad, type RelaySection } from './relay.js';
 import {
   FUNCTIONS,
@@ -40,15 +43,13 @@ import {
   printOperations,
   printRelay,
   Report,
-  verdict,
 } from './report.js';
-import { callsOf, SdkCallCounter } from './sdk-calls.js';
 import { num } from './stats.js';
 
 const USAGE = `Usage: npm run bench -- [options]
 
 Measures the signal server on this machine: relay throughput and latency through the local
-gateway beside a bare WebSocket pipe, AWS calls per protocol operation beside their floors,
+gateway beside a bare WebSocket pipe, AWS calls per protocol operation,
 bundle sizes and cold init, and the modelled price per million frames and per peer-hour.
 
   --pairs N              relay pairs (env BENCH_PAIRS; default 10)
@@ -154,7 +155,7 @@ async function measureThroughGateway(
     }
     if (options.sections.has('calls')) {
       console.error('[bench] counting AWS calls per operation…');
-      measured.ops = await measureOperations(gateway, counter);
+      measured.ops = await measureOperations(gateway, counter, openSocket);
       const unattributed =
         callsOf(counter.snapshot()) -
         callsOf(counter.snapshot('$connect')) -
@@ -178,17 +179,12 @@ function printTargets(report: Report, { relay, ops, bundles, transport, scans }:
     report.both(`${met ? '✓' : '✗'} ${text}`);
     if (!met && why) report.both(`  why: ${why}`);
   };
-  if (ops || relay) {
-    const steadyDynamo = ops ? callsOf(ops.byId('steadyFrame').measured, 'DynamoDB') : 0;
-    const runDynamo = relay ? callsOf(relay.calls, 'DynamoDB') : 0;
-    const measured = [
-      ...(ops ? [`${num(steadyDynamo)} per frame measured alone`] : []),
-      ...(relay ? [`${runDynamo} in the throughput rounds' ${relay.frames} frames`] : []),
-    ];
+  if (relay) {
+    const dynamo = callsOf(relay.calls, 'DynamoDB');
     line(
-      steadyDynamo === 0 && runDynamo === 0,
-      `zero DynamoDB requests per steady-state relayed frame (${measured.join('; ')})`,
-      'a warm function found no cached peer for the socket: see section 2',
+      dynamo === 0,
+      `zero DynamoDB requests per steady-state relayed frame (${dynamo} in the throughput rounds' ${relay.frames} frames)`,
+      'a warm function found no cached peer for the socket',
     );
   }
   if (ops || relay)
@@ -197,18 +193,6 @@ function printTargets(report: Report, { relay, ops, bundles, transport, scans }:
       `zero scans (${scans} in the whole run)`,
       'a Scan was sent: the store must query or get instead',
     );
-  if (ops) {
-    const joins = ops.results.filter((op) => op.id.startsWith('join:'));
-    const atFloor = joins.filter((op) => Object.keys(op.excess).length === 0);
-    line(
-      atFloor.length === joins.length,
-      `per-Join calls at the floor (${atFloor.length} of ${joins.length} points: ${JOIN_POINTS.map(([k, m]) => `k=${k} m=${m}`).join(', ')})`,
-      joins
-        .filter((op) => Object.keys(op.excess).length)
-        .map((op) => `${op.name}: ${verdict(op)}`)
-        .join('; '),
-    );
-  }
   if (bundles) {
     const ratios = FUNCTIONS.map((name) => [name, initRatio(bundles, name)] as const);
     const worst = Math.max(...ratios.map(([, r]) => r));

@@ -9,7 +9,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
 import { openSocket } from './client.js';
-import { addStats, emptyStats, type SdkCallCounter, type Tally } from './sdk-calls.js';
+import { addStats, emptyStats, type SdkCallCounter, type Tally } from '../testing/sdk-calls.js';
 import { percentile, query } from './stats.js';
 
 export interface RelayLoad {

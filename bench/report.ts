@@ -3,13 +3,13 @@
  * markdown that docs/performance.md is made from.
  */
 import os from 'node:os';
+import { MODEL_JOIN, type OperationsRun } from '../testing/operations.js';
+import { callsOf, unitsIn, type Tally } from '../testing/sdk-calls.js';
 import { NO_SOURCE_MAPS, type BundlesRun } from './bundles.js';
 import { price, type Bill, type CostModel } from './cost.js';
-import { MODEL_JOIN, type OperationResult, type OperationsRun } from './operations.js';
 import { PRICE_LABELS, PRICES, PRICES_AS_OF, type PriceItem } from './prices.js';
 import type { RelayLoad, RelayResult, RelaySection } from './relay.js';
-import { callsOf, unitsIn, type Tally } from './sdk-calls.js';
-import { kib, markdownTable, num, table, usd } from './stats.js';
+import { kib, markdownTable, median, num, table, usd } from './stats.js';
 
 export const INIT_TARGET = 1.3;
 
@@ -39,19 +39,16 @@ const FAILURE_LABELS: Record<string, string> = {
 };
 
 /** "DynamoDB GetItem 1, UpdateItem 4 (1 condition failed); @connections PostToConnection 1" */
-function describeCalls(
-  calls: Record<string, { n: number; failed?: Record<string, number> }>,
-): string {
+export function describeTally(tally: Tally): string {
   const byService = new Map<string, string[]>();
-  const keys = Object.keys(calls).sort();
-  for (const key of keys) {
+  for (const key of [...tally.keys()].sort()) {
     const [service, command] = key.split(' ') as [string, string];
-    const { n, failed } = calls[key]!;
-    const failures = Object.entries(failed ?? {})
+    const { calls, failed } = tally.get(key)!;
+    const failures = Object.entries(failed)
       .filter(([, count]) => count > 0)
       .map(([name, count]) => `${num(count)} ${FAILURE_LABELS[name] ?? name}`);
     const list = byService.get(service) ?? [];
-    list.push(`${command} ${num(n)}${failures.length ? ` (${failures.join(', ')})` : ''}`);
+    list.push(`${command} ${num(calls)}${failures.length ? ` (${failures.join(', ')})` : ''}`);
     byService.set(service, list);
   }
   const services = [...byService.keys()].sort(
@@ -60,35 +57,6 @@ function describeCalls(
   return services.length
     ? services.map((service) => `${service} ${byService.get(service)!.join(', ')}`).join('; ')
     : 'none';
-}
-
-export const describeTally = (tally: Tally) =>
-  describeCalls(
-    Object.fromEntries(
-      [...tally].map(([key, stats]) => [key, { n: stats.calls, failed: stats.failed }]),
-    ),
-  );
-
-const describeFloor = (calls: Readonly<Record<string, number>>) =>
-  describeCalls(
-    Object.fromEntries(
-      Object.entries(calls)
-        .filter(([, n]) => n > 0)
-        .map(([key, n]) => [key, { n }]),
-    ),
-  );
-
-function describeExcess(excess: Record<string, number>): string {
-  return Object.entries(excess)
-    .map(([key, n]) => `${n > 0 ? '+' : '−'}${num(Math.abs(n))} ${key}`)
-    .join(', ');
-}
-
-export function verdict(op: OperationResult): string {
-  const deltas = Object.values(op.excess);
-  if (deltas.length === 0) return 'at floor';
-  if (deltas.some((n) => n < 0)) return `differs: ${describeExcess(op.excess)}`;
-  return `above: ${describeExcess(op.excess)}`;
 }
 
 export function machine(): string {
@@ -139,42 +107,21 @@ export function printOperations(
   report.both('### 2. AWS calls per protocol operation');
   report.both();
   report.both(
-    'Counted at the SDK by a middleware on the real clients (each call once, whatever its outcome; retries none here), isolated per operation with the gateway quiescent before and after. The floor is the fewest calls the operation needs in this design; its reason is in bench/floors.ts and below.',
+    "Counted at the SDK by a middleware on the real clients (each call once, whatever its outcome), isolated per operation with the gateway quiescent before and after: what the cost model prices. Each operation's floor, and the reason for each call above it, are checked by test/e2e/calls-per-operation.test.ts.",
   );
   report.both();
-  for (const op of ops.results) {
-    const units = unitsIn(op.measured);
-    report.print(
-      `  ${op.name} — ${op.per}: ${verdict(op) === 'at floor' ? 'at floor ✓' : verdict(op)}`,
-    );
-    report.print(
-      `      measured  ${describeTally(op.measured)}  [DynamoDB units: ${num(units.read)} read, ${num(units.write)} write]`,
-    );
-    report.print(`      floor     ${describeFloor(op.floor.calls)}: ${op.floor.why}`);
-    if (op.reason) report.print(`      why       ${op.reason}`);
-  }
   const rows = [
-    ['operation', 'measured', 'floor', 'vs floor'],
-    ...ops.results.map((op) => [
-      op.per === 'per operation' ? op.name : `${op.name}, ${op.per}`,
-      describeTally(op.measured),
-      describeFloor(op.floor.calls),
-      verdict(op),
-    ]),
+    ['operation', 'measured', 'DynamoDB units (read, write)'],
+    ...ops.results.map((op) => {
+      const units = unitsIn(op.measured);
+      return [
+        op.per === 'per operation' ? op.name : `${op.name}, ${op.per}`,
+        describeTally(op.measured),
+        `${num(units.read)}, ${num(units.write)}`,
+      ];
+    }),
   ];
-  report.md.push(markdownTable(rows));
-  report.md.push('');
-  report.md.push('Floors:');
-  const reasons = new Map<string, string[]>();
-  for (const op of ops.results)
-    reasons.set(op.floor.why, [...(reasons.get(op.floor.why) ?? []), op.name]);
-  for (const [why, names] of reasons) report.md.push(`- ${names.join('; ')}: ${why}.`);
-  const above = ops.results.filter((op) => op.reason);
-  if (above.length) {
-    report.md.push('');
-    report.md.push('Above the floor, and why:');
-    for (const op of above) report.md.push(`- ${op.name}: ${op.reason}`);
-  }
+  report.table(rows);
   report.both();
   report.both(`Scans in the whole run: ${scans}. Calls made outside any handler: ${unattributed}.`);
   report.both();
@@ -284,7 +231,7 @@ export function printCost(report: Report, model: CostModel, ops: OperationsRun):
   report.both();
   const steady = ops.byId('steadyFrame');
   report.both(
-    `Assumptions: Lambda ${a.memoryMb} MB arm64 (the prod stage); each invocation runs ${a.msPerInvocation} ms plus ${a.msPerAwsCall} ms per AWS call it makes, taken one after another (an assumption for in-region round trips, not measured here: locally a steady-state frame's handler took ${num(steady.localMs.$default ?? NaN, 2)} ms over loopback). A message in per client frame, a message out per successful PostToConnection (frames ≤ 32 KB: one message each); $connect and $disconnect are not messages. DynamoDB units as the table reported them per call (ReturnConsumedCapacity), a failed conditional write as 1 WRU. No free tier.`,
+    `Assumptions: Lambda ${a.memoryMb} MB arm64 (the prod stage); each invocation runs ${a.msPerInvocation} ms plus ${a.msPerAwsCall} ms per AWS call it makes, taken one after another (an assumption for in-region round trips, not measured here: locally a steady-state frame's handler took ${num(median(steady.handlerMs.$default ?? []), 2)} ms over loopback). A message in per client frame, a message out per successful PostToConnection (frames ≤ 32 KB: one message each); $connect and $disconnect are not messages. DynamoDB units as the table reported them per call (ReturnConsumedCapacity), a failed conditional write as 1 WRU. No free tier.`,
   );
   report.both();
   report.both(`Per million steady-state relayed frames (${describeTally(steady.measured)} each):`);

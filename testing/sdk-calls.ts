@@ -125,7 +125,7 @@ export class SdkCallCounter {
           throw error;
         }
       },
-      { step: 'initialize', name: 'benchCountCalls', priority: 'high' },
+      { step: 'initialize', name: 'countSdkCalls', priority: 'high' },
     );
   };
 
@@ -170,11 +170,9 @@ export class SdkCallCounter {
     return out;
   }
 
-  /** How many calls so far, all kinds together. */
-  total(): number {
-    let n = 0;
-    for (const stats of this.snapshot().values()) n += stats.calls;
-    return n;
+  /** How many calls so far, all kinds together: of one route, or of all (and outside any). */
+  total(route?: Route): number {
+    return callsOf(this.snapshot(route));
   }
 }
 

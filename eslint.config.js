@@ -36,4 +36,14 @@ export default tseslint.config(
     files: ['*.js', '*.cjs', '.ci/**/*.js'],
     ...tseslint.configs.disableTypeChecked,
   },
+  {
+    // The docs' snippets import the packages as an app installs them: the package tests
+    // type-check them there (test/package/), so here they are linted without types.
+    files: ['docs/snippets/**'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      globals: { process: 'readonly', console: 'readonly', globalThis: 'readonly' },
+    },
+  },
 );

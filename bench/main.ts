@@ -46,6 +46,23 @@ import {
 } from './report.js';
 import { num } from './stats.js';
 
+const SECTIONS = ['relay', 'calls', 'bundles', 'fanout', 'transport'];
+
+/**
+ * `--quick`: every section once at small sizes, so that CI runs them all (test/bench.test.ts) and
+ * a section that breaks fails there; its figures are not measurements. Options given win.
+ */
+const QUICK = {
+  pairs: 2,
+  frames: 20,
+  rounds: 1,
+  window: 2,
+  warmup: 2,
+  samples: 1,
+  fanOutPeers: 40,
+  fanOutPostMs: 5,
+};
+
 const USAGE = `Usage: npm run bench -- [options]
 
 Measures the signal server on this machine: relay throughput and latency through the local
@@ -61,18 +78,17 @@ bundle sizes and cold init, and the modelled price per million frames and per pe
   --samples S            cold-init samples per bundle (env BENCH_SAMPLES; default 31)
   --relay-sockets K      cost model: relay sockets per peer (default ${DEFAULT_ASSUMPTIONS.relaySockets})
   --frames-per-minute F  cost model: frames a peer sends per minute per relay socket (default ${DEFAULT_ASSUMPTIONS.framesPerMinute})
-  --only LIST            comma-separated sections: relay, calls, bundles, fanout, transport (default all)
+  --only LIST            comma-separated sections: ${SECTIONS.join(', ')} (default all)
+  --quick                every section once at small sizes (CI): figures that are not measurements
   --markdown PATH        where to write the README section (default $TMPDIR/bench-results.md)
   -h, --help             show this help
 `;
 
-const SECTIONS = ['relay', 'calls', 'bundles', 'fanout', 'transport'];
-
 /** Reads the command line; throws UsageError on anything it does not understand. */
 function parseOptions(argv: string[], env: NodeJS.ProcessEnv) {
-  const { values } = readCommandLine(
-    argv,
-    valued(
+  const { values } = readCommandLine(argv, {
+    quick: { type: 'boolean' },
+    ...valued(
       'pairs',
       'frames',
       'rounds',
@@ -85,7 +101,8 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv) {
       'only',
       'markdown',
     ),
-  );
+  });
+  const quick = values.quick ?? false;
   const positive = (name: string, value: string | undefined, fallback: number) =>
     integer(`--${name}`, value, { min: 0, aboveMin: true }) ?? fallback;
   const sections = new Set((values.only ?? SECTIONS.join(',')).split(',').map((s) => s.trim()));
@@ -93,17 +110,18 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv) {
     if (!SECTIONS.includes(section))
       throw new UsageError(`--only: unknown section ${section} (${SECTIONS.join(', ')})`);
   const load: RelayLoad = {
-    pairs: positive('pairs', values.pairs ?? env.BENCH_PAIRS, 10),
-    frames: positive('frames', values.frames ?? env.BENCH_FRAMES, 200),
-    rounds: positive('rounds', values.rounds ?? env.BENCH_ROUNDS, 5),
-    window: positive('window', values.window ?? env.BENCH_WINDOW, 4),
+    pairs: positive('pairs', values.pairs ?? env.BENCH_PAIRS, quick ? QUICK.pairs : 10),
+    frames: positive('frames', values.frames ?? env.BENCH_FRAMES, quick ? QUICK.frames : 200),
+    rounds: positive('rounds', values.rounds ?? env.BENCH_ROUNDS, quick ? QUICK.rounds : 5),
+    window: positive('window', values.window ?? env.BENCH_WINDOW, quick ? QUICK.window : 4),
     bytes: integer('--bytes', values.bytes, { min: 16, max: 32 * 1024 }) ?? 256,
-    warmup: positive('warmup', values.warmup, 20),
+    warmup: positive('warmup', values.warmup, quick ? QUICK.warmup : 20),
   };
   return {
     help: values.help ?? false,
+    quick,
     load,
-    samples: positive('samples', values.samples ?? env.BENCH_SAMPLES, 31),
+    samples: positive('samples', values.samples ?? env.BENCH_SAMPLES, quick ? QUICK.samples : 31),
     relaySockets: positive(
       'relay-sockets',
       values['relay-sockets'],
@@ -240,14 +258,18 @@ async function main(): Promise<void> {
     await measureThroughGateway(options, report, measured);
 
   if (options.sections.has('bundles')) {
-    measured.bundles = await measureBundles({ samples: options.samples }, (line) =>
-      console.error(`[bench] ${line}`),
+    measured.bundles = await measureBundles(
+      { samples: options.samples, ...(options.quick ? { warmupRounds: 0 } : {}) },
+      (line) => console.error(`[bench] ${line}`),
     );
     printBundles(report, measured.bundles);
   }
 
   if (options.sections.has('fanout')) {
-    const fanOut = await measureFanOut({}, (line) => console.error(`[bench] ${line}`));
+    const fanOut = await measureFanOut(
+      options.quick ? { peers: QUICK.fanOutPeers, postMs: QUICK.fanOutPostMs } : {},
+      (line) => console.error(`[bench] ${line}`),
+    );
     report.both('### Large fan-out');
     report.both();
     for (const text of describeFanOut(fanOut)) report.both(text);

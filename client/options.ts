@@ -5,6 +5,12 @@
 import { domError, globals } from './dom.js';
 import { TRANSPORT_MARKER } from './wire.js';
 
+/**
+ * An event handler slot of the underlying socket. Method syntax makes its parameter bivariant, so
+ * implementations whose handlers take richer events (`ws`'s, the DOM's) fit without a cast.
+ */
+type HandlerSlot<E> = { handle(event: E): void }['handle'] | null;
+
 /** The WebSocket an implementation must offer underneath (the browser's, or `ws`). */
 export interface UnderlyingSocket {
   readonly readyState: number;
@@ -14,10 +20,10 @@ export interface UnderlyingSocket {
   binaryType: string;
   send(data: string | ArrayBuffer | ArrayBufferView | Blob): void;
   close(code?: number, reason?: string): void;
-  onopen: ((event: unknown) => void) | null;
-  onmessage: ((event: { data: unknown }) => void) | null;
-  onerror: ((event: unknown) => void) | null;
-  onclose: ((event: { code: number; reason: string; wasClean: boolean }) => void) | null;
+  onopen: HandlerSlot<unknown>;
+  onmessage: HandlerSlot<{ data: unknown }>;
+  onerror: HandlerSlot<unknown>;
+  onclose: HandlerSlot<{ code: number; reason: string; wasClean: boolean }>;
 }
 
 export type WebSocketConstructor = new (
@@ -84,6 +90,18 @@ export function resolve(options: SignalSocketOptions, base?: ResolvedOptions): R
   if (resolved.WebSocket && isMarked in resolved.WebSocket)
     throw new TypeError('signalSocket: the underlying WebSocket cannot be a SignalSocket');
   return resolved;
+}
+
+/**
+ * A WebSocket's subprotocols, as browsers take them or as Node's own WebSocket does (an init
+ * object): either way SignalSocket is assignable to the platform's WebSocket type.
+ */
+export type Protocols = string | string[] | { readonly protocols?: string | string[] };
+
+export function subprotocols(protocols: Protocols | undefined): string | string[] | undefined {
+  return typeof protocols === 'object' && !Array.isArray(protocols)
+    ? protocols.protocols
+    : protocols;
 }
 
 /** Relay URLs, in the path form `/connection/…` or the query form `type=connection`. */

@@ -9,6 +9,8 @@ import {
   isMarked,
   resolve,
   socketUrls,
+  subprotocols,
+  type Protocols,
   type ResolvedOptions,
   type UnderlyingSocket,
 } from './options.js';
@@ -55,7 +57,7 @@ export class SignalSocket extends WebSocketSurface {
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private attempts = 0;
 
-  constructor(url: string | URL, protocols?: string | string[]) {
+  constructor(url: string | URL, protocols?: Protocols) {
     super();
     this.options = new.target.options;
     if (!this.options.WebSocket)
@@ -63,7 +65,7 @@ export class SignalSocket extends WebSocketSurface {
         'SignalSocket: no WebSocket implementation here; pass one with signalSocket({ WebSocket })',
       );
     ({ url: this.url, relay: this.relay, wireUrl: this.wireUrl } = socketUrls(url));
-    this.protocols = protocols;
+    this.protocols = subprotocols(protocols);
     const fail = (code: number, reason: string) => this.fail(code, reason);
     this.sender = new Sender(
       {

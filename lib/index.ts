@@ -1,3 +1,8 @@
+/**
+ * The constructs, as the package `cevitxe-signal-serverless` exports them to other CDK apps
+ * (aws-cdk-lib and constructs are the app's, as peers; the Lambda functions ship prebundled):
+ * see the README's "Use the constructs in your own CDK app".
+ */
 export * from './edge-front-door.js';
 export * from './signal-function.js';
 export * from './signal-monitoring.js';

@@ -1,14 +1,30 @@
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CfnResource, Duration, Lazy, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { Architecture, Code, Runtime } from 'aws-cdk-lib/aws-lambda';
+import {
+  NodejsFunction,
+  OutputFormat,
+  type NodejsFunctionProps,
+} from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 
-/** The repository root: the directory holding package.json, package-lock.json and lambda/. */
+/**
+ * The repository root: the directory holding package.json, package-lock.json and lambda/. In the
+ * published package (built into dist/), dist/: there lambda/ holds the prebundled entries.
+ */
 export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * Where the package build puts an entry's bundle (index.mjs and its source map), under
+ * PROJECT_ROOT: `lambda/connect.ts` → `lambda/connect/`.
+ */
+export function prebundledDir(entry: string): string {
+  return entry.replace(/\.ts$/, '');
+}
 
 /** API Gateway's integration timeout: a route's function must answer within it. */
 export const ROUTE_TIMEOUT_LIMIT = Duration.seconds(29);
@@ -87,6 +103,9 @@ export const SIGNAL_RUNTIME = { runtime: Runtime.NODEJS_24_X, esbuildTarget: 'no
  * the rest).
  */
 export class SignalFunction extends NodejsFunction {
+  /** The entry as given: the package build prebundles each one under {@link prebundledDir}. */
+  public readonly entry: string;
+
   constructor(scope: Construct, id: string, props: SignalFunctionProps) {
     const apiRoute = props.apiRoute ?? true;
     const timeout = props.timeout ?? Duration.seconds(10);
@@ -113,8 +132,7 @@ export class SignalFunction extends NodejsFunction {
     logGroup.grantWrite(role);
 
     super(scope, id, {
-      entry: resolve(PROJECT_ROOT, props.entry),
-      handler: 'handler',
+      ...bundled(id, props.entry),
       description: props.description,
       runtime: SIGNAL_RUNTIME.runtime,
       architecture: Architecture.ARM_64,
@@ -123,23 +141,9 @@ export class SignalFunction extends NodejsFunction {
       environment: { NODE_OPTIONS: '--enable-source-maps', ...props.environment },
       logGroup,
       role,
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: resolve(PROJECT_ROOT, 'package-lock.json'),
-      bundling: {
-        format: OutputFormat.ESM,
-        target: SIGNAL_RUNTIME.esbuildTarget,
-        // Prefer the ES module builds of dependencies (the AWS SDK ships both).
-        mainFields: ['module', 'main'],
-        banner: REQUIRE_BANNER,
-        minify: true,
-        sourceMap: true,
-        sourcesContent: false,
-        // Bundle the AWS SDK too: a pinned, tree-shaken SDK instead of whatever the runtime ships.
-        externalModules: [],
-        forceDockerBundling: false,
-      },
     });
 
+    this.entry = props.entry;
     this.dependOnRolePoliciesOnly(role);
   }
 
@@ -172,4 +176,39 @@ export class SignalFunction extends NodejsFunction {
       }),
     );
   }
+}
+
+/**
+ * How a function gets its code: bundled from the entry's source by the project's esbuild (in a
+ * checkout), or, where only the package is installed, the bundle the package build made from
+ * that source with these same options.
+ */
+function bundled(id: string, entry: string): Partial<NodejsFunctionProps> {
+  const source = resolve(PROJECT_ROOT, entry);
+  if (existsSync(source))
+    return {
+      entry: source,
+      handler: 'handler',
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: resolve(PROJECT_ROOT, 'package-lock.json'),
+      bundling: {
+        format: OutputFormat.ESM,
+        target: SIGNAL_RUNTIME.esbuildTarget,
+        // Prefer the ES module builds of dependencies (the AWS SDK ships both).
+        mainFields: ['module', 'main'],
+        banner: REQUIRE_BANNER,
+        minify: true,
+        sourceMap: true,
+        sourcesContent: false,
+        // Bundle the AWS SDK too: a pinned, tree-shaken SDK instead of whatever the runtime ships.
+        externalModules: [],
+        forceDockerBundling: false,
+      },
+    };
+  const prebundled = resolve(PROJECT_ROOT, prebundledDir(entry));
+  if (existsSync(resolve(prebundled, 'index.mjs')))
+    return { code: Code.fromAsset(prebundled), handler: 'index.handler' };
+  throw new Error(
+    `SignalFunction ${id}: no entry ${source}, and no prebundled ${prebundled}/index.mjs`,
+  );
 }

@@ -3,6 +3,7 @@
  * very handlers deployed on AWS, with DynamoDB in process (dynalite, in memory), or the
  * DynamoDB API at AWS_ENDPOINT_URL_DYNAMODB (e.g. DynamoDB Local) when that is set.
  */
+import { rewriteSource } from '../edge/source.js';
 import { isLevel } from '../lambda/core/log.js';
 import {
   decimal,
@@ -67,6 +68,29 @@ function throttle(value: string | undefined): ThrottleOptions | undefined {
   return { rate, burst };
 }
 
+/** A stage name API Gateway (and so the edge code that carries it) accepts. */
+function stage(value: string | undefined): { stage?: string } {
+  if (value === undefined) return {};
+  try {
+    rewriteSource(value);
+  } catch (error) {
+    throw new UsageError(`--stage: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  return { stage: value };
+}
+
+/** The one line to print when the gateway cannot start, or undefined for an unexpected error. */
+function startProblem(error: unknown, port: number, host: string): string | undefined {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'EADDRINUSE')
+    return `Port ${port} on ${host} is in use: stop what holds it, or choose another with --port (0 = any free port).`;
+  if (code === 'EACCES')
+    return `Not allowed to listen on port ${port} on ${host}: choose a port above 1023 with --port.`;
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND')
+    return `Cannot listen on ${host}: it is not an address of this machine (--host).`;
+  return undefined;
+}
+
 /** Reads the command line and the environment; throws UsageError on anything it does not understand. */
 function parseOptions(argv: string[], env: NodeJS.ProcessEnv) {
   const { values } = readCommandLine(
@@ -90,7 +114,7 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv) {
     help: values.help ?? false,
     port: integer('--port', values.port ?? env.PORT, { min: 0, max: 65535 }) ?? 8080,
     host: values.host ?? env.HOST ?? '127.0.0.1',
-    ...(values.stage ? { stage: values.stage } : {}),
+    ...stage(values.stage),
     idleTimeoutMs: ms(decimal('--idle-timeout', values['idle-timeout'], seconds)),
     maxConnectionMs: ms(decimal('--max-connection', values['max-connection'], seconds)),
     invocationJitterMs: decimal('--invocation-jitter', values['invocation-jitter'], {
@@ -104,13 +128,19 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv) {
   };
 }
 
-async function main(): Promise<void> {
+async function main(): Promise<number | void> {
   const { help, ...gatewayOptions } = parseOptions(process.argv.slice(2), process.env);
   if (help) {
     console.log(HELP);
     return;
   }
-  const gateway = await startGateway(gatewayOptions);
+  const gateway = await startGateway(gatewayOptions).catch((error: unknown) => {
+    const problem = startProblem(error, gatewayOptions.port, gatewayOptions.host);
+    if (!problem) throw error;
+    console.error(problem);
+    return undefined;
+  });
+  if (!gateway) return 1;
   console.log(`🐟 Listening at http://localhost:${gateway.port}`);
   if (gatewayOptions.dynamoDbEndpoint)
     console.log(`   DynamoDB: ${gatewayOptions.dynamoDbEndpoint}, table ${gateway.tableName}`);

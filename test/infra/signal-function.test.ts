@@ -23,6 +23,12 @@ describe('SignalFunction', () => {
     expect(() => make({ apiRoute: false, timeout: Duration.minutes(16) })).toThrow(/exceeds 900 s/);
   });
 
+  it('names both the missing entry and the missing prebundled bundle when neither exists', () => {
+    expect(() => make({ entry: 'lambda/missing.ts' })).toThrow(
+      /SignalFunction Fn: no entry \S*lambda\/missing\.ts, and no prebundled \S*lambda\/missing\/index\.mjs/,
+    );
+  });
+
   it('defaults to a 10 s timeout and 256 MB', () => {
     const fn = make({});
     Template.fromStack(Stack.of(fn)).hasResourceProperties('AWS::Lambda::Function', {

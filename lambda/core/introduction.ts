@@ -96,7 +96,7 @@ async function handleIntroductionMessage(
   if (!parsed.ok) return reject(parsed.error);
   const change = parsed.value;
   const { maxFanOut } = ctx.limits;
-  // Each step is idempotent, so each is retried on its own within the route's budget.
+  // Each step is idempotent, so each is retried on its own, for JOIN_RETRY_MS in all.
   const until = ctx.now() + JOIN_RETRY_MS;
   const retried = <T>(what: string, work: () => Promise<T>) => retryUntil(ctx, until, what, work);
   const stamp = { at: ctx.now(), by: randomUUID() };

@@ -13,7 +13,7 @@ import {
   type KeyChange,
   type ServerMessage,
 } from './protocol.js';
-import { ROUTE_WAIT_MS, type Context } from './context.js';
+import type { Context } from './context.js';
 import { registerSocket } from './peer-sockets.js';
 import { postWhenReady } from './readiness.js';
 import { retryUntil } from './retry.js';
@@ -75,6 +75,13 @@ async function giveUp(ctx: Context, connectionId: string): Promise<void> {
 /** How long closing the socket of a failed message may take: within the route's timeout. */
 const CLOSE_PATIENCE_MS = 2_000;
 
+/**
+ * How long a message's store steps are retried: one SDK call throttled on every attempt takes
+ * about 4 s, so this allows a retry after it, and leaves the route's 10 s timeout room for the
+ * fan-out (2.7 s for 1,000 peers) and the close.
+ */
+export const JOIN_RETRY_MS = 6_000;
+
 async function handleIntroductionMessage(
   ctx: Context,
   socket: IntroductionConnection,
@@ -89,8 +96,8 @@ async function handleIntroductionMessage(
   if (!parsed.ok) return reject(parsed.error);
   const change = parsed.value;
   const { maxFanOut } = ctx.limits;
-  // Each step is idempotent, so each is retried on its own within the route's budget.
-  const until = ctx.waitUntil ?? ctx.now() + ROUTE_WAIT_MS;
+  // Each step is idempotent, so each is retried on its own, for JOIN_RETRY_MS in all.
+  const until = ctx.now() + JOIN_RETRY_MS;
   const retried = <T>(what: string, work: () => Promise<T>) => retryUntil(ctx, until, what, work);
   const stamp = { at: ctx.now(), by: randomUUID() };
 

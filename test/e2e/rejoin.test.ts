@@ -41,7 +41,7 @@ describe.each(backends())('a cevitxe client that reconnects on $name', (backend)
   /** $disconnects held back until released: connection id → release. */
   const held = new Map<string, () => void>();
   let holdIntroductionsOf: string | undefined;
-  const introductionSockets = new Map<string, string>();
+  const introductionSockets = new Set<string>();
   let onHeld: (() => void) | undefined;
 
   /** Holds back the $disconnect of the introduction socket of `holdIntroductionsOf`. */
@@ -50,7 +50,7 @@ describe.each(backends())('a cevitxe client that reconnects on $name', (backend)
     connect: async (event) => {
       const query = event.queryStringParameters;
       if (query?.type === 'introduction' && query.localId === holdIntroductionsOf)
-        introductionSockets.set(event.requestContext.connectionId, query.localId);
+        introductionSockets.add(event.requestContext.connectionId);
       return handlers.connect(event);
     },
     disconnect: async (event) => {

@@ -1,4 +1,8 @@
-import { PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
+import {
+  GetConnectionCommand,
+  PostToConnectionCommand,
+} from '@aws-sdk/client-apigatewaymanagementapi';
+import { SOCKET_IDLE_SECONDS } from '../../lambda/core/limits.js';
 import {
   BatchGetCommand,
   BatchWriteCommand,
@@ -458,5 +462,58 @@ describe('introduction sockets at $connect and $disconnect', () => {
       ConditionExpression: '#current = :c',
       ExpressionAttributeValues: { ':next': 'c-old', ':c': 'c-new' },
     });
+  });
+});
+
+describe('the sockets-per-peer-id bound at $connect', () => {
+  /** Peer A at the bound with sockets c1 and c2; registering c-new fails until room is made. */
+  function fullPeer(h: Harness) {
+    h.db
+      .on(UpdateCommand, { Key: peerKey('A'), ExpressionAttributeValues: { ':c': 'c-new' } })
+      .rejectsOnce(conditionFailed())
+      .resolves({});
+    h.db.on(PutCommand, { Item: { pk: 'P#A' } }).rejects(conditionFailed());
+    h.db.on(GetCommand, { Key: peerKey('A') }).resolves({
+      Item: peerItem({
+        peerId: 'A',
+        current: 'c2',
+        sockets: ['c1', 'c2'],
+        session: 'c1',
+        keys: [],
+      }),
+    });
+  }
+  const lastActive = (h: Harness, connectionId: string, msAgo: number) =>
+    h.api
+      .on(GetConnectionCommand, { ConnectionId: connectionId })
+      .resolves({ ConnectedAt: new Date(0), LastActiveAt: new Date(Date.now() - msAgo) });
+  const connectNew = (h: Harness) =>
+    h.handlers.connect(connectEvent('c-new', { type: 'introduction', localId: 'A' }));
+
+  it('refuses the newcomer with 429 and closes nobody when every socket is active', async () => {
+    const h = harness({ limits: { maxSocketsPerPeer: 2 } });
+    fullPeer(h);
+    lastActive(h, 'c1', 60_000);
+    lastActive(h, 'c2', 1_000);
+    const answer = await connectNew(h);
+    expect(answer).toMatchObject({ statusCode: 429 });
+    expect(answer.body).toContain('2 open introduction sockets, all active');
+    expect(h.closed()).toEqual([]);
+    // The refused socket never opens, so no $disconnect: its record goes now.
+    expect(h.db.commandCalls(DeleteCommand, { Key: connKey('c-new') })).toHaveLength(1);
+  });
+
+  it('closes the socket idle longest past the keep-alive window to make room', async () => {
+    const h = harness({ limits: { maxSocketsPerPeer: 2 } });
+    fullPeer(h);
+    lastActive(h, 'c1', (SOCKET_IDLE_SECONDS + 60) * 1000);
+    lastActive(h, 'c2', 1_000);
+    await expect(connectNew(h)).resolves.toEqual({ statusCode: 200 });
+    expect(h.closed()).toEqual(['c1']);
+    const evicted = h.db.commandCalls(UpdateCommand, {
+      Key: peerKey('A'),
+      ExpressionAttributeValues: { ':c': 'c1' },
+    });
+    expect(evicted).toHaveLength(1);
   });
 });

@@ -66,11 +66,18 @@ describe('deadlines', () => {
   it('runs each retried attempt within the retry budget, so the caller keeps its time after it', async () => {
     const { ctx } = harness();
     const budgets: number[] = [];
-    await retryUntil(ctx, ctx.now() + 500, 'a call', () => {
-      budgets.push(timeLeft());
-      return Promise.resolve();
+    const after = await withinInvocation(10_000, async () => {
+      await retryUntil(ctx, ctx.now() + 500, 'a call', () => {
+        budgets.push(timeLeft());
+        return Promise.resolve();
+      });
+      return timeLeft();
     });
     expect(budgets[0]).toBeLessThanOrEqual(500);
-    expect(timeLeft()).toBe(Infinity);
+    expect(after).toBeGreaterThan(5_000);
+  });
+
+  it('makes no deadline outside an invocation: the local gateway has no timeout to keep', async () => {
+    expect(await withinBudget(100, () => Promise.resolve(currentDeadline()))).toBeUndefined();
   });
 });

@@ -18,11 +18,13 @@ import {
 import { currentDeadline, DeadlineExceeded, type Deadline } from './core/deadline.js';
 
 /**
- * How long one HTTP attempt may wait for its answer. DynamoDB and `@connections` answer in tens
- * of milliseconds; one that hangs is abandoned and retried by the SDK like any network error,
- * well before the retry budgets of the core end.
+ * How long an HTTP attempt's socket may stay silent. DynamoDB and `@connections` answer in tens
+ * of milliseconds; an attempt that hangs is abandoned and retried by the SDK like any network
+ * error, before the deliver function's retry budgets end. Counted from the socket's connection,
+ * not from a wait for a free socket, and long enough that a slow answer is rarely taken for none:
+ * a post retried after a timeout may arrive twice.
  */
-export const ATTEMPT_TIMEOUT_MS = 2_000;
+export const ATTEMPT_TIMEOUT_MS = 5_000;
 
 /** Adds the invocation's deadline to every HTTP attempt, beside the caller's own abort signal. */
 class DeadlineHttpHandler extends NodeHttpHandler {
@@ -47,8 +49,7 @@ export function httpHandler(maxSockets: number): NodeHttpHandler {
   return new DeadlineHttpHandler({
     httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
     httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),
-    requestTimeout: ATTEMPT_TIMEOUT_MS,
-    throwOnRequestTimeout: true,
+    socketTimeout: ATTEMPT_TIMEOUT_MS,
   });
 }
 

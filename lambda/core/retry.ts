@@ -10,7 +10,7 @@ export const MAX_RETRY_PAUSE_MS = 1_000;
 /**
  * Retries a call that failed past the SDK's own retries (throttling, 5xx) with a growing pause,
  * until `until` (ms); then throws its last error. A condition failure is an answer: never retried.
- * Each attempt's AWS calls end by `until` too, so what the caller does next still has its time.
+ * In an invocation, each attempt's AWS calls end by `until` too: what follows keeps its time.
  */
 export async function retryUntil<T>(
   ctx: Context,

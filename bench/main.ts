@@ -21,6 +21,7 @@ import { integer, readCommandLine, runCommand, UsageError, valued } from '../scr
 import { measureBundles, type BundlesRun } from './bundles.js';
 import { costModel, DEFAULT_ASSUMPTIONS, type CostModel } from './cost.js';
 import { describeFanOut, measureFanOut } from './fanout.js';
+import { describeHeld, heldLoad, heldTargetMet, measureHeld, type HeldRun } from './held.js';
 import {
   measureTransport,
   printTransport,
@@ -60,18 +61,18 @@ bundle sizes and cold init, and the modelled price per million frames and per pe
   --samples S            cold-init samples per bundle (env BENCH_SAMPLES; default 31)
   --relay-sockets K      cost model: relay sockets per peer (default ${DEFAULT_ASSUMPTIONS.relaySockets})
   --frames-per-minute F  cost model: frames a peer sends per minute per relay socket (default ${DEFAULT_ASSUMPTIONS.framesPerMinute})
-  --only LIST            comma-separated sections: relay, calls, bundles, fanout, transport (default all)
+  --only LIST            comma-separated sections: relay, calls, bundles, fanout, transport, held (default all)
+  --quick                small sizes, for a quick look
   --markdown PATH        where to write the README section (default $TMPDIR/bench-results.md)
   -h, --help             show this help
 `;
 
-const SECTIONS = ['relay', 'calls', 'bundles', 'fanout', 'transport'];
+const SECTIONS = ['relay', 'calls', 'bundles', 'fanout', 'transport', 'held'];
 
 /** Reads the command line; throws UsageError on anything it does not understand. */
 function parseOptions(argv: string[], env: NodeJS.ProcessEnv) {
-  const { values } = readCommandLine(
-    argv,
-    valued(
+  const { values } = readCommandLine(argv, {
+    ...valued(
       'pairs',
       'frames',
       'rounds',
@@ -84,7 +85,8 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv) {
       'only',
       'markdown',
     ),
-  );
+    quick: { type: 'boolean' },
+  });
   const positive = (name: string, value: string | undefined, fallback: number) =>
     integer(`--${name}`, value, { min: 0, aboveMin: true }) ?? fallback;
   const sections = new Set((values.only ?? SECTIONS.join(',')).split(',').map((s) => s.trim()));
@@ -114,6 +116,7 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv) {
       DEFAULT_ASSUMPTIONS.framesPerMinute,
     ),
     sections,
+    quick: values.quick ?? false,
     markdown: values.markdown ?? join(os.tmpdir(), 'bench-results.md'),
     argv,
   };
@@ -127,6 +130,7 @@ interface Measured {
   ops?: OperationsRun;
   bundles?: BundlesRun;
   transport?: TransportRun;
+  held?: HeldRun;
   scans: number;
   /** What the gateway logged at warn or error. */
   warnings: string[];
@@ -171,7 +175,10 @@ async function measureThroughGateway(
 }
 
 /** Section 5: each target met or missed, with the reason for a miss. */
-function printTargets(report: Report, { relay, ops, bundles, transport, scans }: Measured): void {
+function printTargets(
+  report: Report,
+  { relay, ops, bundles, transport, held, scans }: Measured,
+): void {
   report.both('### 5. Targets');
   report.both();
   const line = (met: boolean, text: string, why?: string) => {
@@ -219,6 +226,12 @@ function printTargets(report: Report, { relay, ops, bundles, transport, scans }:
     );
   }
   if (transport) for (const [met, text] of transportTargets(transport)) line(met, text);
+  if (held)
+    line(
+      heldTargetMet(held),
+      `held-frame delivery keeps pace with the direct path (${num(held.ratio, 2)}× at ${held.load.rate} frames/s, ${held.load.postMs} ms per post), never closed, nothing lost`,
+      'see section "Held frames"',
+    );
   report.both();
 }
 
@@ -267,6 +280,16 @@ async function main(): Promise<void> {
     report.both('### Large fan-out');
     report.both();
     for (const text of describeFanOut(fanOut)) report.both(text);
+    report.both();
+  }
+
+  if (options.sections.has('held')) {
+    measured.held = await measureHeld(heldLoad(options.quick), (line) =>
+      console.error(`[bench] ${line}`),
+    );
+    report.both('### Held frames against the direct path');
+    report.both();
+    for (const text of describeHeld(measured.held)) report.both(text);
     report.both();
   }
 

@@ -47,6 +47,8 @@ export interface StreamRun {
   catchUpMs: number;
   /** Frames that went through the deliverer (held); the rest went straight. */
   held: number;
+  /** The mean time a frame's `$default` invocation took (ms): DynamoDB's pace here, when held. */
+  invocationMs: number;
 }
 
 export interface HeldRun {
@@ -107,6 +109,7 @@ async function stream(
   };
   const first = performance.now();
   let lastSent = first;
+  let invocationMs = 0;
   for (let i = 0; i < load.frames; i++) {
     const due = first + (i * 1000) / load.rate;
     if (due > performance.now()) await sleep(due - performance.now());
@@ -116,7 +119,12 @@ async function stream(
       connectionId: ra,
       requestTimeEpoch: Date.now(),
     };
-    track(handlers.message({ requestContext, body: `${run}:${i}` }));
+    const started = performance.now();
+    track(
+      handlers
+        .message({ requestContext, body: `${run}:${i}` })
+        .finally(() => (invocationMs += performance.now() - started)),
+    );
     lastSent = performance.now();
   }
   while (inFlight.size > 0 || deliveries.size > 0) await Promise.all([...inFlight, ...deliveries]);
@@ -130,7 +138,48 @@ async function stream(
     framesPerSecond: distinct.size / ((last - first) / 1000),
     catchUpMs: last - lastSent,
     held: 0,
+    invocationMs: invocationMs / load.frames,
   };
+}
+
+/**
+ * Each function on a DynamoDB client of its own, as each Lambda function has: the deliverer's
+ * and the pairing's requests never queue behind the sender's many `$default` invocations.
+ */
+function functions(endpoint: string, sockets: SlowSockets, problems: string[]) {
+  const clients: DynamoDBClient[] = [];
+  const deliveries = new Set<Promise<void>>();
+  const make = (deliverLater: (job: DeliveryJob) => Promise<void>) => {
+    const client = new DynamoDBClient({ ...LOCAL_AWS, endpoint });
+    clients.push(client);
+    const db = DynamoDBDocumentClient.from(client, {
+      marshallOptions: { removeUndefinedValues: true },
+    });
+    return createHandlers(
+      {
+        store: new DynamoSignalStore(db, 'held'),
+        messenger: sockets,
+        deliveryInvoker: { deliverLater },
+        limits: DEFAULT_LIMITS,
+        now: Date.now,
+      },
+      { log: createLogger('warn', (level, message) => problems.push(`${level}: ${message}`)) },
+    );
+  };
+  const noInvoke = () => Promise.reject(new Error('only $connect invokes the deliver function'));
+  const deliver = make(noInvoke);
+  const connect = make((job) => {
+    const run = deliver.deliver(job).finally(() => deliveries.delete(run));
+    deliveries.add(run);
+    return Promise.resolve();
+  });
+  const message = make(noInvoke);
+  const handlers: Handlers = {
+    ...message,
+    connect: (event) => connect.connect(event),
+    deliver: (job) => deliver.deliver(job),
+  };
+  return { handlers, deliveries, close: () => clients.forEach((client) => client.destroy()) };
 }
 
 export async function measureHeld(
@@ -138,51 +187,42 @@ export async function measureHeld(
   progress: (line: string) => void = () => undefined,
 ): Promise<HeldRun> {
   const dynalite = await startDynalite();
-  const client = new DynamoDBClient({ ...LOCAL_AWS, endpoint: dynalite.endpoint });
+  const sockets = new SlowSockets(load.postMs);
+  const problems: string[] = [];
+  const { handlers, deliveries, close } = functions(dynalite.endpoint, sockets, problems);
   try {
     await ensureTable(dynalite.endpoint, 'held');
-    const db = DynamoDBDocumentClient.from(client, {
-      marshallOptions: { removeUndefinedValues: true },
-    });
-    const store = new DynamoSignalStore(db, 'held');
-    const sockets = new SlowSockets(load.postMs);
-    const problems: string[] = [];
-    const deliveries = new Set<Promise<void>>();
-    const handlers: Handlers = createHandlers(
-      {
-        store,
-        messenger: sockets,
-        deliveryInvoker: {
-          deliverLater: (job: DeliveryJob) => {
-            const run = handlers.deliver(job).finally(() => deliveries.delete(run));
-            deliveries.add(run);
-            return Promise.resolve();
-          },
-        },
-        limits: DEFAULT_LIMITS,
-        now: Date.now,
-      },
-      { log: createLogger('warn', (level, message) => problems.push(`${level}: ${message}`)) },
-    );
     progress(
       `held: direct path, ${load.frames} frames at ${load.rate}/s, ${load.postMs} ms per post…`,
     );
     const direct = await stream(handlers, sockets, deliveries, load, 'direct', 0);
     progress(`held: the peer arriving after ${load.before} frames…`);
     const held = await stream(handlers, sockets, deliveries, load, 'held', load.before);
-    const record = await store.getConnection('ra-held');
-    held.held = record?.kind === 'relay' ? (record.seq ?? 0) : 0;
+    held.held = await heldCount(dynalite.endpoint, 'ra-held');
     return { load, direct, held, ratio: held.framesPerSecond / direct.framesPerSecond, problems };
   } finally {
-    client.destroy();
+    close();
     await dynalite.close();
+  }
+}
+
+/** How many frames a socket ever held (its counter). */
+async function heldCount(endpoint: string, connectionId: string): Promise<number> {
+  const client = new DynamoDBClient({ ...LOCAL_AWS, endpoint });
+  try {
+    const store = new DynamoSignalStore(DynamoDBDocumentClient.from(client), 'held');
+    const record = await store.getConnection(connectionId);
+    return record?.kind === 'relay' ? (record.seq ?? 0) : 0;
+  } finally {
+    client.destroy();
   }
 }
 
 const describeRun = (name: string, run: StreamRun, frames: number) =>
   `${name}: ${run.received} of ${frames} frames received` +
   `${run.duplicates ? ` (${run.duplicates} twice)` : ''}, ${run.closed ? 'pair CLOSED' : 'pair open'}, ` +
-  `**${run.framesPerSecond.toFixed(1)} frames/s**, last frame ${run.catchUpMs.toFixed(0)} ms after the last sent`;
+  `**${run.framesPerSecond.toFixed(1)} frames/s**, last frame ${run.catchUpMs.toFixed(0)} ms after the last sent, ` +
+  `a frame's $default ${run.invocationMs.toFixed(0)} ms on average`;
 
 /** The lines the bench prints for a run. */
 export function describeHeld(run: HeldRun): string[] {

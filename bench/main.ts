@@ -25,6 +25,7 @@ import { measureBundles, type BundlesRun } from './bundles.js';
 import { openSocket } from './client.js';
 import { costModel, DEFAULT_ASSUMPTIONS, type CostModel } from './cost.js';
 import { describeFanOut, measureFanOut } from './fanout.js';
+import { describeHeld, heldLoad, heldTargetMet, measureHeld, type HeldRun } from './held.js';
 import {
   measureTransport,
   printTransport,
@@ -46,7 +47,7 @@ import {
 } from './report.js';
 import { num } from './stats.js';
 
-const SECTIONS = ['relay', 'calls', 'bundles', 'fanout', 'transport'];
+const SECTIONS = ['relay', 'calls', 'bundles', 'fanout', 'transport', 'held'];
 
 /**
  * `--quick`: every section once at small sizes, so that CI runs them all (test/bench.test.ts) and
@@ -146,6 +147,7 @@ interface Measured {
   ops?: OperationsRun;
   bundles?: BundlesRun;
   transport?: TransportRun;
+  held?: HeldRun;
   scans: number;
   /** What the gateway logged at warn or error. */
   warnings: string[];
@@ -190,7 +192,10 @@ async function measureThroughGateway(
 }
 
 /** Section 5: each target met or missed, with the reason for a miss. */
-function printTargets(report: Report, { relay, ops, bundles, transport, scans }: Measured): void {
+function printTargets(
+  report: Report,
+  { relay, ops, bundles, transport, held, scans }: Measured,
+): void {
   report.both('### 5. Targets');
   report.both();
   const line = (met: boolean, text: string, why?: string) => {
@@ -221,6 +226,12 @@ function printTargets(report: Report, { relay, ops, bundles, transport, scans }:
     );
   }
   if (transport) for (const [met, text] of transportTargets(transport)) line(met, text);
+  if (held)
+    line(
+      heldTargetMet(held),
+      `held-frame delivery keeps pace with the direct path (${num(held.ratio, 2)}× at ${held.load.rate} frames/s, ${held.load.postMs} ms per post), never closed, nothing lost`,
+      'see section "Held frames"',
+    );
   report.both();
 }
 
@@ -273,6 +284,16 @@ async function main(): Promise<void> {
     report.both('### Large fan-out');
     report.both();
     for (const text of describeFanOut(fanOut)) report.both(text);
+    report.both();
+  }
+
+  if (options.sections.has('held')) {
+    measured.held = await measureHeld(heldLoad(options.quick), (line) =>
+      console.error(`[bench] ${line}`),
+    );
+    report.both('### Held frames against the direct path');
+    report.both();
+    for (const text of describeHeld(measured.held)) report.both(text);
     report.both();
   }
 

@@ -422,6 +422,8 @@ describe('relay frames', () => {
 });
 
 describe('deferred delivery of held frames', () => {
+  const HAND_OVER =
+    'SET sent = :upTo, delivered = seq, flushed = :yes ADD held :frames, heldBytes :bytes';
   const frame = (seq: number, body: string, receivedAt: number) => ({
     pk: 'H#r2',
     sk: String(seq).padStart(10, '0'),
@@ -447,6 +449,11 @@ describe('deferred delivery of held frames', () => {
     h.db
       .on(QueryCommand)
       .resolves({ Items: [frame(1, 'b', 20), frame(2, 'a', 10), frame(3, 'c', 20)] });
+    h.db
+      .on(UpdateCommand, {
+        UpdateExpression: HAND_OVER,
+      })
+      .resolves({ Attributes: { delivered: 3 } });
 
     await h.handlers.deliver(job);
 
@@ -458,11 +465,13 @@ describe('deferred delivery of held frames', () => {
         ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(delivered)',
         ExpressionAttributeValues: { ':upTo': 3, ':from': 0, ':at': expect.any(Number) as unknown },
       }),
-      // Every claimed frame posted, and nothing held since: the direct path opens in the same write.
+      // Every claimed frame posted, and few enough held since: the direct path opens in the same
+      // write, which claims those few too.
       expect.objectContaining({
-        UpdateExpression: 'SET sent = :upTo, flushed = :yes ADD held :frames, heldBytes :bytes',
+        UpdateExpression:
+          'SET sent = :upTo, delivered = seq, flushed = :yes ADD held :frames, heldBytes :bytes',
         ConditionExpression:
-          'attribute_exists(pk) AND delivered = :upTo AND claimedAt = :at AND seq = :upTo',
+          'attribute_exists(pk) AND delivered = :upTo AND claimedAt = :at AND seq <= :cap',
         // What was posted no longer counts against the held-frame bound.
         ExpressionAttributeValues: expect.objectContaining({
           ':yes': true,
@@ -477,15 +486,22 @@ describe('deferred delivery of held frames', () => {
     expect(h.emf[0]).toMatchObject({ FramesDelivered: 3 });
   });
 
-  it('waits briefly for a frame whose number was taken but not yet written, then delivers the rest', async () => {
+  it('waits for a frame whose number was taken but not yet written, with growing pauses, then skips it with a tombstone', async () => {
     vi.useFakeTimers();
     const h = harness();
     const job = { from: 'r2', to: 'r1', pairedAt: Date.now() };
     h.db.on(GetCommand, { Key: connKey('r2') }).resolves({
       Item: connectionItem(relay('r2', { peer: 'r1', pairedAt: job.pairedAt, seq: 2 })),
     });
-    h.db.on(QueryCommand).resolves({ Items: [frame(1, 'first', 1)] });
-    h.db.on(UpdateCommand, { UpdateExpression: 'SET flushed = :yes' }).resolves({});
+    let skipped = false;
+    h.db.on(PutCommand).callsFake(() => {
+      skipped = true;
+      return {};
+    });
+    const tombstone = { pk: 'H#r2', sk: '0000000001', skipped: true, expiresAt: liveUntil() };
+    h.db.on(QueryCommand).callsFake(() => ({
+      Items: skipped ? [tombstone, frame(2, 'second', 1)] : [frame(2, 'second', 1)],
+    }));
     h.db
       .on(UpdateCommand, {
         UpdateExpression: 'SET delivered = :upTo, sent = :from, claimedAt = :at',
@@ -499,19 +515,34 @@ describe('deferred delivery of held frames', () => {
         });
         return {};
       });
+    h.db
+      .on(UpdateCommand, {
+        UpdateExpression: HAND_OVER,
+      })
+      .resolves({ Attributes: { delivered: 2 } });
 
     const delivered = h.handlers.deliver(job);
-    await vi.advanceTimersByTimeAsync(1_000);
-    expect(h.posts()).toEqual([]); // still waiting for frame 2
-    await vi.advanceTimersByTimeAsync(1_500);
+    await vi.advanceTimersByTimeAsync(3_000);
+    expect(h.posts()).toEqual([]); // frame 1 is due first: still waited for
+    const reads = h.db.commandCalls(QueryCommand).length;
+    expect(reads).toBeLessThanOrEqual(12); // pauses growing to 0.5 s, not one every 10 ms
+    await vi.advanceTimersByTimeAsync(4_000);
     await delivered;
 
-    expect(h.posts()).toEqual([{ to: 'r1', data: 'first' }]);
+    expect(h.posts()).toEqual([{ to: 'r1', data: 'second' }]);
+    expect(h.db.commandCalls(PutCommand)[0]?.args[0].input).toMatchObject({
+      Item: { pk: 'H#r2', sk: '0000000001', skipped: true },
+      ConditionExpression: 'attribute_not_exists(pk)',
+    });
+    for (const query of h.db.commandCalls(QueryCommand))
+      expect(query.args[0].input.KeyConditionExpression).toBe(
+        'pk = :pk AND sk BETWEEN :lo AND :hi',
+      );
     expect(h.logs).toContainEqual(
       expect.objectContaining({
         level: 'error',
-        message: 'held frames missing: delivering the rest',
-        fields: expect.objectContaining({ missing: 1 }) as unknown,
+        message: 'a held frame was not written in time: skipped (a late write closes the pair)',
+        fields: expect.objectContaining({ seq: 1 }) as unknown,
       }),
     );
   });

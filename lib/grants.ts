@@ -36,8 +36,9 @@ export interface FunctionGrants {
 
 /**
  * The table actions and `@connections` methods the code each handler reaches calls. Only
- * $connect asks whether a socket is open (GET, before pairing); $disconnect and deliver never
- * create an item (no PutItem); $connect and deliver read no peers in a batch (no BatchGetItem).
+ * $connect asks whether a socket is open (GET, before pairing, and when a peer id is full);
+ * $disconnect never creates an item (no PutItem), and deliver creates only the tombstone of a held
+ * frame that never came; $connect and deliver read no peers in a batch (no BatchGetItem).
  */
 export const FUNCTION_GRANTS = {
   connect: {
@@ -67,6 +68,7 @@ export const FUNCTION_GRANTS = {
     table: [
       'dynamodb:GetItem',
       'dynamodb:Query',
+      'dynamodb:PutItem',
       'dynamodb:UpdateItem',
       'dynamodb:DeleteItem',
       'dynamodb:BatchWriteItem',

@@ -359,7 +359,7 @@ describe('IAM', () => {
       'BatchWriteItem',
     ],
     disconnect: ['GetItem', 'BatchGetItem', 'Query', 'UpdateItem', 'DeleteItem', 'BatchWriteItem'],
-    deliver: ['GetItem', 'Query', 'UpdateItem', 'DeleteItem', 'BatchWriteItem'],
+    deliver: ['GetItem', 'Query', 'PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem'],
   };
   const expectedMethods: Record<string, string[]> = {
     connect: ['DELETE', 'GET', 'POST'],

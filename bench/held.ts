@@ -83,6 +83,11 @@ class SlowSockets implements Messenger {
     await sleep(this.latencyMs);
     return !this.closed.has(to);
   }
+
+  async lastActiveAt(to: string): Promise<number | 'gone'> {
+    await sleep(this.latencyMs);
+    return this.closed.has(to) ? 'gone' : Date.now();
+  }
 }
 
 /** One stream over a fresh pair: ra → rb, the peer arriving after `pairAfter` frames. */

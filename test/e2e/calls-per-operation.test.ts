@@ -16,7 +16,8 @@ import {
   measureOperations,
   type OperationsRun,
 } from '../../testing/operations.js';
-import { SdkCallCounter, type Tally } from '../../testing/sdk-calls.js';
+import { FUNCTION_GRANTS, type FunctionGrants } from '../../lib/grants.js';
+import { SdkCallCounter, type Route, type Tally } from '../../testing/sdk-calls.js';
 import { TestSocket } from '../support/socket.js';
 
 /** Calls by `${service} ${command}`. */
@@ -227,4 +228,39 @@ describe('AWS calls per protocol operation, through the local gateway on dynalit
     );
     expect(counter.total()).toBe(inHandlers);
   });
+
+  // The local gateway checks no IAM: a call outside its function's grants would be denied on AWS.
+  it.each(Object.entries(ROUTE_FUNCTION))(
+    'calls from %s stay within the grants of its function (lib/grants.ts)',
+    (route, fn) => {
+      const outside = [...counter.snapshot(route as Route).keys()].filter(
+        (call) => !granted(FUNCTION_GRANTS[fn], call, fn),
+      );
+      expect(outside).toEqual([]);
+    },
+  );
 });
+
+const ROUTE_FUNCTION = {
+  $connect: 'connect',
+  $default: 'default',
+  $disconnect: 'disconnect',
+  deliver: 'deliver',
+} as const satisfies Record<Route, keyof typeof FUNCTION_GRANTS>;
+
+const METHODS: Record<string, string> = {
+  PostToConnection: 'POST',
+  DeleteConnection: 'DELETE',
+  GetConnection: 'GET',
+};
+
+/** Whether a counted call (`${service} ${command}`) is one that `grants` allow. */
+function granted(grants: FunctionGrants, call: string, fn: string): boolean {
+  const [service, command = ''] = call.split(' ');
+  if (service === 'DynamoDB')
+    return (grants.table as readonly string[]).includes(`dynamodb:${command}`);
+  if (service === '@connections')
+    return (grants.connections as readonly string[]).includes(METHODS[command] ?? command);
+  // Only the connect function may invoke the deliver function (lib/signal-server.ts).
+  return call === 'Lambda Invoke' && fn === 'connect';
+}

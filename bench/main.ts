@@ -62,6 +62,8 @@ bundle sizes and cold init, and the modelled price per million frames and per pe
   --frames-per-minute F  cost model: frames a peer sends per minute per relay socket (default ${DEFAULT_ASSUMPTIONS.framesPerMinute})
   --only LIST            comma-separated sections: relay, calls, bundles, fanout, transport (default all)
   --markdown PATH        where to write the README section (default $TMPDIR/bench-results.md)
+  --quick                small sizes, to check that a section runs; its figures are not measurements
+                         (env BENCH_QUICK=1; the transport section honours it)
   -h, --help             show this help
 `;
 
@@ -71,19 +73,22 @@ const SECTIONS = ['relay', 'calls', 'bundles', 'fanout', 'transport'];
 function parseOptions(argv: string[], env: NodeJS.ProcessEnv) {
   const { values } = readCommandLine(
     argv,
-    valued(
-      'pairs',
-      'frames',
-      'rounds',
-      'window',
-      'bytes',
-      'warmup',
-      'samples',
-      'relay-sockets',
-      'frames-per-minute',
-      'only',
-      'markdown',
-    ),
+    {
+      ...valued(
+        'pairs',
+        'frames',
+        'rounds',
+        'window',
+        'bytes',
+        'warmup',
+        'samples',
+        'relay-sockets',
+        'frames-per-minute',
+        'only',
+        'markdown',
+      ),
+      quick: { type: 'boolean' },
+    },
   );
   const positive = (name: string, value: string | undefined, fallback: number) =>
     integer(`--${name}`, value, { min: 0, aboveMin: true }) ?? fallback;
@@ -114,6 +119,7 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv) {
       DEFAULT_ASSUMPTIONS.framesPerMinute,
     ),
     sections,
+    quick: values.quick ?? env.BENCH_QUICK === '1',
     markdown: values.markdown ?? join(os.tmpdir(), 'bench-results.md'),
     argv,
   };
@@ -271,7 +277,10 @@ async function main(): Promise<void> {
   }
 
   if (options.sections.has('transport')) {
-    measured.transport = await measureTransport((line) => console.error(`[bench] ${line}`));
+    measured.transport = await measureTransport(
+      (line) => console.error(`[bench] ${line}`),
+      options.quick,
+    );
     printTransport(report, measured.transport);
   }
 

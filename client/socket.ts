@@ -15,13 +15,56 @@ import {
 import { Receiver, binaryData } from './receiver.js';
 import { Sender, type Payload } from './sender.js';
 import { CLOSED, CLOSING, CONNECTING, OPEN, WebSocketSurface } from './surface.js';
-import { ackFrame, dataFrame, helloFrame, parseFrame, utf8Bytes, type Frame } from './wire.js';
+import {
+  ACK_RANGES,
+  WINDOW_FRAMES,
+  WIRE_VERSION,
+  ackFrame,
+  dataFrame,
+  helloFrame,
+  parseFrame,
+  utf8Bytes,
+  type Acks,
+  type Frame,
+} from './wire.js';
 
 const MAX_RECONNECT_DELAY_MS = 2_000;
-const LINGER_MS = 5_000;
+/** The hello is resent until confirmed: first after this long, then twice as long each time. */
+const HELLO_FIRST_MS = 250;
+const HELLO_MAX_MS = 30_000;
+/** Frames that may wait on a socket for the peer's hello: a window's worth, and a few acks. */
+const MAX_EARLY = WINDOW_FRAMES + 8;
 const KEEP_ALIVE_INTRODUCTION = '{"type":"KeepAlive"}';
 
-type TimerName = 'keepAliveTimer' | 'closeTimer' | 'resumeTimer' | 'reconnectTimer';
+type TimerName =
+  | 'keepAliveTimer'
+  | 'closeTimer'
+  | 'resumeTimer'
+  | 'reconnectTimer'
+  | 'helloTimer'
+  | 'lingerTimer';
+
+type StreamFrame = Extract<Frame, { type: 'data' | 'ack' }>;
+
+/** What a SignalSocket has written and read on its relay (WIRE.md); see `counters`. */
+export interface TransportCounters {
+  /** Frames written on underlying sockets, of every kind, and their UTF-8 bytes. */
+  readonly framesSent: number;
+  readonly bytesSent: number;
+  /** Data frames written, and how many of those were copies written again. */
+  readonly dataFramesSent: number;
+  readonly framesResent: number;
+  /** Acknowledgement-only frames written, and hellos. */
+  readonly ackFramesSent: number;
+  readonly hellosSent: number;
+  /** Transport frames read from the peer, and API Gateway's error frames (a frame of ours dropped). */
+  readonly framesReceived: number;
+  readonly errorFrames: number;
+  /** Data frames written and not yet acknowledged by the peer. */
+  readonly unacknowledged: number;
+  /** Underlying sockets opened: the first, and one per resume. */
+  readonly connects: number;
+}
 
 export class SignalSocket extends WebSocketSurface {
   static readonly [isMarked] = true;
@@ -38,6 +81,8 @@ export class SignalSocket extends WebSocketSurface {
   private everOpened = false;
   private finished = false;
   private lingering = false;
+  /** Bytes the app sent after close(): never sent, but counted, as WHATWG says. */
+  private discarded = 0;
   private keepAliveTimer: ReturnType<typeof setTimeout> | undefined;
 
   // The relay transport (WIRE.md).
@@ -47,13 +92,21 @@ export class SignalSocket extends WebSocketSurface {
   private ready = false;
   /** The peer sent more than a hello on the current socket: it has ours. */
   private helloConfirmed = false;
-  private early: Frame[] = [];
+  private helloDelay = HELLO_FIRST_MS;
+  private early: StreamFrame[] = [];
   private readonly sender: Sender;
   private readonly receiver: Receiver;
   private closeTimer: ReturnType<typeof setTimeout> | undefined;
   private resumeTimer: ReturnType<typeof setTimeout> | undefined;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  private helloTimer: ReturnType<typeof setTimeout> | undefined;
+  private lingerTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Reconnects since the stream last made progress: the backoff's exponent. */
   private attempts = 0;
+  /** The kind of the frame written last, for an error frame that does not say which it drops. */
+  private lastWasAck = false;
+  private lastWasData = false;
+  private sent = { frames: 0, bytes: 0, hellos: 0, received: 0, errors: 0, connects: 0 };
 
   constructor(url: string | URL, protocols?: string | string[]) {
     super();
@@ -73,14 +126,21 @@ export class SignalSocket extends WebSocketSurface {
           !this.finished &&
           this.socket !== undefined &&
           this.socket.readyState === OPEN,
-        writeData: (seq, segment) => this.write(dataFrame(seq, this.receiver.received, segment)),
+        writeData: (seq, segment, urgent) =>
+          this.write(dataFrame(seq, this.receiver.acks(), segment, urgent)),
         fail,
         closeAcknowledged: () => this.endLocalClose(true),
+        progress: () => (this.attempts = 0),
       },
       this.options,
     );
     this.receiver = new Receiver(
-      { pump: () => this.sender.pump(), write: (frame) => this.write(frame), fail },
+      {
+        pump: () => this.sender.pump(),
+        // Before the peer's hello on this socket an acknowledgement could reach another stream.
+        write: (frame) => this.ready && this.write(frame, true),
+        fail,
+      },
       this.options,
     );
     this.connect();
@@ -91,14 +151,33 @@ export class SignalSocket extends WebSocketSurface {
   }
 
   get bufferedAmount(): number {
-    if (!this.relay) return this.socket?.bufferedAmount ?? 0;
-    return this.sender.buffered;
+    return (this.relay ? this.sender.buffered : (this.socket?.bufferedAmount ?? 0)) + this.discarded;
+  }
+
+  /** What this socket has written and read on its relay so far (zeros on other URLs). */
+  get counters(): TransportCounters {
+    const { sent, sender } = this;
+    return {
+      framesSent: sent.frames,
+      bytesSent: sent.bytes,
+      dataFramesSent: sender.dataFrames,
+      framesResent: sender.resentFrames,
+      ackFramesSent: this.receiver.ackFrames,
+      hellosSent: sent.hellos,
+      framesReceived: sent.received,
+      errorFrames: sent.errors,
+      unacknowledged: sender.unacknowledged,
+      connects: sent.connects,
+    };
   }
 
   send(data: Payload): void {
     if (this.readyStateValue === CONNECTING)
       throw domError('SignalSocket: send() before the socket opened', 'InvalidStateError');
-    if (this.readyStateValue !== OPEN) return;
+    if (this.readyStateValue !== OPEN) {
+      this.discarded += payloadBytes(data);
+      return;
+    }
     if (!this.relay) {
       this.socket?.send(data);
       this.armKeepAlive();
@@ -170,6 +249,7 @@ export class SignalSocket extends WebSocketSurface {
       if (socket !== this.socket) return;
       this.socket = undefined;
       this.ready = false;
+      this.clearTimer('lingerTimer');
       this.onUnderlyingClose(event);
     };
   }
@@ -179,6 +259,7 @@ export class SignalSocket extends WebSocketSurface {
       socket.close(1000);
       return;
     }
+    this.sent.connects++;
     if (!this.everOpened) {
       this.everOpened = true;
       this.protocol = socket.protocol;
@@ -186,7 +267,10 @@ export class SignalSocket extends WebSocketSurface {
       if (this.readyStateValue === CONNECTING) this.readyStateValue = OPEN;
       this.dispatchEvent(new Event('open'));
     }
-    if (this.relay && !this.finished) this.write(helloFrame(this.session, this.receiver.received));
+    if (this.relay && !this.finished) {
+      this.writeHello();
+      this.armHello(HELLO_FIRST_MS);
+    }
     this.armKeepAlive();
   }
 
@@ -196,6 +280,12 @@ export class SignalSocket extends WebSocketSurface {
       this.finish(event.code, event.reason, this.everOpened && event.wasClean);
       return;
     }
+    // Closed before any peer came, and now cut (another socket for this relay replaced it, say):
+    // nobody to tell, so no redial, which would take the relay back from that socket.
+    if (this.readyStateValue === CLOSING && this.peerSession === undefined) {
+      const { code, reason } = this.sender.closeRequest!;
+      return this.finish(code, reason, false);
+    }
     // Not a deliberate close of the stream: a cut. Reconnect to the same relay and go on.
     this.resume();
   }
@@ -203,16 +293,18 @@ export class SignalSocket extends WebSocketSurface {
   private resume(): void {
     if (this.finished) return;
     this.clearTimer('keepAliveTimer');
-    this.sender.stopRetransmit();
+    this.clearTimer('helloTimer');
+    this.sender.stop();
     if (!this.resumeTimer)
       this.resumeTimer = setTimeout(() => {
-        this.socket?.close(1000);
-        this.finish(
+        this.dropSocket();
+        this.fail(
           CLOSE_CODES.RESUME_TIMEOUT,
           `the relay did not resume within ${this.options.resumeWithinMs} ms`,
-          false,
         );
       }, this.options.resumeWithinMs);
+    // Backs off until the stream moves again: a socket that pairs and is then cut at once (a
+    // frame the gateway refuses, say) must not be redialled at full speed.
     const delay =
       this.attempts === 0
         ? 0
@@ -221,65 +313,93 @@ export class SignalSocket extends WebSocketSurface {
     this.reconnectTimer = setTimeout(() => this.connect(), delay);
   }
 
-  private write(frame: string): void {
+  private write(frame: string, ack = false): void {
     if (!this.socket || this.socket.readyState !== OPEN) return;
     this.socket.send(frame);
+    this.lastWasData = frame[0] === 'D' || frame[0] === 'd';
+    this.sent.frames++;
+    this.sent.bytes += utf8Bytes(frame);
+    this.sender.onWrite();
+    this.lastWasAck = ack;
     this.receiver.acknowledged();
     this.armKeepAlive();
+  }
+
+  private writeHello(): void {
+    this.sent.hellos++;
+    this.write(helloFrame(this.session, this.peerSession ?? '', this.receiver.acks()));
+  }
+
+  /** Resends the hello, backing off, until the peer confirms it (as QUIC resends its Initial). */
+  private armHello(delay: number): void {
+    this.clearTimer('helloTimer');
+    this.helloDelay = delay;
+    this.helloTimer = setTimeout(() => {
+      this.helloTimer = undefined;
+      if (this.helloConfirmed || this.finished) return;
+      this.writeHello();
+      this.armHello(Math.min(2 * this.helloDelay, HELLO_MAX_MS));
+    }, delay);
   }
 
   private armKeepAlive(): void {
     this.clearTimer('keepAliveTimer');
     if (this.finished) return;
-    // Until the peer confirms our hello, it is resent every retransmitMs: a hello or confirmation
-    // that API Gateway dropped (throttling) would otherwise leave both sides waiting.
-    const handshaking = this.relay && this.ready && !this.helloConfirmed;
-    this.keepAliveTimer = setTimeout(
-      () => {
-        if (!this.socket || this.socket.readyState !== OPEN) return;
-        if (this.relay)
-          this.write(
-            this.helloConfirmed
-              ? ackFrame(this.receiver.received)
-              : helloFrame(this.session, this.receiver.received),
-          );
-        else {
-          this.socket.send(KEEP_ALIVE_INTRODUCTION);
-          this.armKeepAlive();
-        }
-      },
-      handshaking
-        ? Math.min(this.options.retransmitMs, this.options.keepAliveMs)
-        : this.options.keepAliveMs,
-    );
+    this.keepAliveTimer = setTimeout(() => {
+      if (!this.socket || this.socket.readyState !== OPEN) return;
+      if (!this.relay) {
+        this.socket.send(KEEP_ALIVE_INTRODUCTION);
+        this.armKeepAlive();
+      } else if (this.ready && this.helloConfirmed)
+        this.write(ackFrame(this.receiver.acks(ACK_RANGES)), true);
+      else this.writeHello();
+    }, this.options.keepAliveMs);
   }
 
   private clearTimer(name: TimerName): void {
-    const timer = this[name];
-    if (timer !== undefined) clearTimeout(timer);
+    clearTimeout(this[name]);
     this[name] = undefined;
   }
 
-  /** The stream is over for the app: one close event, every timer stopped. */
+  /** The stream is over for the app: one close event, every timer stopped but the linger. */
   private finish(code: number, reason: string, wasClean: boolean): void {
     if (this.finished) return;
     this.finished = true;
     this.readyStateValue = CLOSED;
-    for (const name of ['keepAliveTimer', 'closeTimer', 'resumeTimer', 'reconnectTimer'] as const)
+    for (const name of [
+      'keepAliveTimer',
+      'closeTimer',
+      'resumeTimer',
+      'reconnectTimer',
+      'helloTimer',
+    ] as const)
       this.clearTimer(name);
     this.sender.stop();
     this.receiver.stop();
     this.dispatchEvent(closeEvent(code, reason, wasClean));
   }
 
+  private dropSocket(): void {
+    const socket = this.socket;
+    this.socket = undefined;
+    this.lingering = false;
+    this.clearTimer('lingerTimer');
+    socket?.close(1000);
+  }
+
   /** The peer acknowledged our close (or it never will): end the stream and the socket. */
   private endLocalClose(clean: boolean): void {
     const { code, reason } = this.sender.closeRequest ?? { code: 1005, reason: '' };
-    const socket = this.socket;
-    this.lingering = false;
-    this.socket = undefined;
-    socket?.close(1000);
+    this.dropSocket();
     this.finish(code, reason, clean);
+  }
+
+  /** The transport ends the stream itself: `error`, then an unclean close. */
+  private fail(code: number, reason: string): void {
+    if (this.finished) return;
+    this.dropSocket();
+    this.dispatchEvent(new Event('error'));
+    this.finish(code, reason, false);
   }
 
   // ---- receiving -----------------------------------------------------------------------------
@@ -288,27 +408,38 @@ export class SignalSocket extends WebSocketSurface {
     const frame = parseFrame(text);
     if (!frame) return this.fail(CLOSE_CODES.PROTOCOL_ERROR, 'malformed transport frame');
     if (frame.type === 'platform') return this.onPlatformFrame(text);
-    if (frame.type === 'hello') {
-      this.onHello(frame.session, frame.ack);
-      return;
-    }
+    this.sent.received++;
+    this.receiver.heard();
+    if (frame.type === 'hello')
+      return frame.version === WIRE_VERSION
+        ? this.onHello(frame.session, frame.peer, frame.acks)
+        : this.fail(CLOSE_CODES.MISMATCH, 'the peer speaks another SignalSocket wire version');
     if (!this.helloConfirmed) {
       this.helloConfirmed = true;
+      this.clearTimer('helloTimer');
       this.sender.schedulePump();
     }
     if (!this.ready) {
-      this.early.push(frame);
+      // Dropped beyond the bound: the peer resends what we do not acknowledge.
+      if (this.early.length < MAX_EARLY) this.early.push(frame);
       return;
     }
-    this.sender.onAck(frame.ack);
-    if (frame.type === 'data') this.onData(frame.seq, frame.segment);
+    this.onStreamFrame(frame);
   }
 
-  private onHello(session: string, ack: number): void {
+  private onStreamFrame(frame: StreamFrame): void {
+    this.sender.onAcks(frame.acks);
+    if (frame.type === 'data') this.onData(frame.seq, frame.segment, frame.urgent);
+  }
+
+  private onHello(session: string, peer: string, acks: Acks): void {
+    // The hello's acknowledgement is of our stream only if the peer knew it: a peer that still
+    // talks to the page we replaced (a reload) acknowledges another stream.
+    const ours = peer === this.session;
     if (this.ready) {
       // The peer sent its hello again: it has not seen our confirmation.
-      this.sender.onAck(ack);
-      return this.write(ackFrame(this.receiver.received));
+      if (ours) this.sender.onAcks(acks);
+      return this.write(ackFrame(this.receiver.acks(ACK_RANGES)), true);
     }
     // A new stream where data already flowed with the old one cannot continue it. (A peer that
     // has exchanged nothing yet may be replaced: it was a transport that gave up, not a stream.)
@@ -319,25 +450,25 @@ export class SignalSocket extends WebSocketSurface {
     // Confirms the hello: the peer sends data only once it knows that its hello, held by the
     // server until we arrived, was delivered. Its socket is then flushed (the server's held-frames
     // path is over) and its data takes the direct path.
-    this.write(ackFrame(this.receiver.received));
-    this.attempts = 0;
+    this.write(ackFrame(this.receiver.acks(ACK_RANGES)), true);
     this.clearTimer('resumeTimer');
-    // Whatever was in flight on an earlier socket is resent, from the first frame not acked.
-    this.sender.resendAll();
-    this.sender.onAck(ack);
+    if (ours) this.sender.onAcks(acks);
+    // The peer is here: if it has not confirmed our hello, ours may have been dropped.
+    if (!this.helloConfirmed && this.helloDelay > HELLO_FIRST_MS) this.armHello(HELLO_FIRST_MS);
     const early = this.early;
     this.early = [];
     for (const frame of early) {
       if (this.finished && !this.lingering) return;
-      if (frame.type === 'ack' || frame.type === 'data') this.sender.onAck(frame.ack);
-      if (frame.type === 'data') this.onData(frame.seq, frame.segment);
+      this.onStreamFrame(frame);
     }
     this.sender.schedulePump();
   }
 
-  private onData(seq: number, segment: string): void {
-    const records = this.receiver.accept(seq, segment);
+  private onData(seq: number, segment: string, urgent: boolean): void {
+    const before = this.receiver.received;
+    const records = this.receiver.accept(seq, segment, urgent);
     if (!records) return;
+    if (this.receiver.received > before) this.attempts = 0;
     for (const record of records) {
       if (record.kind === 'c') return this.onPeerClose(record.body);
       if (this.finished) continue;
@@ -352,14 +483,12 @@ export class SignalSocket extends WebSocketSurface {
     const space = body.indexOf(' ');
     const code = Number(body.slice(0, space));
     const reason = body.slice(space + 1);
-    this.write(ackFrame(this.receiver.received));
     if (this.finished) return;
-    // Until the peer, having our acknowledgement, closes its socket (the server then closes ours).
+    // Until the peer, having our acknowledgement, closes its socket (the server then closes ours):
+    // meanwhile a copy of its close, or an error frame for our acknowledgement, is acknowledged
+    // again. The peer gives up after resumeWithinMs; so do we.
     this.lingering = true;
-    const socket = this.socket;
-    setTimeout(() => {
-      if (this.socket === socket) socket?.close(1000);
-    }, LINGER_MS);
+    this.lingerTimer = setTimeout(() => this.dropSocket(), this.options.resumeWithinMs);
     this.finish(Number.isInteger(code) ? code : 1005, reason, true);
   }
 
@@ -374,18 +503,17 @@ export class SignalSocket extends WebSocketSurface {
       const reason = typeof parsed.error === 'string' ? parsed.error : 'refused by the server';
       return this.fail(CLOSE_CODES.MISMATCH, reason.slice(0, 120));
     }
-    // API Gateway dropped one of our frames: slow down, then resend what is not acknowledged.
-    if (!this.sender.throttle()) return;
-    // The dropped frame may have been our hello: then the peer waits for it.
-    if (!this.helloConfirmed) this.write(helloFrame(this.session, this.receiver.received));
-    this.sender.pumpAfterPause();
+    // API Gateway dropped one of our frames (which one, it does not say): pace the data, write the
+    // acknowledgement again if it may have been one, and resend an unconfirmed hello soon.
+    this.sent.errors++;
+    this.sender.throttled(this.lastWasData);
+    this.receiver.onDropped(this.lastWasAck);
+    if (!this.helloConfirmed && this.helloDelay > HELLO_FIRST_MS) this.armHello(HELLO_FIRST_MS);
   }
+}
 
-  private fail(code: number, reason: string): void {
-    const socket = this.socket;
-    this.socket = undefined;
-    this.lingering = false;
-    socket?.close(1000);
-    this.finish(code, reason, false);
-  }
+/** The bytes a message counts for in bufferedAmount. */
+function payloadBytes(data: Payload): number {
+  if (typeof data === 'string') return utf8Bytes(data);
+  return 'size' in data ? data.size : data.byteLength;
 }

@@ -80,7 +80,13 @@ async function measure(rate: number, bothWays: boolean, seconds: number): Promis
   try {
     const run = randomUUID().slice(0, 8);
     const base = gateway.wsUrl('');
-    const tallies = [0, 1].map(() => ({ data: 0, duplicates: 0, acks: 0, hellos: 0, seen: new Set<number>() }));
+    const tallies = [0, 1].map(() => ({
+      data: 0,
+      duplicates: 0,
+      acks: 0,
+      hellos: 0,
+      seen: new Set<number>(),
+    }));
     const a = new (signalSocket({ WebSocket: tallying(tallies[0]!) }))(
       `${base}/connection/a-${run}/b-${run}/k-${run}`,
     );
@@ -154,7 +160,17 @@ export function printGoodput(report: Reporter, rows: GoodputRow[]): void {
   );
   report.both();
   report.table([
-    ['R', 'direction', 'app MB', 's', 'goodput / (R × 32 KB)', 'acks + hellos', 'duplicates', 'resent / data written', 'error frames'],
+    [
+      'R',
+      'direction',
+      'app MB',
+      's',
+      'goodput / (R × 32 KB)',
+      'acks + hellos',
+      'duplicates',
+      'resent / data written',
+      'error frames',
+    ],
     ...rows.map((r) => [
       String(r.rate),
       r.bothWays ? 'both ways' : 'one way',

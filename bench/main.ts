@@ -71,25 +71,22 @@ const SECTIONS = ['relay', 'calls', 'bundles', 'fanout', 'transport'];
 
 /** Reads the command line; throws UsageError on anything it does not understand. */
 function parseOptions(argv: string[], env: NodeJS.ProcessEnv) {
-  const { values } = readCommandLine(
-    argv,
-    {
-      ...valued(
-        'pairs',
-        'frames',
-        'rounds',
-        'window',
-        'bytes',
-        'warmup',
-        'samples',
-        'relay-sockets',
-        'frames-per-minute',
-        'only',
-        'markdown',
-      ),
-      quick: { type: 'boolean' },
-    },
-  );
+  const { values } = readCommandLine(argv, {
+    ...valued(
+      'pairs',
+      'frames',
+      'rounds',
+      'window',
+      'bytes',
+      'warmup',
+      'samples',
+      'relay-sockets',
+      'frames-per-minute',
+      'only',
+      'markdown',
+    ),
+    quick: { type: 'boolean' },
+  });
   const positive = (name: string, value: string | undefined, fallback: number) =>
     integer(`--${name}`, value, { min: 0, aboveMin: true }) ?? fallback;
   const sections = new Set((values.only ?? SECTIONS.join(',')).split(',').map((s) => s.trim()));

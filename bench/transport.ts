@@ -9,8 +9,7 @@
  *      (bench/goodput.ts);
  *   4. the browser bundle's size, minified and gzipped (as `npm run build:client` makes it).
  *
- * `--quick` (or BENCH_QUICK=1) runs every part small, to check that it runs: its figures are not
- * measurements and its targets are not judged.
+ * `--quick` (or BENCH_QUICK=1) runs every part small, to check that it runs: no figure to judge.
  */
 import { randomUUID } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
@@ -228,12 +227,9 @@ async function openPlain(url: string) {
   };
 }
 
-export interface BundleSize {
-  bytes: number;
-  gzipBytes: number;
-}
+export type BundleSize = Awaited<ReturnType<typeof bundleSize>>;
 
-export async function bundleSize(): Promise<BundleSize> {
+export async function bundleSize() {
   const code = (await buildClientBundle()).contents;
   return { bytes: code.length, gzipBytes: gzipSync(code, { level: 9 }).length };
 }
@@ -264,31 +260,30 @@ export async function measureTransport(
     const mb = quick ? 64 * 1024 : 1024 * 1024;
     const label = quick ? '64 KB' : '1 MB';
     progress('transport: overhead');
+    const small200 = (count: number) =>
+      Array.from({ length: count }, (_, i) => 'a'.repeat(190) + String(i).padStart(10, '0'));
     const overheadRows = [
-      await overhead(
-        base,
-        'text, 200 B, each after the previous arrived',
-        Array.from({ length: one }, (_, i) => 'a'.repeat(190) + String(i).padStart(10, '0')),
-        true,
-      ),
-      await overhead(
-        base,
-        'text, 200 B, in one burst',
-        Array.from({ length: small }, (_, i) => 'a'.repeat(190) + String(i).padStart(10, '0')),
-        false,
-      ),
+      await overhead(base, 'text, 200 B, each after the previous arrived', small200(one), true),
+      await overhead(base, 'text, 200 B, in one burst', small200(small), false),
       await overhead(
         base,
         'binary, 200 B, each after the previous arrived',
         Array.from({ length: one }, (_, i) => binary(200, i)),
         true,
       ),
-      await overhead(base, `text, ${label} (multi-byte)`, [text(mb / 2, 0).slice(0, mb / 2)], false),
+      await overhead(
+        base,
+        `text, ${label} (multi-byte)`,
+        [text(mb / 2, 0).slice(0, mb / 2)],
+        false,
+      ),
       await overhead(base, `text, ${label} (ASCII)`, ['a'.repeat(mb)], false),
       await overhead(base, `binary, ${label}`, [binary(mb, 1)], false),
     ];
     progress('transport: throughput and latency, SignalSocket beside plain');
-    const load = quick ? { count: 100, size: 256, pings: 10 } : { count: 2_000, size: 256, pings: 200 };
+    const load = quick
+      ? { count: 100, size: 256, pings: 10 }
+      : { count: 2_000, size: 256, pings: 200 };
     const rates = [
       await pairRate(base, 'plain relay pair (ws)', openPlain, load.count, load.size, load.pings),
       await pairRate(base, 'SignalSocket pair', openSignal, load.count, load.size, load.pings),
@@ -313,7 +308,9 @@ export function printTransport(report: Reporter, run: TransportRun): void {
   report.both('### Client transport (SignalSocket)');
   report.both();
   if (run.quick) {
-    report.both('Quick mode (--quick): small sizes to check that everything runs; not measurements.');
+    report.both(
+      'Quick mode (--quick): small sizes to check that everything runs; not measurements.',
+    );
     report.both();
   }
   report.both(

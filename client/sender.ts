@@ -118,11 +118,6 @@ export class Sender {
     this.pacer.onWrite(Date.now());
   }
 
-  /** The smoothed round trip measured so far, in ms (0 before any). */
-  get srtt(): number {
-    return this.pacer.srtt;
-  }
-
   /** The close the app asked for (or the one an unreadable Blob forced). */
   get closeRequest(): { code: number; reason: string } | undefined {
     return this.closeRequestValue;

@@ -3,7 +3,7 @@
  * keep-alive, close) and, on relay URLs, the handshake and the frames of WIRE.md, with the send
  * and receive sides of the stream in sender.ts and receiver.ts.
  */
-import { closeEvent, domError, messageEvent, randomSession } from './dom.js';
+import { closeEvent, domError, messageEvent } from './dom.js';
 import {
   CLOSE_CODES,
   isMarked,
@@ -12,101 +12,40 @@ import {
   type ResolvedOptions,
   type UnderlyingSocket,
 } from './options.js';
-import { Receiver, binaryData } from './receiver.js';
+import { Receiver } from './receiver.js';
+import { HELLO_FIRST_MS, RelayEndpoint } from './relay.js';
 import { Sender, type Payload } from './sender.js';
-import { CLOSED, CLOSING, CONNECTING, OPEN, WebSocketSurface } from './surface.js';
-import {
-  ACK_RANGES,
-  WINDOW_FRAMES,
-  WIRE_VERSION,
-  ackFrame,
-  dataFrame,
-  helloFrame,
-  parseFrame,
-  utf8Bytes,
-  type Acks,
-  type Frame,
-} from './wire.js';
+import { CLOSED, CLOSING, CONNECTING, OPEN } from './surface.js';
+import { ACK_RANGES, ackFrame, dataFrame, utf8Bytes } from './wire.js';
 
 const MAX_RECONNECT_DELAY_MS = 2_000;
-/** The hello is resent until confirmed: first after this long, then twice as long each time. */
-const HELLO_FIRST_MS = 250;
-const HELLO_MAX_MS = 30_000;
-/** Frames that may wait on a socket for the peer's hello: a window's worth, and a few acks. */
-const MAX_EARLY = WINDOW_FRAMES + 8;
 const KEEP_ALIVE_INTRODUCTION = '{"type":"KeepAlive"}';
 
 type TimerName =
-  | 'keepAliveTimer'
-  | 'closeTimer'
-  | 'resumeTimer'
-  | 'reconnectTimer'
-  | 'helloTimer'
-  | 'lingerTimer';
+  'keepAliveTimer' | 'closeTimer' | 'resumeTimer' | 'reconnectTimer' | 'helloTimer' | 'lingerTimer';
 
-type StreamFrame = Extract<Frame, { type: 'data' | 'ack' }>;
-
-/** What a SignalSocket has written and read on its relay (WIRE.md); see `counters`. */
-export interface TransportCounters {
-  /** Frames written on underlying sockets, of every kind, and their UTF-8 bytes. */
-  readonly framesSent: number;
-  readonly bytesSent: number;
-  /** Data frames written, and how many of those were copies written again. */
-  readonly dataFramesSent: number;
-  readonly framesResent: number;
-  /** Acknowledgement-only frames written, and hellos. */
-  readonly ackFramesSent: number;
-  readonly hellosSent: number;
-  /** Transport frames read from the peer, and API Gateway's error frames (a frame of ours dropped). */
-  readonly framesReceived: number;
-  readonly errorFrames: number;
-  /** Data frames written and not yet acknowledged by the peer. */
-  readonly unacknowledged: number;
-  /** Underlying sockets opened: the first, and one per resume. */
-  readonly connects: number;
-}
-
-export class SignalSocket extends WebSocketSurface {
+export class SignalSocket extends RelayEndpoint {
   static readonly [isMarked] = true;
   /** The defaults of this class; signalSocket() makes subclasses with others. */
   protected static options: ResolvedOptions = resolve({});
 
   readonly url: string;
 
-  private readonly options: ResolvedOptions;
+  protected readonly options: ResolvedOptions;
   private readonly relay: boolean;
   private readonly wireUrl: string;
   private readonly protocols: string | string[] | undefined;
   private socket: UnderlyingSocket | undefined;
   private everOpened = false;
-  private finished = false;
-  private lingering = false;
   /** Bytes the app sent after close(): never sent, but counted, as WHATWG says. */
   private discarded = 0;
   private keepAliveTimer: ReturnType<typeof setTimeout> | undefined;
 
-  // The relay transport (WIRE.md).
-  private readonly session = randomSession();
-  private peerSession: string | undefined;
-  /** The peer's hello arrived on the current socket: data may flow. */
-  private ready = false;
-  /** The peer sent more than a hello on the current socket: it has ours. */
-  private helloConfirmed = false;
-  private helloDelay = HELLO_FIRST_MS;
-  private early: StreamFrame[] = [];
-  private readonly sender: Sender;
-  private readonly receiver: Receiver;
+  protected readonly sender: Sender;
+  protected readonly receiver: Receiver;
   private closeTimer: ReturnType<typeof setTimeout> | undefined;
   private resumeTimer: ReturnType<typeof setTimeout> | undefined;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
-  private helloTimer: ReturnType<typeof setTimeout> | undefined;
-  private lingerTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Reconnects since the stream last made progress: the backoff's exponent. */
-  private attempts = 0;
-  /** The kind of the frame written last, for an error frame that does not say which it drops. */
-  private lastWasAck = false;
-  private lastWasData = false;
-  private sent = { frames: 0, bytes: 0, hellos: 0, received: 0, errors: 0, connects: 0 };
 
   constructor(url: string | URL, protocols?: string | string[]) {
     super();
@@ -151,24 +90,9 @@ export class SignalSocket extends WebSocketSurface {
   }
 
   get bufferedAmount(): number {
-    return (this.relay ? this.sender.buffered : (this.socket?.bufferedAmount ?? 0)) + this.discarded;
-  }
-
-  /** What this socket has written and read on its relay so far (zeros on other URLs). */
-  get counters(): TransportCounters {
-    const { sent, sender } = this;
-    return {
-      framesSent: sent.frames,
-      bytesSent: sent.bytes,
-      dataFramesSent: sender.dataFrames,
-      framesResent: sender.resentFrames,
-      ackFramesSent: this.receiver.ackFrames,
-      hellosSent: sent.hellos,
-      framesReceived: sent.received,
-      errorFrames: sent.errors,
-      unacknowledged: sender.unacknowledged,
-      connects: sent.connects,
-    };
+    return (
+      (this.relay ? this.sender.buffered : (this.socket?.bufferedAmount ?? 0)) + this.discarded
+    );
   }
 
   send(data: Payload): void {
@@ -313,7 +237,7 @@ export class SignalSocket extends WebSocketSurface {
     this.reconnectTimer = setTimeout(() => this.connect(), delay);
   }
 
-  private write(frame: string, ack = false): void {
+  protected write(frame: string, ack = false): void {
     if (!this.socket || this.socket.readyState !== OPEN) return;
     this.socket.send(frame);
     this.lastWasData = frame[0] === 'D' || frame[0] === 'd';
@@ -323,23 +247,6 @@ export class SignalSocket extends WebSocketSurface {
     this.lastWasAck = ack;
     this.receiver.acknowledged();
     this.armKeepAlive();
-  }
-
-  private writeHello(): void {
-    this.sent.hellos++;
-    this.write(helloFrame(this.session, this.peerSession ?? '', this.receiver.acks()));
-  }
-
-  /** Resends the hello, backing off, until the peer confirms it (as QUIC resends its Initial). */
-  private armHello(delay: number): void {
-    this.clearTimer('helloTimer');
-    this.helloDelay = delay;
-    this.helloTimer = setTimeout(() => {
-      this.helloTimer = undefined;
-      if (this.helloConfirmed || this.finished) return;
-      this.writeHello();
-      this.armHello(Math.min(2 * this.helloDelay, HELLO_MAX_MS));
-    }, delay);
   }
 
   private armKeepAlive(): void {
@@ -362,7 +269,7 @@ export class SignalSocket extends WebSocketSurface {
   }
 
   /** The stream is over for the app: one close event, every timer stopped but the linger. */
-  private finish(code: number, reason: string, wasClean: boolean): void {
+  protected finish(code: number, reason: string, wasClean: boolean): void {
     if (this.finished) return;
     this.finished = true;
     this.readyStateValue = CLOSED;
@@ -379,12 +286,16 @@ export class SignalSocket extends WebSocketSurface {
     this.dispatchEvent(closeEvent(code, reason, wasClean));
   }
 
-  private dropSocket(): void {
+  protected dropSocket(): void {
     const socket = this.socket;
     this.socket = undefined;
     this.lingering = false;
     this.clearTimer('lingerTimer');
     socket?.close(1000);
+  }
+
+  protected onResumed(): void {
+    this.clearTimer('resumeTimer');
   }
 
   /** The peer acknowledged our close (or it never will): end the stream and the socket. */
@@ -395,120 +306,11 @@ export class SignalSocket extends WebSocketSurface {
   }
 
   /** The transport ends the stream itself: `error`, then an unclean close. */
-  private fail(code: number, reason: string): void {
+  protected fail(code: number, reason: string): void {
     if (this.finished) return;
     this.dropSocket();
     this.dispatchEvent(new Event('error'));
     this.finish(code, reason, false);
-  }
-
-  // ---- receiving -----------------------------------------------------------------------------
-
-  private onRelayFrame(text: string): void {
-    const frame = parseFrame(text);
-    if (!frame) return this.fail(CLOSE_CODES.PROTOCOL_ERROR, 'malformed transport frame');
-    if (frame.type === 'platform') return this.onPlatformFrame(text);
-    this.sent.received++;
-    this.receiver.heard();
-    if (frame.type === 'hello')
-      return frame.version === WIRE_VERSION
-        ? this.onHello(frame.session, frame.peer, frame.acks)
-        : this.fail(CLOSE_CODES.MISMATCH, 'the peer speaks another SignalSocket wire version');
-    if (!this.helloConfirmed) {
-      this.helloConfirmed = true;
-      this.clearTimer('helloTimer');
-      this.sender.schedulePump();
-    }
-    if (!this.ready) {
-      // Dropped beyond the bound: the peer resends what we do not acknowledge.
-      if (this.early.length < MAX_EARLY) this.early.push(frame);
-      return;
-    }
-    this.onStreamFrame(frame);
-  }
-
-  private onStreamFrame(frame: StreamFrame): void {
-    this.sender.onAcks(frame.acks);
-    if (frame.type === 'data') this.onData(frame.seq, frame.segment, frame.urgent);
-  }
-
-  private onHello(session: string, peer: string, acks: Acks): void {
-    // The hello's acknowledgement is of our stream only if the peer knew it: a peer that still
-    // talks to the page we replaced (a reload) acknowledges another stream.
-    const ours = peer === this.session;
-    if (this.ready) {
-      // The peer sent its hello again: it has not seen our confirmation.
-      if (ours) this.sender.onAcks(acks);
-      return this.write(ackFrame(this.receiver.acks(ACK_RANGES)), true);
-    }
-    // A new stream where data already flowed with the old one cannot continue it. (A peer that
-    // has exchanged nothing yet may be replaced: it was a transport that gave up, not a stream.)
-    if (this.peerSession !== session && (this.receiver.received > 0 || this.sender.acked > 0))
-      return this.fail(CLOSE_CODES.NEW_STREAM, 'the peer started a new stream');
-    this.peerSession = session;
-    this.ready = true;
-    // Confirms the hello: the peer sends data only once it knows that its hello, held by the
-    // server until we arrived, was delivered. Its socket is then flushed (the server's held-frames
-    // path is over) and its data takes the direct path.
-    this.write(ackFrame(this.receiver.acks(ACK_RANGES)), true);
-    this.clearTimer('resumeTimer');
-    if (ours) this.sender.onAcks(acks);
-    // The peer is here: if it has not confirmed our hello, ours may have been dropped.
-    if (!this.helloConfirmed && this.helloDelay > HELLO_FIRST_MS) this.armHello(HELLO_FIRST_MS);
-    const early = this.early;
-    this.early = [];
-    for (const frame of early) {
-      if (this.finished && !this.lingering) return;
-      this.onStreamFrame(frame);
-    }
-    this.sender.schedulePump();
-  }
-
-  private onData(seq: number, segment: string, urgent: boolean): void {
-    const before = this.receiver.received;
-    const records = this.receiver.accept(seq, segment, urgent);
-    if (!records) return;
-    if (this.receiver.received > before) this.attempts = 0;
-    for (const record of records) {
-      if (record.kind === 'c') return this.onPeerClose(record.body);
-      if (this.finished) continue;
-      const data =
-        record.kind === 't' ? record.body : binaryData(record.body, this.binaryTypeValue);
-      this.dispatchEvent(messageEvent(data));
-    }
-  }
-
-  /** The peer's app closed: everything it sent before has been delivered. */
-  private onPeerClose(body: string): void {
-    const space = body.indexOf(' ');
-    const code = Number(body.slice(0, space));
-    const reason = body.slice(space + 1);
-    if (this.finished) return;
-    // Until the peer, having our acknowledgement, closes its socket (the server then closes ours):
-    // meanwhile a copy of its close, or an error frame for our acknowledgement, is acknowledged
-    // again. The peer gives up after resumeWithinMs; so do we.
-    this.lingering = true;
-    this.lingerTimer = setTimeout(() => this.dropSocket(), this.options.resumeWithinMs);
-    this.finish(Number.isInteger(code) ? code : 1005, reason, true);
-  }
-
-  private onPlatformFrame(text: string): void {
-    let parsed: { message?: unknown; type?: unknown; error?: unknown } = {};
-    try {
-      parsed = JSON.parse(text) as typeof parsed;
-    } catch {
-      // Not JSON: still never the peer's (transport frames never begin with "{").
-    }
-    if (parsed.type === 'Error') {
-      const reason = typeof parsed.error === 'string' ? parsed.error : 'refused by the server';
-      return this.fail(CLOSE_CODES.MISMATCH, reason.slice(0, 120));
-    }
-    // API Gateway dropped one of our frames (which one, it does not say): pace the data, write the
-    // acknowledgement again if it may have been one, and resend an unconfirmed hello soon.
-    this.sent.errors++;
-    this.sender.throttled(this.lastWasData);
-    this.receiver.onDropped(this.lastWasAck);
-    if (!this.helloConfirmed && this.helloDelay > HELLO_FIRST_MS) this.armHello(HELLO_FIRST_MS);
   }
 }
 

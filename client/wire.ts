@@ -98,7 +98,13 @@ export function parseFrame(text: string): Frame | undefined {
     // Another version's hello is reported as such, whatever its form (version 1 had no version).
     if (!/^[0-9a-z]+$/.test(version!)) return undefined;
     if (version !== WIRE_VERSION)
-      return { type: 'hello', version: version!, session: '', peer: '', acks: { ack: 0, ranges: [] } };
+      return {
+        type: 'hello',
+        version: version!,
+        session: '',
+        peer: '',
+        acks: { ack: 0, ranges: [] },
+      };
     const acks = parseAcks(field ?? '');
     if (!acks || !/^[0-9a-z]+$/.test(session ?? '') || !/^[0-9a-z]*$/.test(peer ?? ''))
       return undefined;

@@ -169,7 +169,9 @@ describe('SignalSocket under injected faults, through the local gateway', () => 
 
   it('keeps up its rate when one data frame in eight is rejected whatever its pace', async () => {
     const random = seeded(7);
-    const { a, b } = pair({ send: (frame) => (isData(frame) && random() < 1 / 8 ? 'drop' : 'pass') });
+    const { a, b } = pair({
+      send: (frame) => (isData(frame) && random() < 1 / 8 ? 'drop' : 'pass'),
+    });
     await Promise.all([a.opened, b.opened]);
     const message = bytes(4 * 1024 * 1024, 3);
     a.socket.send(message);
@@ -187,25 +189,26 @@ describe('SignalSocket under injected faults, through the local gateway', () => 
       const random = seeded(seed);
       const chaos = (): Fate => {
         const r = random();
-        if (r < 0.08) return 'drop';
+        if (r < 0.05) return 'drop';
         if (r < 0.12) return 'duplicate';
         return r < 0.3 ? { delay: Math.floor(random() * 40) } : 'pass';
       };
       const { a, b, fa, fb } = pair({ send: chaos, receive: chaos }, { send: chaos });
       await Promise.all([a.opened, b.opened]);
-      const sent = Array.from({ length: 400 }, (_, i) =>
-        i % 97 === 0 ? mixedText(60_000, i) : `m${i}`,
+      const sent = Array.from({ length: 200 }, (_, i) =>
+        i % 67 === 0 ? mixedText(60_000, i) : `m${i}`,
       );
+      // A few cuts at random moments while the messages flow (the last socket of a random side).
       let cuts = 0;
       const cutter = setInterval(() => {
-        const sockets = random() < 0.5 ? fa.sockets : fb.sockets;
-        sockets.at(-1)?.cut();
+        if (cuts === 3) return clearInterval(cutter);
+        (random() < 0.5 ? fa.sockets : fb.sockets).at(-1)?.cut();
         cuts++;
-      }, 400);
+      }, 700);
       for (const [i, m] of sent.entries()) {
         a.socket.send(m);
         b.socket.send(m);
-        if (i % 50 === 0) await new Promise((resolve) => setTimeout(resolve, 30));
+        if (i % 25 === 0) await new Promise((resolve) => setTimeout(resolve, 50));
       }
       try {
         expect(await b.until(sent.length, 40_000)).toEqual(sent);

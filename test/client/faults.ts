@@ -76,7 +76,8 @@ export class FaultySocket implements UnderlyingSocket {
   }
 
   send(data: string | ArrayBuffer | ArrayBufferView | Blob): void {
-    const frame = String(data);
+    // SignalSocket writes text frames only.
+    const frame = data as string;
     const fate = this.rules.send?.(frame, this.index) ?? 'pass';
     if (fate === 'drop') setTimeout(() => this.deliver(THROTTLED), 1);
     else

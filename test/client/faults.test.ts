@@ -167,6 +167,19 @@ describe('SignalSocket under injected faults, through the local gateway', () => 
     await Promise.all([second.closed, peer.closed]);
   });
 
+  it('counts what the app sends while closing or closed in bufferedAmount, as WHATWG says', async () => {
+    const { a, b } = pair();
+    await Promise.all([a.opened, b.opened]);
+    a.socket.close(4000, 'done');
+    a.socket.send('abc');
+    a.socket.send('é');
+    expect(a.socket.bufferedAmount).toBe(5);
+    await a.closedWithin();
+    a.socket.send(new Uint8Array(10));
+    expect(a.socket.bufferedAmount).toBe(15);
+    expect(await b.closedWithin()).toEqual({ code: 4000, reason: 'done', wasClean: true });
+  });
+
   it('keeps up its rate when one data frame in eight is rejected whatever its pace', async () => {
     const random = seeded(7);
     const { a, b } = pair({

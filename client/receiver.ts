@@ -31,39 +31,42 @@ export interface ReceiveLink {
 }
 
 export class Receiver {
-  private readonly inbox = new Inbox();
+  readonly #inbox = new Inbox();
   /** Data frames accepted since a frame carrying our acknowledgement last went out. */
-  private owed = 0;
-  private ackTimer: ReturnType<typeof setTimeout> | undefined;
-  private soon = false;
-  private retryMs = ACK_RETRY_MS;
+  #owed = 0;
+  #ackTimer: ReturnType<typeof setTimeout> | undefined;
+  #soon = false;
+  #retryMs = ACK_RETRY_MS;
   /** Acknowledgement-only frames written (the counters' share of them). */
   ackFrames = 0;
 
-  constructor(
-    private readonly link: ReceiveLink,
-    private readonly options: ResolvedOptions,
-  ) {}
+  readonly #link: ReceiveLink;
+  readonly #options: ResolvedOptions;
+
+  constructor(link: ReceiveLink, options: ResolvedOptions) {
+    this.#link = link;
+    this.#options = options;
+  }
 
   /** The frames received in order. */
   get received(): number {
-    return this.inbox.received;
+    return this.#inbox.received;
   }
 
   /** What a frame of ours acknowledges: a data frame carries fewer ranges than an `A` frame. */
   acks(ranges = DATA_RANGES): Acks {
-    return { ack: this.inbox.received, ranges: this.inbox.ranges(ranges) };
+    return { ack: this.#inbox.received, ranges: this.#inbox.ranges(ranges) };
   }
 
   /** A frame carrying our acknowledgement went out. */
   acknowledged(): void {
-    this.owed = 0;
+    this.#owed = 0;
     this.stop();
   }
 
   stop(): void {
-    clearTimeout(this.ackTimer);
-    this.ackTimer = undefined;
+    clearTimeout(this.#ackTimer);
+    this.#ackTimer = undefined;
   }
 
   /**
@@ -73,56 +76,56 @@ export class Receiver {
   accept(seq: number, segment: string, urgent: boolean): StreamRecord[] | undefined {
     // Frames beyond the window are never sent by a peer keeping to it: held, they could grow
     // without bound.
-    if (seq > this.inbox.received + WINDOW_FRAMES) {
-      this.link.fail(CLOSE_CODES.PROTOCOL_ERROR, 'a data frame beyond the window');
+    if (seq > this.#inbox.received + WINDOW_FRAMES) {
+      this.#link.fail(CLOSE_CODES.PROTOCOL_ERROR, 'a data frame beyond the window');
       return undefined;
     }
     // A frame we have already: the peer never saw our acknowledgement of it (API Gateway drops
     // throttled frames), so it is owed again, at once.
-    const duplicate = this.inbox.has(seq);
+    const duplicate = this.#inbox.has(seq);
     let records: StreamRecord[];
     try {
-      records = this.inbox.accept(seq, segment);
+      records = this.#inbox.accept(seq, segment);
     } catch (error) {
       if (!(error instanceof MalformedStream)) throw error;
-      this.link.fail(CLOSE_CODES.PROTOCOL_ERROR, error.message);
+      this.#link.fail(CLOSE_CODES.PROTOCOL_ERROR, error.message);
       return undefined;
     }
-    this.owed++;
+    this.#owed++;
     if (urgent || duplicate || records.some((record) => record.kind === 'c')) this.ackSoon();
-    else this.ackTimer ??= setTimeout(() => this.fire(), this.options.ackDelayMs);
+    else this.#ackTimer ??= setTimeout(() => this.#fire(), this.#options.ackDelayMs);
     return records;
   }
 
   /** One of our frames was dropped: if it may have been an acknowledgement, write it again. */
   onDropped(lastWasAck: boolean): void {
-    if (!lastWasAck || this.ackTimer !== undefined) return;
-    this.owed++;
-    this.ackTimer = setTimeout(() => this.fire(), this.retryMs);
-    this.retryMs = Math.min(2 * this.retryMs, ACK_RETRY_MAX_MS);
+    if (!lastWasAck || this.#ackTimer !== undefined) return;
+    this.#owed++;
+    this.#ackTimer = setTimeout(() => this.#fire(), this.#retryMs);
+    this.#retryMs = Math.min(2 * this.#retryMs, ACK_RETRY_MAX_MS);
   }
 
   /** The peer's frames arrive: its acknowledgements get through again. */
   heard(): void {
-    this.retryMs = ACK_RETRY_MS;
+    this.#retryMs = ACK_RETRY_MS;
   }
 
-  private fire(): void {
-    this.ackTimer = undefined;
+  #fire(): void {
+    this.#ackTimer = undefined;
     this.ackSoon();
   }
 
   /** Acknowledges in a moment: a data frame written meanwhile carries it instead. */
   ackSoon(): void {
-    if (this.soon) return;
-    this.soon = true;
+    if (this.#soon) return;
+    this.#soon = true;
     queueMicrotask(() => {
-      this.soon = false;
-      if (this.owed === 0) return;
-      this.link.pump();
-      if (this.owed === 0) return;
+      this.#soon = false;
+      if (this.#owed === 0) return;
+      this.#link.pump();
+      if (this.#owed === 0) return;
       this.ackFrames++;
-      this.link.write(ackFrame(this.acks(ACK_RANGES)));
+      this.#link.write(ackFrame(this.acks(ACK_RANGES)));
     });
   }
 }

@@ -63,16 +63,15 @@ export abstract class RelayEndpoint extends WebSocketSurface {
   protected early: StreamFrame[] = [];
   protected helloTimer: ReturnType<typeof setTimeout> | undefined;
   protected lingerTimer: ReturnType<typeof setTimeout> | undefined;
-  private helloDelay = HELLO_FIRST_MS;
+  #helloDelay = HELLO_FIRST_MS;
   /** Reconnects since the stream last made progress: the backoff's exponent. */
   protected attempts = 0;
   /** The kind of the frame written last, for an error frame that does not say which it drops. */
-  protected lastWasAck = false;
-  protected lastWasData = false;
+  protected lastKind = '';
   protected sent = { frames: 0, bytes: 0, hellos: 0, received: 0, errors: 0, connects: 0 };
 
-  /** Writes a frame on the current socket, if it is open (`ack`: an acknowledgement only). */
-  protected abstract write(frame: string, ack?: boolean): void;
+  /** Writes a frame on the current socket, if it is open. */
+  protected abstract write(frame: string): void;
   /** The transport ends the stream itself: `error`, then an unclean close. */
   protected abstract fail(code: number, reason: string): void;
   /** The stream is over for the app: one close event. */
@@ -107,24 +106,24 @@ export abstract class RelayEndpoint extends WebSocketSurface {
   /** Resends the hello, backing off, until the peer confirms it (as QUIC resends its Initial). */
   protected armHello(delay: number): void {
     clearTimeout(this.helloTimer);
-    this.helloDelay = delay;
+    this.#helloDelay = delay;
     this.helloTimer = setTimeout(() => {
       this.helloTimer = undefined;
       if (this.helloConfirmed || this.finished) return;
       this.writeHello();
-      this.armHello(Math.min(2 * this.helloDelay, HELLO_MAX_MS));
+      this.armHello(Math.min(2 * this.#helloDelay, HELLO_MAX_MS));
     }, delay);
   }
 
   protected onRelayFrame(text: string): void {
     const frame = parseFrame(text);
     if (!frame) return this.fail(CLOSE_CODES.PROTOCOL_ERROR, 'malformed transport frame');
-    if (frame.type === 'platform') return this.onPlatformFrame(text);
+    if (frame.type === 'platform') return this.#onPlatformFrame(text);
     this.sent.received++;
     this.receiver.heard();
     if (frame.type === 'hello')
       return frame.version === WIRE_VERSION
-        ? this.onHello(frame.session, frame.peer, frame.acks)
+        ? this.#onHello(frame.session, frame.peer, frame.acks)
         : this.fail(CLOSE_CODES.MISMATCH, 'the peer speaks another SignalSocket wire version');
     if (!this.helloConfirmed) {
       this.helloConfirmed = true;
@@ -136,22 +135,22 @@ export abstract class RelayEndpoint extends WebSocketSurface {
       if (this.early.length < MAX_EARLY) this.early.push(frame);
       return;
     }
-    this.onStreamFrame(frame);
+    this.#onStreamFrame(frame);
   }
 
-  private onStreamFrame(frame: StreamFrame): void {
+  #onStreamFrame(frame: StreamFrame): void {
     this.sender.onAcks(frame.acks);
-    if (frame.type === 'data') this.onData(frame.seq, frame.segment, frame.urgent);
+    if (frame.type === 'data') this.#onData(frame.seq, frame.segment, frame.urgent);
   }
 
-  private onHello(session: string, peer: string, acks: Acks): void {
+  #onHello(session: string, peer: string, acks: Acks): void {
     // The hello's acknowledgement is of our stream only if the peer knew it: a peer that still
     // talks to the page we replaced (a reload) acknowledges another stream.
     const ours = peer === this.session;
     if (this.ready) {
       // The peer sent its hello again: it has not seen our confirmation.
       if (ours) this.sender.onAcks(acks);
-      return this.write(ackFrame(this.receiver.acks(ACK_RANGES)), true);
+      return this.write(ackFrame(this.receiver.acks(ACK_RANGES)));
     }
     // A new stream where data already flowed with the old one cannot continue it. (A peer that
     // has exchanged nothing yet may be replaced: it was a transport that gave up, not a stream.)
@@ -162,27 +161,27 @@ export abstract class RelayEndpoint extends WebSocketSurface {
     // Confirms the hello: the peer sends data only once it knows that its hello, held by the
     // server until we arrived, was delivered. Its socket is then flushed (the server's held-frames
     // path is over) and its data takes the direct path.
-    this.write(ackFrame(this.receiver.acks(ACK_RANGES)), true);
+    this.write(ackFrame(this.receiver.acks(ACK_RANGES)));
     this.onResumed();
     if (ours) this.sender.onAcks(acks);
     // The peer is here: if it has not confirmed our hello, ours may have been dropped.
-    if (!this.helloConfirmed && this.helloDelay > HELLO_FIRST_MS) this.armHello(HELLO_FIRST_MS);
+    if (!this.helloConfirmed && this.#helloDelay > HELLO_FIRST_MS) this.armHello(HELLO_FIRST_MS);
     const early = this.early;
     this.early = [];
     for (const frame of early) {
       if (this.finished && !this.lingering) return;
-      this.onStreamFrame(frame);
+      this.#onStreamFrame(frame);
     }
     this.sender.schedulePump();
   }
 
-  private onData(seq: number, segment: string, urgent: boolean): void {
+  #onData(seq: number, segment: string, urgent: boolean): void {
     const before = this.receiver.received;
     const records = this.receiver.accept(seq, segment, urgent);
     if (!records) return;
     if (this.receiver.received > before) this.attempts = 0;
     for (const record of records) {
-      if (record.kind === 'c') return this.onPeerClose(record.body);
+      if (record.kind === 'c') return this.#onPeerClose(record.body);
       if (this.finished) continue;
       const data =
         record.kind === 't' ? record.body : binaryData(record.body, this.binaryTypeValue);
@@ -191,7 +190,7 @@ export abstract class RelayEndpoint extends WebSocketSurface {
   }
 
   /** The peer's app closed: everything it sent before has been delivered. */
-  private onPeerClose(body: string): void {
+  #onPeerClose(body: string): void {
     const space = body.indexOf(' ');
     const code = Number(body.slice(0, space));
     const reason = body.slice(space + 1);
@@ -204,7 +203,7 @@ export abstract class RelayEndpoint extends WebSocketSurface {
     this.finish(Number.isInteger(code) ? code : 1005, reason, true);
   }
 
-  private onPlatformFrame(text: string): void {
+  #onPlatformFrame(text: string): void {
     let parsed: { message?: unknown; type?: unknown; error?: unknown } = {};
     try {
       parsed = JSON.parse(text) as typeof parsed;
@@ -218,8 +217,8 @@ export abstract class RelayEndpoint extends WebSocketSurface {
     // API Gateway dropped one of our frames (which one, it does not say): pace the data, write the
     // acknowledgement again if it may have been one, and resend an unconfirmed hello soon.
     this.sent.errors++;
-    this.sender.throttled(this.lastWasData);
-    this.receiver.onDropped(this.lastWasAck);
-    if (!this.helloConfirmed && this.helloDelay > HELLO_FIRST_MS) this.armHello(HELLO_FIRST_MS);
+    this.sender.throttled(this.lastKind === 'D' || this.lastKind === 'd');
+    this.receiver.onDropped(this.lastKind === 'A');
+    if (!this.helloConfirmed && this.#helloDelay > HELLO_FIRST_MS) this.armHello(HELLO_FIRST_MS);
   }
 }

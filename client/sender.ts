@@ -56,80 +56,83 @@ export interface SendLink {
 }
 
 export class Sender {
-  private readonly outbox = new Outbox();
-  private readonly pacer = new Pacer();
-  private nextSeq = 1;
+  readonly #outbox = new Outbox();
+  readonly #pacer = new Pacer();
+  #nextSeq = 1;
   /** Every frame written and not cumulatively acknowledged, in seq order. */
-  private frames: Sent[] = [];
-  private windowBytes = 0;
+  #frames: Sent[] = [];
+  #windowBytes = 0;
   /**
    * Copies written on the current socket and not acknowledged, at most a window: the server may
    * hold them, and stale copies of frames acknowledged meanwhile, so at most twice the window.
    */
-  private copyFrames = 0;
-  private copyBytes = 0;
-  private ackedValue = 0;
-  private order = 0;
-  private lastSentAt = 0;
+  #copyFrames = 0;
+  #copyBytes = 0;
+  #ackedValue = 0;
+  #order = 0;
+  #lastSentAt = 0;
   /** RACK: the newest frame delivered (in write order), and its round trip. */
-  private rackOrder = 0;
-  private rackRtt = 0;
-  private urgentOrder = 0;
-  private urgentNext = false;
+  #rackOrder = 0;
+  #rackRtt = 0;
+  #urgentOrder = 0;
+  #urgentNext = false;
   /** The timeout fired: one frame may go beyond the copy bound. */
-  private probe = false;
-  private backoff = 0;
-  private timer: ReturnType<typeof setTimeout> | undefined;
-  private pumpTimer: ReturnType<typeof setTimeout> | undefined;
-  private pumpQueued = false;
+  #probe = false;
+  #backoff = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #pumpTimer: ReturnType<typeof setTimeout> | undefined;
+  #pumpQueued = false;
   /** Sends waiting for a Blob ahead of them to be read, to keep their order. */
-  private chain: Promise<void> | undefined;
-  private chained = 0;
-  private chainedBytes = 0;
-  private closeRequestValue: { code: number; reason: string } | undefined;
-  private closeQueued = false;
-  private closeSeq: number | undefined;
+  #chain: Promise<void> | undefined;
+  #chained = 0;
+  #chainedBytes = 0;
+  #closeRequestValue: { code: number; reason: string } | undefined;
+  #closeQueued = false;
+  #closeSeq: number | undefined;
   /** Data frames written, and of those, copies written again. */
   dataFrames = 0;
   resentFrames = 0;
 
-  constructor(
-    private readonly link: SendLink,
-    private readonly options: ResolvedOptions,
-  ) {}
+  readonly #link: SendLink;
+  readonly #options: ResolvedOptions;
+
+  constructor(link: SendLink, options: ResolvedOptions) {
+    this.#link = link;
+    this.#options = options;
+  }
 
   /** App bytes accepted and not yet written. */
   get buffered(): number {
-    return this.outbox.buffered + this.chainedBytes;
+    return this.#outbox.buffered + this.#chainedBytes;
   }
 
   /** The last of our frames the peer acknowledged. */
   get acked(): number {
-    return this.ackedValue;
+    return this.#ackedValue;
   }
 
   /** Frames written and not yet acknowledged. */
   get unacknowledged(): number {
-    return this.frames.length;
+    return this.#frames.length;
   }
 
   /** Any frame went out on the socket: it took a token of the throttle, if the gateway took it. */
   onWrite(): void {
-    this.pacer.onWrite(Date.now());
+    this.#pacer.onWrite(Date.now());
   }
 
   /** The close the app asked for (or the one an unreadable Blob forced). */
   get closeRequest(): { code: number; reason: string } | undefined {
-    return this.closeRequestValue;
+    return this.#closeRequestValue;
   }
 
   /** Queues an app message: text as it is, binary in base64 (a Blob once read, in its turn). */
   send(data: Payload): void {
     if (typeof data === 'string') {
-      this.enqueue({ kind: 't', body: data }, utf8Bytes(data));
+      this.#enqueue({ kind: 't', body: data }, utf8Bytes(data));
     } else if (globals.Blob && data instanceof globals.Blob) {
       const blob = data;
-      this.enqueue(
+      this.#enqueue(
         blob
           .arrayBuffer()
           .then((buffer) => ({ kind: 'b', body: toBase64(new Uint8Array(buffer)) })),
@@ -139,14 +142,14 @@ export class Sender {
       const bytes = ArrayBuffer.isView(data)
         ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
         : new Uint8Array(data as ArrayBuffer);
-      this.enqueue({ kind: 'b', body: toBase64(bytes) }, bytes.length);
+      this.#enqueue({ kind: 'b', body: toBase64(bytes) }, bytes.length);
     }
   }
 
   /** Queues the app's close after everything sent before it. */
   close(code: number, reason: string): void {
-    this.closeRequestValue = { code, reason };
-    this.enqueue({ kind: 'c', body: `${code} ${reason}` }, 0);
+    this.#closeRequestValue = { code, reason };
+    this.#enqueue({ kind: 'c', body: `${code} ${reason}` }, 0);
   }
 
   /**
@@ -154,170 +157,170 @@ export class Sender {
    * has not acknowledged goes again, at a pace learnt afresh.
    */
   onNewSocket(): void {
-    for (const frame of this.frames) {
+    for (const frame of this.#frames) {
       frame.copies = 0;
       frame.lost = !frame.sacked;
     }
-    this.copyFrames = 0;
-    this.copyBytes = 0;
-    this.pacer.reset(Date.now());
+    this.#copyFrames = 0;
+    this.#copyBytes = 0;
+    this.#pacer.reset(Date.now());
     this.stop();
   }
 
   stop(): void {
-    clearTimeout(this.timer);
-    clearTimeout(this.pumpTimer);
-    this.timer = this.pumpTimer = undefined;
+    clearTimeout(this.#timer);
+    clearTimeout(this.#pumpTimer);
+    this.#timer = this.#pumpTimer = undefined;
   }
 
-  private enqueue(record: StreamRecord | Promise<StreamRecord>, appBytes: number): void {
-    if (!this.chain && !(record instanceof Promise)) {
-      this.push(record, appBytes);
+  #enqueue(record: StreamRecord | Promise<StreamRecord>, appBytes: number): void {
+    if (!this.#chain && !(record instanceof Promise)) {
+      this.#push(record, appBytes);
       return;
     }
-    this.chained++;
-    this.chainedBytes += appBytes;
-    this.chain = (this.chain ?? Promise.resolve()).then(async () => {
+    this.#chained++;
+    this.#chainedBytes += appBytes;
+    this.#chain = (this.#chain ?? Promise.resolve()).then(async () => {
       let resolved: StreamRecord;
       try {
         resolved = await record;
       } catch {
         // An unreadable Blob: a WebSocket fails the connection; so does the stream.
         resolved = { kind: 'c', body: '1011 a Blob could not be read' };
-        this.closeRequestValue ??= { code: 1011, reason: 'a Blob could not be read' };
+        this.#closeRequestValue ??= { code: 1011, reason: 'a Blob could not be read' };
       }
-      this.chainedBytes -= appBytes;
-      if (--this.chained === 0) this.chain = undefined;
-      this.push(resolved, appBytes);
+      this.#chainedBytes -= appBytes;
+      if (--this.#chained === 0) this.#chain = undefined;
+      this.#push(resolved, appBytes);
     });
   }
 
-  private push(record: StreamRecord, appBytes: number): void {
-    if (this.closeQueued) return;
-    this.outbox.push(record, appBytes);
-    if (record.kind === 'c') this.closeQueued = true;
+  #push(record: StreamRecord, appBytes: number): void {
+    if (this.#closeQueued) return;
+    this.#outbox.push(record, appBytes);
+    if (record.kind === 'c') this.#closeQueued = true;
     this.schedulePump();
   }
 
   /** Sends coalesce within a task: a burst of small messages shares frames. */
   schedulePump(): void {
-    if (this.pumpQueued) return;
-    this.pumpQueued = true;
+    if (this.#pumpQueued) return;
+    this.#pumpQueued = true;
     queueMicrotask(() => {
-      this.pumpQueued = false;
+      this.#pumpQueued = false;
       this.pump();
     });
   }
 
-  private pumpAt(time: number): void {
-    if (this.pumpTimer !== undefined) return;
-    this.pumpTimer = setTimeout(() => {
-      this.pumpTimer = undefined;
+  #pumpAt(time: number): void {
+    if (this.#pumpTimer !== undefined) return;
+    this.#pumpTimer = setTimeout(() => {
+      this.#pumpTimer = undefined;
       this.pump();
     }, time - Date.now());
   }
 
   /** Writes lost frames first, then new ones, within the window, the copy bound and the pace. */
   pump(): void {
-    if (!this.link.canSend()) return;
-    const budget = this.options.maxFrameBytes - MAX_HEADER_BYTES;
+    if (!this.#link.canSend()) return;
+    const budget = this.#options.maxFrameBytes - MAX_HEADER_BYTES;
     for (;;) {
-      const lost = this.frames.find((frame) => frame.lost);
+      const lost = this.#frames.find((frame) => frame.lost);
       const fresh =
         !lost &&
-        !this.outbox.empty &&
-        this.frames.length < WINDOW_FRAMES &&
-        (this.frames.length === 0 || this.windowBytes + budget <= WINDOW_BYTES);
+        !this.#outbox.empty &&
+        this.#frames.length < WINDOW_FRAMES &&
+        (this.#frames.length === 0 || this.#windowBytes + budget <= WINDOW_BYTES);
       const bytes = lost?.bytes ?? budget;
       if (!(lost || fresh)) break;
       // A probe goes whatever the copy bound: copies the bound counts may have been dropped
       // unseen (an error frame does not say which frame it was).
-      const full = this.copyFrames >= WINDOW_FRAMES || this.copyBytes + bytes > WINDOW_BYTES;
-      if (full && !(this.probe && lost)) break;
+      const full = this.#copyFrames >= WINDOW_FRAMES || this.#copyBytes + bytes > WINDOW_BYTES;
+      if (full && !(this.#probe && lost)) break;
       const now = Date.now();
-      const slot = this.pacer.slot(now);
-      if (slot > now) return this.pumpAt(slot);
+      const slot = this.#pacer.slot(now);
+      if (slot > now) return this.#pumpAt(slot);
       let frame = lost;
-      this.probe = false;
+      this.#probe = false;
       if (frame) {
         frame.lost = false;
         frame.resent = true;
         this.resentFrames++;
       } else {
-        const segment = this.outbox.next(budget)!;
-        frame = { seq: this.nextSeq++, segment, bytes: this.outbox.lastBytes } as Sent;
+        const segment = this.#outbox.next(budget)!;
+        frame = { seq: this.#nextSeq++, segment, bytes: this.#outbox.lastBytes } as Sent;
         frame.copies = 0;
-        this.frames.push(frame);
-        this.windowBytes += frame.bytes;
-        if (this.closeQueued && this.outbox.empty) this.closeSeq ??= frame.seq;
+        this.#frames.push(frame);
+        this.#windowBytes += frame.bytes;
+        if (this.#closeQueued && this.#outbox.empty) this.#closeSeq ??= frame.seq;
       }
-      this.write(frame, now);
+      this.#write(frame, now);
     }
   }
 
-  private write(frame: Sent, now: number): void {
+  #write(frame: Sent, now: number): void {
     frame.copies++;
-    this.copyFrames++;
-    this.copyBytes += frame.bytes;
-    frame.sentAt = this.lastSentAt = now;
-    frame.order = ++this.order;
+    this.#copyFrames++;
+    this.#copyBytes += frame.bytes;
+    frame.sentAt = this.#lastSentAt = now;
+    frame.order = ++this.#order;
     // Ask for an acknowledgement at once when the window runs short (or a frame was throttled),
     // one such frame at a time; otherwise the receiver may wait ackDelayMs.
     const urgent =
-      this.urgentNext ||
-      (this.urgentOrder <= this.rackOrder &&
-        (this.frames.length >= URGENT_FRAMES || this.windowBytes >= URGENT_BYTES));
-    if (urgent) this.urgentOrder = frame.order;
-    this.urgentNext = false;
+      this.#urgentNext ||
+      (this.#urgentOrder <= this.#rackOrder &&
+        (this.#frames.length >= URGENT_FRAMES || this.#windowBytes >= URGENT_BYTES));
+    if (urgent) this.#urgentOrder = frame.order;
+    this.#urgentNext = false;
     this.dataFrames++;
-    this.link.writeData(frame.seq, frame.segment, urgent);
-    this.arm();
+    this.#link.writeData(frame.seq, frame.segment, urgent);
+    this.#arm();
   }
 
   /** The peer's acknowledgement: cumulative, and selective for frames it holds ahead of a gap. */
   onAcks({ ack, ranges }: Acks): void {
-    if (Math.max(ack, ranges.at(-1) ?? 0) >= this.nextSeq)
-      return this.link.fail(CLOSE_CODES.PROTOCOL_ERROR, 'ack of an unsent frame');
+    if (Math.max(ack, ranges.at(-1) ?? 0) >= this.#nextSeq)
+      return this.#link.fail(CLOSE_CODES.PROTOCOL_ERROR, 'ack of an unsent frame');
     const now = Date.now();
     let newest: Sent | undefined;
     const deliver = (frame: Sent) => {
       if (!frame.sacked && (!newest || frame.order > newest.order)) newest = frame;
-      this.copyFrames -= frame.copies;
-      this.copyBytes -= frame.copies * frame.bytes;
+      this.#copyFrames -= frame.copies;
+      this.#copyBytes -= frame.copies * frame.bytes;
       frame.copies = 0;
       frame.sacked = true;
       frame.lost = false;
     };
     let done = 0;
-    for (; done < this.frames.length && this.frames[done]!.seq <= ack; done++) {
-      deliver(this.frames[done]!);
-      this.windowBytes -= this.frames[done]!.bytes;
+    for (; done < this.#frames.length && this.#frames[done]!.seq <= ack; done++) {
+      deliver(this.#frames[done]!);
+      this.#windowBytes -= this.#frames[done]!.bytes;
     }
     if (done > 0) {
-      this.frames = this.frames.slice(done);
-      this.ackedValue = ack;
+      this.#frames = this.#frames.slice(done);
+      this.#ackedValue = ack;
     }
     for (let i = 0; i < ranges.length; i += 2)
-      for (const frame of this.frames)
+      for (const frame of this.#frames)
         if (frame.seq >= ranges[i]! && frame.seq <= ranges[i + 1]!) deliver(frame);
-    if (newest) this.onDelivered(newest, now);
-    if (this.closeSeq !== undefined && this.ackedValue >= this.closeSeq)
-      return this.link.closeAcknowledged();
-    this.detectLosses(now);
-    this.arm();
+    if (newest) this.#onDelivered(newest, now);
+    if (this.#closeSeq !== undefined && this.#ackedValue >= this.#closeSeq)
+      return this.#link.closeAcknowledged();
+    this.#detectLosses(now);
+    this.#arm();
     this.schedulePump();
   }
 
   /** Round-trip and RACK bookkeeping for the newest frame an ack delivered. */
-  private onDelivered(newest: Sent, now: number): void {
+  #onDelivered(newest: Sent, now: number): void {
     const rtt = now - newest.sentAt;
-    this.link.progress();
-    this.backoff = 0;
-    if (!newest.resent) this.pacer.onRtt(rtt);
+    this.#link.progress();
+    this.#backoff = 0;
+    if (!newest.resent) this.#pacer.onRtt(rtt);
     // An ack of an earlier copy of a resent frame would make the RTT look too short: skipped.
-    if (newest.order > this.rackOrder && (!newest.resent || rtt >= this.pacer.minRtt)) {
-      this.rackOrder = newest.order;
-      this.rackRtt = rtt;
+    if (newest.order > this.#rackOrder && (!newest.resent || rtt >= this.#pacer.minRtt)) {
+      this.#rackOrder = newest.order;
+      this.#rackRtt = rtt;
     }
   }
 
@@ -325,13 +328,13 @@ export class Sender {
    * RACK: a frame written before one the peer has is lost once it is later than that frame's
    * round trip plus a reordering allowance. Returns when the next such verdict is due.
    */
-  private detectLosses(now: number): number {
-    const allowance = Math.max(this.pacer.minRtt / 4, MIN_REORDER_MS);
+  #detectLosses(now: number): number {
+    const allowance = Math.max(this.#pacer.minRtt / 4, MIN_REORDER_MS);
     let next = Infinity;
-    for (const frame of this.frames) {
-      if (frame.sacked || frame.lost || frame.copies === 0 || frame.order >= this.rackOrder)
+    for (const frame of this.#frames) {
+      if (frame.sacked || frame.lost || frame.copies === 0 || frame.order >= this.#rackOrder)
         continue;
-      const due = frame.sentAt + this.rackRtt + allowance;
+      const due = frame.sentAt + this.#rackRtt + allowance;
       if (due <= now) frame.lost = true;
       else next = Math.min(next, due);
     }
@@ -339,25 +342,25 @@ export class Sender {
   }
 
   /** One timer: the next RACK verdict, or the probe timeout after the last write. */
-  private arm(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    if (!this.frames.some((frame) => !frame.sacked)) return;
+  #arm(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (!this.#frames.some((frame) => !frame.sacked)) return;
     const now = Date.now();
     const probe =
-      this.lastSentAt +
-      this.pacer.timeout(
-        this.options.ackDelayMs,
-        this.urgentOrder > this.rackOrder,
-        this.backoff,
-        this.options.retransmitMs,
+      this.#lastSentAt +
+      this.#pacer.timeout(
+        this.#options.ackDelayMs,
+        this.#urgentOrder > this.#rackOrder,
+        this.#backoff,
+        this.#options.retransmitMs,
       );
-    const at = Math.min(this.detectLosses(now), probe);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      if (Date.now() >= probe) this.onTimeout();
-      this.detectLosses(Date.now());
-      this.arm();
+    const at = Math.min(this.#detectLosses(now), probe);
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      if (Date.now() >= probe) this.#onTimeout();
+      this.#detectLosses(Date.now());
+      this.#arm();
       this.pump();
     }, at - now);
   }
@@ -367,11 +370,11 @@ export class Sender {
    * throttled frames), within the copy bound (an absent peer's frames are held, and acknowledged
    * later), and the timeout backs off.
    */
-  private onTimeout(): void {
-    this.backoff = Math.min(this.backoff + 1, 6);
-    this.urgentNext = true;
-    this.probe = true;
-    for (const frame of this.frames) frame.lost = !frame.sacked;
+  #onTimeout(): void {
+    this.#backoff = Math.min(this.#backoff + 1, 6);
+    this.#urgentNext = true;
+    this.#probe = true;
+    for (const frame of this.#frames) frame.lost = !frame.sacked;
   }
 
   /**
@@ -382,16 +385,16 @@ export class Sender {
    * the selective acknowledgements.
    */
   throttled(lastWasData: boolean): void {
-    this.pacer.onThrottled(Date.now());
-    this.urgentNext = true;
+    this.#pacer.onThrottled(Date.now());
+    this.#urgentNext = true;
     if (!lastWasData) return;
     let last: Sent | undefined;
-    for (const frame of this.frames)
+    for (const frame of this.#frames)
       if (frame.copies > 0 && (!last || frame.order > last.order)) last = frame;
     if (!last) return;
     last.copies--;
-    this.copyFrames--;
-    this.copyBytes -= last.bytes;
+    this.#copyFrames--;
+    this.#copyBytes -= last.bytes;
     if (last.copies === 0) last.lost = true;
   }
 }

@@ -21,9 +21,6 @@ import { ACK_RANGES, ackFrame, dataFrame, utf8Bytes } from './wire.js';
 const MAX_RECONNECT_DELAY_MS = 2_000;
 const KEEP_ALIVE_INTRODUCTION = '{"type":"KeepAlive"}';
 
-type TimerName =
-  'keepAliveTimer' | 'closeTimer' | 'resumeTimer' | 'reconnectTimer' | 'helloTimer' | 'lingerTimer';
-
 export class SignalSocket extends RelayEndpoint {
   static readonly [isMarked] = true;
   /** The defaults of this class; signalSocket() makes subclasses with others. */
@@ -32,20 +29,20 @@ export class SignalSocket extends RelayEndpoint {
   readonly url: string;
 
   protected readonly options: ResolvedOptions;
-  private readonly relay: boolean;
-  private readonly wireUrl: string;
-  private readonly protocols: string | string[] | undefined;
-  private socket: UnderlyingSocket | undefined;
-  private everOpened = false;
+  readonly #relay: boolean;
+  readonly #wireUrl: string;
+  readonly #protocols: string | string[] | undefined;
+  #socket: UnderlyingSocket | undefined;
+  #everOpened = false;
   /** Bytes the app sent after close(): never sent, but counted, as WHATWG says. */
-  private discarded = 0;
-  private keepAliveTimer: ReturnType<typeof setTimeout> | undefined;
+  #discarded = 0;
+  #keepAliveTimer: ReturnType<typeof setTimeout> | undefined;
 
   protected readonly sender: Sender;
   protected readonly receiver: Receiver;
-  private closeTimer: ReturnType<typeof setTimeout> | undefined;
-  private resumeTimer: ReturnType<typeof setTimeout> | undefined;
-  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  #closeTimer: ReturnType<typeof setTimeout> | undefined;
+  #resumeTimer: ReturnType<typeof setTimeout> | undefined;
+  #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(url: string | URL, protocols?: string | string[]) {
     super();
@@ -54,8 +51,8 @@ export class SignalSocket extends RelayEndpoint {
       throw new TypeError(
         'SignalSocket: no WebSocket implementation here; pass one with signalSocket({ WebSocket })',
       );
-    ({ url: this.url, relay: this.relay, wireUrl: this.wireUrl } = socketUrls(url));
-    this.protocols = protocols;
+    ({ url: this.url, relay: this.#relay, wireUrl: this.#wireUrl } = socketUrls(url));
+    this.#protocols = protocols;
     const fail = (code: number, reason: string) => this.fail(code, reason);
     this.sender = new Sender(
       {
@@ -63,12 +60,12 @@ export class SignalSocket extends RelayEndpoint {
           this.ready &&
           this.helloConfirmed &&
           !this.finished &&
-          this.socket !== undefined &&
-          this.socket.readyState === OPEN,
+          this.#socket !== undefined &&
+          this.#socket.readyState === OPEN,
         writeData: (seq, segment, urgent) =>
           this.write(dataFrame(seq, this.receiver.acks(), segment, urgent)),
         fail,
-        closeAcknowledged: () => this.endLocalClose(true),
+        closeAcknowledged: () => this.#endLocalClose(true),
         progress: () => (this.attempts = 0),
       },
       this.options,
@@ -77,21 +74,21 @@ export class SignalSocket extends RelayEndpoint {
       {
         pump: () => this.sender.pump(),
         // Before the peer's hello on this socket an acknowledgement could reach another stream.
-        write: (frame) => this.ready && this.write(frame, true),
+        write: (frame) => this.ready && this.write(frame),
         fail,
       },
       this.options,
     );
-    this.connect();
+    this.#connect();
   }
 
   protected override onBinaryType(value: 'blob' | 'arraybuffer'): void {
-    if (!this.relay && this.socket) this.socket.binaryType = value;
+    if (!this.#relay && this.#socket) this.#socket.binaryType = value;
   }
 
   get bufferedAmount(): number {
     return (
-      (this.relay ? this.sender.buffered : (this.socket?.bufferedAmount ?? 0)) + this.discarded
+      (this.#relay ? this.sender.buffered : (this.#socket?.bufferedAmount ?? 0)) + this.#discarded
     );
   }
 
@@ -99,12 +96,12 @@ export class SignalSocket extends RelayEndpoint {
     if (this.readyStateValue === CONNECTING)
       throw domError('SignalSocket: send() before the socket opened', 'InvalidStateError');
     if (this.readyStateValue !== OPEN) {
-      this.discarded += payloadBytes(data);
+      this.#discarded += payloadBytes(data);
       return;
     }
-    if (!this.relay) {
-      this.socket?.send(data);
-      this.armKeepAlive();
+    if (!this.#relay) {
+      this.#socket?.send(data);
+      this.#armKeepAlive();
       return;
     }
     this.sender.send(data);
@@ -121,87 +118,87 @@ export class SignalSocket extends RelayEndpoint {
     if (this.readyStateValue === CLOSING || this.readyStateValue === CLOSED) return;
     const neverOpened = this.readyStateValue === CONNECTING;
     this.readyStateValue = CLOSING;
-    if (!this.relay || neverOpened) {
+    if (!this.#relay || neverOpened) {
       // As a WebSocket: a close before open fails the connection (the underlying close reports it).
-      this.socket?.close(code, reason);
-      if (!this.socket) this.finish(1006, '', false);
+      this.#socket?.close(code, reason);
+      if (!this.#socket) this.finish(1006, '', false);
       return;
     }
     this.sender.close(code ?? 1005, reason);
     // Everything before the close must reach the peer, across cuts, but not forever.
-    this.closeTimer = setTimeout(() => this.endLocalClose(false), this.options.resumeWithinMs);
+    this.#closeTimer = setTimeout(() => this.#endLocalClose(false), this.options.resumeWithinMs);
   }
 
   // ---- the underlying socket ---------------------------------------------------------------
 
-  private connect(): void {
-    this.reconnectTimer = undefined;
+  #connect(): void {
+    this.#reconnectTimer = undefined;
     let socket: UnderlyingSocket;
     try {
-      socket = new this.options.WebSocket!(this.wireUrl, this.protocols);
+      socket = new this.options.WebSocket!(this.#wireUrl, this.#protocols);
     } catch (error) {
-      if (!this.everOpened) throw error;
-      this.resume();
+      if (!this.#everOpened) throw error;
+      this.#resume();
       return;
     }
-    this.socket = socket;
+    this.#socket = socket;
     this.ready = false;
     this.helloConfirmed = false;
     this.sender.onNewSocket();
     this.early = [];
-    if (!this.relay) socket.binaryType = this.binaryTypeValue;
+    if (!this.#relay) socket.binaryType = this.binaryTypeValue;
     socket.onopen = () => {
-      if (socket !== this.socket) return;
-      this.onUnderlyingOpen(socket);
+      if (socket !== this.#socket) return;
+      this.#onUnderlyingOpen(socket);
     };
     socket.onmessage = ({ data }) => {
-      if (socket !== this.socket) return;
+      if (socket !== this.#socket) return;
       if (this.finished) {
         if (this.lingering && typeof data === 'string') this.onRelayFrame(data);
         return;
       }
-      if (!this.relay) {
-        this.armKeepAlive();
+      if (!this.#relay) {
+        this.#armKeepAlive();
         this.dispatchEvent(messageEvent(data));
       } else if (typeof data === 'string') this.onRelayFrame(data);
     };
     socket.onerror = () => {
-      if (socket !== this.socket || this.everOpened || this.finished) return;
+      if (socket !== this.#socket || this.#everOpened || this.finished) return;
       this.dispatchEvent(new Event('error'));
     };
     socket.onclose = (event) => {
-      if (socket !== this.socket) return;
-      this.socket = undefined;
+      if (socket !== this.#socket) return;
+      this.#socket = undefined;
       this.ready = false;
-      this.clearTimer('lingerTimer');
-      this.onUnderlyingClose(event);
+      clearTimeout(this.lingerTimer);
+      this.#onUnderlyingClose(event);
     };
   }
 
-  private onUnderlyingOpen(socket: UnderlyingSocket): void {
+  #onUnderlyingOpen(socket: UnderlyingSocket): void {
     if (this.finished) {
       socket.close(1000);
       return;
     }
     this.sent.connects++;
-    if (!this.everOpened) {
-      this.everOpened = true;
+    if (!this.#everOpened) {
+      this.#everOpened = true;
       this.protocol = socket.protocol;
       this.extensions = socket.extensions;
       if (this.readyStateValue === CONNECTING) this.readyStateValue = OPEN;
       this.dispatchEvent(new Event('open'));
     }
-    if (this.relay && !this.finished) {
+    if (this.#relay && !this.finished) {
       this.writeHello();
       this.armHello(HELLO_FIRST_MS);
     }
-    this.armKeepAlive();
+    this.#armKeepAlive();
   }
 
-  private onUnderlyingClose(event: { code: number; reason: string; wasClean: boolean }): void {
+  #onUnderlyingClose(event: { code: number; reason: string; wasClean: boolean }): void {
     if (this.finished) return;
-    if (!this.relay || !this.everOpened) {
-      this.finish(event.code, event.reason, this.everOpened && event.wasClean);
+    if (!this.#relay || !this.#everOpened) {
+      this.finish(event.code, event.reason, this.#everOpened && event.wasClean);
       return;
     }
     // Closed before any peer came, and now cut (another socket for this relay replaced it, say):
@@ -211,16 +208,16 @@ export class SignalSocket extends RelayEndpoint {
       return this.finish(code, reason, false);
     }
     // Not a deliberate close of the stream: a cut. Reconnect to the same relay and go on.
-    this.resume();
+    this.#resume();
   }
 
-  private resume(): void {
+  #resume(): void {
     if (this.finished) return;
-    this.clearTimer('keepAliveTimer');
-    this.clearTimer('helloTimer');
+    clearTimeout(this.#keepAliveTimer);
+    clearTimeout(this.helloTimer);
     this.sender.stop();
-    if (!this.resumeTimer)
-      this.resumeTimer = setTimeout(() => {
+    if (!this.#resumeTimer)
+      this.#resumeTimer = setTimeout(() => {
         this.dropSocket();
         this.fail(
           CLOSE_CODES.RESUME_TIMEOUT,
@@ -234,38 +231,32 @@ export class SignalSocket extends RelayEndpoint {
         ? 0
         : Math.min(MAX_RECONNECT_DELAY_MS, 100 * 2 ** this.attempts) * (0.5 + Math.random() / 2);
     this.attempts++;
-    this.reconnectTimer = setTimeout(() => this.connect(), delay);
+    this.#reconnectTimer = setTimeout(() => this.#connect(), delay);
   }
 
-  protected write(frame: string, ack = false): void {
-    if (!this.socket || this.socket.readyState !== OPEN) return;
-    this.socket.send(frame);
-    this.lastWasData = frame[0] === 'D' || frame[0] === 'd';
+  protected write(frame: string): void {
+    if (!this.#socket || this.#socket.readyState !== OPEN) return;
+    this.#socket.send(frame);
+    this.lastKind = frame[0]!;
     this.sent.frames++;
     this.sent.bytes += utf8Bytes(frame);
     this.sender.onWrite();
-    this.lastWasAck = ack;
     this.receiver.acknowledged();
-    this.armKeepAlive();
+    this.#armKeepAlive();
   }
 
-  private armKeepAlive(): void {
-    this.clearTimer('keepAliveTimer');
+  #armKeepAlive(): void {
+    clearTimeout(this.#keepAliveTimer);
     if (this.finished) return;
-    this.keepAliveTimer = setTimeout(() => {
-      if (!this.socket || this.socket.readyState !== OPEN) return;
-      if (!this.relay) {
-        this.socket.send(KEEP_ALIVE_INTRODUCTION);
-        this.armKeepAlive();
+    this.#keepAliveTimer = setTimeout(() => {
+      if (!this.#socket || this.#socket.readyState !== OPEN) return;
+      if (!this.#relay) {
+        this.#socket.send(KEEP_ALIVE_INTRODUCTION);
+        this.#armKeepAlive();
       } else if (this.ready && this.helloConfirmed)
-        this.write(ackFrame(this.receiver.acks(ACK_RANGES)), true);
+        this.write(ackFrame(this.receiver.acks(ACK_RANGES)));
       else this.writeHello();
     }, this.options.keepAliveMs);
-  }
-
-  private clearTimer(name: TimerName): void {
-    clearTimeout(this[name]);
-    this[name] = undefined;
   }
 
   /** The stream is over for the app: one close event, every timer stopped but the linger. */
@@ -273,33 +264,34 @@ export class SignalSocket extends RelayEndpoint {
     if (this.finished) return;
     this.finished = true;
     this.readyStateValue = CLOSED;
-    for (const name of [
-      'keepAliveTimer',
-      'closeTimer',
-      'resumeTimer',
-      'reconnectTimer',
-      'helloTimer',
-    ] as const)
-      this.clearTimer(name);
+    for (const timer of [
+      this.#keepAliveTimer,
+      this.#closeTimer,
+      this.#resumeTimer,
+      this.#reconnectTimer,
+      this.helloTimer,
+    ])
+      clearTimeout(timer);
     this.sender.stop();
     this.receiver.stop();
     this.dispatchEvent(closeEvent(code, reason, wasClean));
   }
 
   protected dropSocket(): void {
-    const socket = this.socket;
-    this.socket = undefined;
+    const socket = this.#socket;
+    this.#socket = undefined;
     this.lingering = false;
-    this.clearTimer('lingerTimer');
+    clearTimeout(this.lingerTimer);
     socket?.close(1000);
   }
 
   protected onResumed(): void {
-    this.clearTimer('resumeTimer');
+    clearTimeout(this.#resumeTimer);
+    this.#resumeTimer = undefined;
   }
 
   /** The peer acknowledged our close (or it never will): end the stream and the socket. */
-  private endLocalClose(clean: boolean): void {
+  #endLocalClose(clean: boolean): void {
     const { code, reason } = this.sender.closeRequest ?? { code: 1005, reason: '' };
     this.dropSocket();
     this.finish(code, reason, clean);

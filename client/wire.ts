@@ -209,8 +209,8 @@ const MIN_ROOM = 16;
  */
 export class Outbox {
   /** Records from `head` on are pending; the array is compacted now and then, never shifted. */
-  private queue: Pending[] = [];
-  private head = 0;
+  #queue: Pending[] = [];
+  #head = 0;
   /** App bytes queued and not yet fully cut into segments. */
   buffered = 0;
   /** UTF-8 bytes of the segment next() returned last. */
@@ -218,7 +218,7 @@ export class Outbox {
 
   /** Binary bodies are base64 (ASCII); text and a close's reason are counted in UTF-8 bytes. */
   push(record: StreamRecord, appBytes: number, ascii = record.kind === 'b'): void {
-    this.queue.push({
+    this.#queue.push({
       head: `${record.kind}${record.body.length.toString(36)}:`,
       body: record.body,
       offset: 0,
@@ -230,7 +230,7 @@ export class Outbox {
   }
 
   get empty(): boolean {
-    return this.head === this.queue.length;
+    return this.#head === this.#queue.length;
   }
 
   /** The next segment of at most `budget` UTF-8 bytes, or undefined when nothing is queued. */
@@ -238,7 +238,7 @@ export class Outbox {
     const parts: string[] = [];
     let room = budget;
     while (!this.empty) {
-      const pending = this.queue[this.head]!;
+      const pending = this.#queue[this.#head]!;
       if (!pending.headSent) {
         if (pending.head.length > room || (parts.length > 0 && room < MIN_ROOM)) break;
         parts.push(pending.head);
@@ -252,12 +252,12 @@ export class Outbox {
         pending.offset = end;
       }
       if (pending.offset < pending.body.length) break;
-      this.head++;
+      this.#head++;
       this.buffered -= pending.appBytes;
     }
-    if (this.head > 1024 && this.head * 2 > this.queue.length) {
-      this.queue = this.queue.slice(this.head);
-      this.head = 0;
+    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
     }
     this.lastBytes = budget - room;
     return parts.length > 0 ? parts.join('') : undefined;
@@ -274,20 +274,13 @@ export class MalformedStream extends Error {}
  */
 export class Inbox {
   received = 0;
-  /** Segment length (UTF-16 units) taken in order so far. */
-  receivedUnits = 0;
-  private readonly early = new Map<number, string>();
-  private current: { kind: RecordKind; remaining: number; parts: string[] } | undefined;
-
-  /** Frames that arrived ahead of a gap. */
-  get waiting(): number {
-    return this.early.size;
-  }
+  readonly #early = new Map<number, string>();
+  #current: { kind: RecordKind; remaining: number; parts: string[] } | undefined;
 
   /** The first `max` runs of frames held ahead of a gap, as [first, last] pairs. */
   ranges(max: number): number[] {
     const ranges: number[] = [];
-    const held = [...this.early.keys()].sort((a, b) => a - b);
+    const held = [...this.#early.keys()].sort((a, b) => a - b);
     for (const seq of held) {
       if (ranges.at(-1) === seq - 1) ranges[ranges.length - 1] = seq;
       else if (ranges.length < 2 * max) ranges.push(seq, seq);
@@ -298,43 +291,42 @@ export class Inbox {
 
   /** Whether the frame is here already (delivered, or held ahead of a gap). */
   has(seq: number): boolean {
-    return seq <= this.received || this.early.has(seq);
+    return seq <= this.received || this.#early.has(seq);
   }
 
   /** Takes a segment; returns the records it completed (none for a duplicate). */
   accept(seq: number, segment: string): StreamRecord[] {
-    if (seq <= this.received || this.early.has(seq)) return [];
-    this.early.set(seq, segment);
+    if (seq <= this.received || this.#early.has(seq)) return [];
+    this.#early.set(seq, segment);
     const records: StreamRecord[] = [];
-    for (let next = this.early.get(this.received + 1); next !== undefined;) {
-      this.early.delete(this.received + 1);
+    for (let next = this.#early.get(this.received + 1); next !== undefined;) {
+      this.#early.delete(this.received + 1);
       this.received++;
-      this.receivedUnits += next.length;
-      this.parse(next, records);
-      next = this.early.get(this.received + 1);
+      this.#parse(next, records);
+      next = this.#early.get(this.received + 1);
     }
     return records;
   }
 
-  private parse(segment: string, records: StreamRecord[]): void {
+  #parse(segment: string, records: StreamRecord[]): void {
     let i = 0;
     while (i < segment.length) {
-      if (!this.current) {
+      if (!this.#current) {
         const kind = segment[i];
         const colon = segment.indexOf(':', i + 1);
         const length = colon < 0 ? NaN : base36(segment.slice(i + 1, colon));
         if ((kind !== 't' && kind !== 'b' && kind !== 'c') || Number.isNaN(length))
           throw new MalformedStream(`malformed record header at ${i}`);
-        this.current = { kind, remaining: length, parts: [] };
+        this.#current = { kind, remaining: length, parts: [] };
         i = colon + 1;
       }
-      const take = Math.min(this.current.remaining, segment.length - i);
-      if (take > 0) this.current.parts.push(segment.slice(i, i + take));
+      const take = Math.min(this.#current.remaining, segment.length - i);
+      if (take > 0) this.#current.parts.push(segment.slice(i, i + take));
       i += take;
-      this.current.remaining -= take;
-      if (this.current.remaining > 0) break;
-      records.push({ kind: this.current.kind, body: this.current.parts.join('') });
-      this.current = undefined;
+      this.#current.remaining -= take;
+      if (this.#current.remaining > 0) break;
+      records.push({ kind: this.#current.kind, body: this.#current.parts.join('') });
+      this.#current = undefined;
     }
   }
 }

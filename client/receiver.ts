@@ -24,8 +24,11 @@ const ACK_RETRY_MAX_MS = 400;
 
 /** What the receiver needs of the socket it acknowledges through. */
 export interface ReceiveLink {
-  /** Writes what the send side may write now (its data frames carry the acknowledgement). */
-  pump(): void;
+  /**
+   * Writes what the send side may write now (its data frames carry the acknowledgement); true
+   * when a data frame waits for its slot in the pace.
+   */
+  pump(): boolean;
   write(frame: string): void;
   fail(code: number, reason: string): void;
 }
@@ -122,8 +125,8 @@ export class Receiver {
     queueMicrotask(() => {
       this.#soon = false;
       if (this.#owed === 0) return;
-      this.#link.pump();
-      if (this.#owed === 0) return;
+      // A data frame written now, or waiting for its slot in the pace, carries it.
+      if (this.#link.pump() || this.#owed === 0) return;
       this.ackFrames++;
       this.#link.write(ackFrame(this.acks(ACK_RANGES)));
     });

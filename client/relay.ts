@@ -59,7 +59,7 @@ export abstract class RelayEndpoint extends WebSocketSurface {
   /** The peer's hello arrived on the current socket: data may flow. */
   protected ready = false;
   /** The peer sent more than a hello on the current socket: it has ours. */
-  protected helloConfirmed = false;
+  protected confirmed = false;
   protected early: StreamFrame[] = [];
   protected helloTimer: ReturnType<typeof setTimeout> | undefined;
   protected lingerTimer: ReturnType<typeof setTimeout> | undefined;
@@ -109,7 +109,7 @@ export abstract class RelayEndpoint extends WebSocketSurface {
     this.#helloDelay = delay;
     this.helloTimer = setTimeout(() => {
       this.helloTimer = undefined;
-      if (this.helloConfirmed || this.finished) return;
+      if (this.confirmed || this.finished) return;
       this.writeHello();
       this.armHello(Math.min(2 * this.#helloDelay, HELLO_MAX_MS));
     }, delay);
@@ -125,8 +125,8 @@ export abstract class RelayEndpoint extends WebSocketSurface {
       return frame.version === WIRE_VERSION
         ? this.#onHello(frame.session, frame.peer, frame.acks)
         : this.fail(CLOSE_CODES.MISMATCH, 'the peer speaks another SignalSocket wire version');
-    if (!this.helloConfirmed) {
-      this.helloConfirmed = true;
+    if (!this.confirmed) {
+      this.confirmed = true;
       clearTimeout(this.helloTimer);
       this.sender.schedulePump();
     }
@@ -165,7 +165,7 @@ export abstract class RelayEndpoint extends WebSocketSurface {
     this.onResumed();
     if (ours) this.sender.onAcks(acks);
     // The peer is here: if it has not confirmed our hello, ours may have been dropped.
-    if (!this.helloConfirmed && this.#helloDelay > HELLO_FIRST_MS) this.armHello(HELLO_FIRST_MS);
+    if (!this.confirmed && this.#helloDelay > HELLO_FIRST_MS) this.armHello(HELLO_FIRST_MS);
     const early = this.early;
     this.early = [];
     for (const frame of early) {
@@ -183,8 +183,7 @@ export abstract class RelayEndpoint extends WebSocketSurface {
     for (const record of records) {
       if (record.kind === 'c') return this.#onPeerClose(record.body);
       if (this.finished) continue;
-      const data =
-        record.kind === 't' ? record.body : binaryData(record.body, this.binaryTypeValue);
+      const data = record.kind === 't' ? record.body : binaryData(record.body, this.binaryKind);
       this.dispatchEvent(messageEvent(data));
     }
   }
@@ -219,6 +218,6 @@ export abstract class RelayEndpoint extends WebSocketSurface {
     this.sent.errors++;
     this.sender.throttled(this.lastKind === 'D' || this.lastKind === 'd');
     this.receiver.onDropped(this.lastKind === 'A');
-    if (!this.helloConfirmed && this.#helloDelay > HELLO_FIRST_MS) this.armHello(HELLO_FIRST_MS);
+    if (!this.confirmed && this.#helloDelay > HELLO_FIRST_MS) this.armHello(HELLO_FIRST_MS);
   }
 }

@@ -30,15 +30,13 @@ interface Sent {
   seq: number;
   segment: string;
   bytes: number;
-  /** The last write: when, and its place among all writes. */
+  /** The last write: when, and its place among all writes (RACK's order). */
   sentAt: number;
   order: number;
-  /** Copies written on the current socket and not acknowledged. */
+  /** Copies on the current socket not acknowledged; written again; held by the peer; to resend. */
   copies: number;
   resent: boolean;
-  /** Acknowledged selectively (the peer holds it ahead of a gap). */
   sacked: boolean;
-  /** Known or presumed lost: written again next. */
   lost: boolean;
 }
 
@@ -49,9 +47,8 @@ export interface SendLink {
   /** Writes a data frame (it carries the receive side's acknowledgement). */
   writeData(seq: number, segment: string, urgent: boolean): void;
   fail(code: number, reason: string): void;
-  /** The peer acknowledged our close. */
+  /** The peer acknowledged our close; the peer has more of the stream than before. */
   closeAcknowledged(): void;
-  /** The peer has more of the stream than before. */
   progress(): void;
 }
 
@@ -68,7 +65,8 @@ export class Sender {
    */
   #copyFrames = 0;
   #copyBytes = 0;
-  #ackedValue = 0;
+  /** The last of our frames the peer acknowledged (cumulatively). */
+  acked = 0;
   #order = 0;
   #lastSentAt = 0;
   /** RACK: the newest frame delivered (in write order), and its round trip. */
@@ -86,10 +84,11 @@ export class Sender {
   #chain: Promise<void> | undefined;
   #chained = 0;
   #chainedBytes = 0;
-  #closeRequestValue: { code: number; reason: string } | undefined;
+  /** The close the app asked for (or the one an unreadable Blob forced). */
+  closeRequest: { code: number; reason: string } | undefined;
   #closeQueued = false;
   #closeSeq: number | undefined;
-  /** Data frames written, and of those, copies written again. */
+  /** Data frames written, and of those, copies written again (the counters). */
   dataFrames = 0;
   resentFrames = 0;
 
@@ -106,11 +105,6 @@ export class Sender {
     return this.#outbox.buffered + this.#chainedBytes;
   }
 
-  /** The last of our frames the peer acknowledged. */
-  get acked(): number {
-    return this.#ackedValue;
-  }
-
   /** Frames written and not yet acknowledged. */
   get unacknowledged(): number {
     return this.#frames.length;
@@ -119,11 +113,6 @@ export class Sender {
   /** Any frame went out on the socket: it took a token of the throttle, if the gateway took it. */
   onWrite(): void {
     this.#pacer.onWrite(Date.now());
-  }
-
-  /** The close the app asked for (or the one an unreadable Blob forced). */
-  get closeRequest(): { code: number; reason: string } | undefined {
-    return this.#closeRequestValue;
   }
 
   /** Queues an app message: text as it is, binary in base64 (a Blob once read, in its turn). */
@@ -148,7 +137,7 @@ export class Sender {
 
   /** Queues the app's close after everything sent before it. */
   close(code: number, reason: string): void {
-    this.#closeRequestValue = { code, reason };
+    this.closeRequest = { code, reason };
     this.#enqueue({ kind: 'c', body: `${code} ${reason}` }, 0);
   }
 
@@ -187,7 +176,7 @@ export class Sender {
       } catch {
         // An unreadable Blob: a WebSocket fails the connection; so does the stream.
         resolved = { kind: 'c', body: '1011 a Blob could not be read' };
-        this.#closeRequestValue ??= { code: 1011, reason: 'a Blob could not be read' };
+        this.closeRequest ??= { code: 1011, reason: 'a Blob could not be read' };
       }
       this.#chainedBytes -= appBytes;
       if (--this.#chained === 0) this.#chain = undefined;
@@ -220,9 +209,12 @@ export class Sender {
     }, time - Date.now());
   }
 
-  /** Writes lost frames first, then new ones, within the window, the copy bound and the pace. */
-  pump(): void {
-    if (!this.#link.canSend()) return;
+  /**
+   * Writes lost frames first, then new ones, within the window, the copy bound and the pace.
+   * True when a frame waits for its slot in the pace: it will carry the acknowledgement.
+   */
+  pump(): boolean {
+    if (!this.#link.canSend()) return false;
     const budget = this.#options.maxFrameBytes - MAX_HEADER_BYTES;
     for (;;) {
       const lost = this.#frames.find((frame) => frame.lost);
@@ -239,7 +231,10 @@ export class Sender {
       if (full && !(this.#probe && lost)) break;
       const now = Date.now();
       const slot = this.#pacer.slot(now);
-      if (slot > now) return this.#pumpAt(slot);
+      if (slot > now) {
+        this.#pumpAt(slot);
+        return true;
+      }
       let frame = lost;
       this.#probe = false;
       if (frame) {
@@ -256,6 +251,7 @@ export class Sender {
       }
       this.#write(frame, now);
     }
+    return false;
   }
 
   #write(frame: Sent, now: number): void {
@@ -298,13 +294,13 @@ export class Sender {
     }
     if (done > 0) {
       this.#frames = this.#frames.slice(done);
-      this.#ackedValue = ack;
+      this.acked = ack;
     }
     for (let i = 0; i < ranges.length; i += 2)
       for (const frame of this.#frames)
         if (frame.seq >= ranges[i]! && frame.seq <= ranges[i + 1]!) deliver(frame);
     if (newest) this.#onDelivered(newest, now);
-    if (this.#closeSeq !== undefined && this.#ackedValue >= this.#closeSeq)
+    if (this.#closeSeq !== undefined && this.acked >= this.#closeSeq)
       return this.#link.closeAcknowledged();
     this.#detectLosses(now);
     this.#arm();

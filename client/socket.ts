@@ -58,7 +58,7 @@ export class SignalSocket extends RelayEndpoint {
       {
         canSend: () =>
           this.ready &&
-          this.helloConfirmed &&
+          this.confirmed &&
           !this.finished &&
           this.#socket !== undefined &&
           this.#socket.readyState === OPEN,
@@ -93,9 +93,9 @@ export class SignalSocket extends RelayEndpoint {
   }
 
   send(data: Payload): void {
-    if (this.readyStateValue === CONNECTING)
+    if (this.state === CONNECTING)
       throw domError('SignalSocket: send() before the socket opened', 'InvalidStateError');
-    if (this.readyStateValue !== OPEN) {
+    if (this.state !== OPEN) {
       this.#discarded += payloadBytes(data);
       return;
     }
@@ -115,9 +115,9 @@ export class SignalSocket extends RelayEndpoint {
       );
     if (utf8Bytes(reason) > 123)
       throw domError('SignalSocket: the close reason is over 123 bytes', 'SyntaxError');
-    if (this.readyStateValue === CLOSING || this.readyStateValue === CLOSED) return;
-    const neverOpened = this.readyStateValue === CONNECTING;
-    this.readyStateValue = CLOSING;
+    if (this.state === CLOSING || this.state === CLOSED) return;
+    const neverOpened = this.state === CONNECTING;
+    this.state = CLOSING;
     if (!this.#relay || neverOpened) {
       // As a WebSocket: a close before open fails the connection (the underlying close reports it).
       this.#socket?.close(code, reason);
@@ -143,10 +143,10 @@ export class SignalSocket extends RelayEndpoint {
     }
     this.#socket = socket;
     this.ready = false;
-    this.helloConfirmed = false;
+    this.confirmed = false;
     this.sender.onNewSocket();
     this.early = [];
-    if (!this.#relay) socket.binaryType = this.binaryTypeValue;
+    if (!this.#relay) socket.binaryType = this.binaryKind;
     socket.onopen = () => {
       if (socket !== this.#socket) return;
       this.#onUnderlyingOpen(socket);
@@ -185,7 +185,7 @@ export class SignalSocket extends RelayEndpoint {
       this.#everOpened = true;
       this.protocol = socket.protocol;
       this.extensions = socket.extensions;
-      if (this.readyStateValue === CONNECTING) this.readyStateValue = OPEN;
+      if (this.state === CONNECTING) this.state = OPEN;
       this.dispatchEvent(new Event('open'));
     }
     if (this.#relay && !this.finished) {
@@ -203,7 +203,7 @@ export class SignalSocket extends RelayEndpoint {
     }
     // Closed before any peer came, and now cut (another socket for this relay replaced it, say):
     // nobody to tell, so no redial, which would take the relay back from that socket.
-    if (this.readyStateValue === CLOSING && this.peerSession === undefined) {
+    if (this.state === CLOSING && this.peerSession === undefined) {
       const { code, reason } = this.sender.closeRequest!;
       return this.finish(code, reason, false);
     }
@@ -253,8 +253,7 @@ export class SignalSocket extends RelayEndpoint {
       if (!this.#relay) {
         this.#socket.send(KEEP_ALIVE_INTRODUCTION);
         this.#armKeepAlive();
-      } else if (this.ready && this.helloConfirmed)
-        this.write(ackFrame(this.receiver.acks(ACK_RANGES)));
+      } else if (this.ready && this.confirmed) this.write(ackFrame(this.receiver.acks(ACK_RANGES)));
       else this.writeHello();
     }, this.options.keepAliveMs);
   }
@@ -263,7 +262,7 @@ export class SignalSocket extends RelayEndpoint {
   protected finish(code: number, reason: string, wasClean: boolean): void {
     if (this.finished) return;
     this.finished = true;
-    this.readyStateValue = CLOSED;
+    this.state = CLOSED;
     for (const timer of [
       this.#keepAliveTimer,
       this.#closeTimer,

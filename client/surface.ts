@@ -26,8 +26,8 @@ export abstract class WebSocketSurface extends EventTarget {
   protocol = '';
   extensions = '';
 
-  protected readyStateValue: number = CONNECTING;
-  protected binaryTypeValue: 'blob' | 'arraybuffer' = globals.Blob ? 'blob' : 'arraybuffer';
+  protected state: number = CONNECTING;
+  protected binaryKind: 'blob' | 'arraybuffer' = globals.Blob ? 'blob' : 'arraybuffer';
   readonly #handlers: Record<EventName, Handler> = {
     open: null,
     message: null,
@@ -45,16 +45,16 @@ export abstract class WebSocketSurface extends EventTarget {
   protected abstract onBinaryType(value: 'blob' | 'arraybuffer'): void;
 
   get readyState(): number {
-    return this.readyStateValue;
+    return this.state;
   }
 
   get binaryType(): 'blob' | 'arraybuffer' {
-    return this.binaryTypeValue;
+    return this.binaryKind;
   }
 
   set binaryType(value: 'blob' | 'arraybuffer') {
     if (value !== 'blob' && value !== 'arraybuffer') return;
-    this.binaryTypeValue = value;
+    this.binaryKind = value;
     this.onBinaryType(value);
   }
 

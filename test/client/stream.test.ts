@@ -88,7 +88,7 @@ describe('the receiver', () => {
     const failures: [number, string][] = [];
     const receiver = new Receiver(
       {
-        pump: () => undefined,
+        pump: () => false,
         write: () => undefined,
         fail: (code, why) => failures.push([code, why]),
       },

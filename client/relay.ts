@@ -20,8 +20,13 @@ import {
   type Frame,
 } from './wire.js';
 
-/** The hello is resent until confirmed: first after this long, then twice as long each time. */
-export const HELLO_FIRST_MS = 250;
+/**
+ * The hello is resent until confirmed, twice as late each time: first 2 s after the socket opened
+ * (an unpaired socket's hello is held by the server, and each copy takes a token of the stage's
+ * throttle), or 250 ms after a sign that it may have been lost (an error frame, the peer's hello).
+ */
+export const HELLO_FIRST_MS = 2_000;
+const HELLO_SOON_MS = 250;
 const HELLO_MAX_MS = 30_000;
 /** Frames that may wait on a socket for the peer's hello: a window's worth, and a few acks. */
 const MAX_EARLY = WINDOW_FRAMES + 8;
@@ -63,7 +68,7 @@ export abstract class RelayEndpoint extends WebSocketSurface {
   protected early: StreamFrame[] = [];
   protected helloTimer: ReturnType<typeof setTimeout> | undefined;
   protected lingerTimer: ReturnType<typeof setTimeout> | undefined;
-  #helloDelay = HELLO_FIRST_MS;
+  #helloDelay = HELLO_SOON_MS;
   /** Reconnects since the stream last made progress: the backoff's exponent. */
   protected attempts = 0;
   /** The kind of the frame written last, for an error frame that does not say which it drops. */
@@ -165,7 +170,7 @@ export abstract class RelayEndpoint extends WebSocketSurface {
     this.onResumed();
     if (ours) this.sender.onAcks(acks);
     // The peer is here: if it has not confirmed our hello, ours may have been dropped.
-    if (!this.confirmed && this.#helloDelay > HELLO_FIRST_MS) this.armHello(HELLO_FIRST_MS);
+    if (!this.confirmed && this.#helloDelay > HELLO_SOON_MS) this.armHello(HELLO_SOON_MS);
     const early = this.early;
     this.early = [];
     for (const frame of early) {
@@ -218,6 +223,6 @@ export abstract class RelayEndpoint extends WebSocketSurface {
     this.sent.errors++;
     this.sender.throttled(this.lastKind === 'D' || this.lastKind === 'd');
     this.receiver.onDropped(this.lastKind === 'A');
-    if (!this.confirmed && this.#helloDelay > HELLO_FIRST_MS) this.armHello(HELLO_FIRST_MS);
+    if (!this.confirmed && this.#helloDelay > HELLO_SOON_MS) this.armHello(HELLO_SOON_MS);
   }
 }

@@ -103,7 +103,7 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv) {
       'markdown',
     ),
   });
-  const quick = values.quick ?? false;
+  const quick = values.quick ?? env.BENCH_QUICK === '1';
   const positive = (name: string, value: string | undefined, fallback: number) =>
     integer(`--${name}`, value, { min: 0, aboveMin: true }) ?? fallback;
   const sections = new Set((values.only ?? SECTIONS.join(',')).split(',').map((s) => s.trim()));
@@ -298,7 +298,10 @@ async function main(): Promise<void> {
   }
 
   if (options.sections.has('transport')) {
-    measured.transport = await measureTransport((line) => console.error(`[bench] ${line}`));
+    measured.transport = await measureTransport(
+      (line) => console.error(`[bench] ${line}`),
+      options.quick,
+    );
     printTransport(report, measured.transport);
   }
 

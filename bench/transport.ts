@@ -5,7 +5,11 @@
  *      hellos and acknowledgements included, for text and binary, small and 1 MB messages;
  *   2. the throughput and round-trip latency of a SignalSocket pair beside a plain relay pair,
  *      through the same local gateway;
- *   3. the browser bundle's size, minified and gzipped (as `npm run build:client` makes it).
+ *   3. its goodput under a stage throttle of R frames a second, as a share of R × 32 KB
+ *      (bench/goodput.ts);
+ *   4. the browser bundle's size, minified and gzipped (as `npm run build:client` makes it).
+ *
+ * `--quick` (or BENCH_QUICK=1) runs every part small, to check that it runs: no figure to judge.
  */
 import { randomUUID } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
@@ -13,13 +17,16 @@ import WebSocket from 'ws';
 import { signalSocket, type WebSocketConstructor } from '../client/index.js';
 import { startGateway } from '../local/gateway/index.js';
 import { buildClientBundle } from './client-bundle.js';
+import { measureGoodput, printGoodput, type GoodputRow } from './goodput.js';
 import { num, percentile } from './stats.js';
 
 export const TARGETS = {
   framesPerSmallMessage: 1.05,
   textBytes: 1.02,
   binaryBytes: 1.37,
-  gzipKiB: 6,
+  gzipKiB: 7,
+  /** Goodput over R × 32 KB at R = 50 and 100 frames a second. */
+  goodput: 0.8,
 };
 
 interface Wire {
@@ -100,7 +107,7 @@ async function overhead(
   // The once-per-connection hellos and confirmations are reported apart: steady state from here.
   a.send('warm-up');
   await receive(b, 1);
-  while ((a as unknown as { inFlight: unknown[] }).inFlight.length > 0) await tick();
+  while (a.counters.unacknowledged > 0) await tick();
   const setupFrames = wire.frames;
   wire.frames = 0;
   wire.bytes = 0;
@@ -111,7 +118,7 @@ async function overhead(
   }
   await arrived;
   // The receiver's last acknowledgement is part of the cost: wait until A has it.
-  while ((a as unknown as { inFlight: unknown[] }).inFlight.length > 0) await tick();
+  while (a.counters.unacknowledged > 0) await tick();
   const appBytes = messages.reduce(
     (sum, m) => sum + (typeof m === 'string' ? Buffer.byteLength(m) : m.length),
     0,
@@ -220,19 +227,18 @@ async function openPlain(url: string) {
   };
 }
 
-export interface BundleSize {
-  bytes: number;
-  gzipBytes: number;
-}
+export type BundleSize = Awaited<ReturnType<typeof bundleSize>>;
 
-export async function bundleSize(): Promise<BundleSize> {
+export async function bundleSize() {
   const code = (await buildClientBundle()).contents;
   return { bytes: code.length, gzipBytes: gzipSync(code, { level: 9 }).length };
 }
 
 export interface TransportRun {
+  quick: boolean;
   overhead: OverheadRow[];
   rates: PairRate[];
+  goodput: GoodputRow[];
   bundle: BundleSize;
   load: { count: number; size: number; pings: number };
 }
@@ -241,47 +247,54 @@ const text = (size: number, i: number) => `${i}:`.padEnd(size, 'é€a🐟'.repe
 const binary = (size: number, i: number) =>
   Uint8Array.from({ length: size }, (_, j) => (i + j) & 0xff);
 
-export async function measureTransport(progress: (line: string) => void): Promise<TransportRun> {
+export async function measureTransport(
+  progress: (line: string) => void,
+  quick = false,
+): Promise<TransportRun> {
   const gateway = await startGateway({ logLevel: 'warn', logSink: () => undefined });
+  let run: Omit<TransportRun, 'goodput' | 'bundle'>;
   try {
     const base = gateway.wsUrl('');
-    const small = 1_000;
-    const mb = 1024 * 1024;
+    const small = quick ? 50 : 1_000;
+    const one = quick ? 10 : 100;
+    const mb = quick ? 64 * 1024 : 1024 * 1024;
+    const label = quick ? '64 KB' : '1 MB';
     progress('transport: overhead');
+    const small200 = (count: number) =>
+      Array.from({ length: count }, (_, i) => 'a'.repeat(190) + String(i).padStart(10, '0'));
     const overheadRows = [
-      await overhead(
-        base,
-        'text, 200 B, each after the previous arrived',
-        Array.from({ length: 100 }, (_, i) => 'a'.repeat(190) + String(i).padStart(10, '0')),
-        true,
-      ),
-      await overhead(
-        base,
-        'text, 200 B, in one burst',
-        Array.from({ length: small }, (_, i) => 'a'.repeat(190) + String(i).padStart(10, '0')),
-        false,
-      ),
+      await overhead(base, 'text, 200 B, each after the previous arrived', small200(one), true),
+      await overhead(base, 'text, 200 B, in one burst', small200(small), false),
       await overhead(
         base,
         'binary, 200 B, each after the previous arrived',
-        Array.from({ length: 100 }, (_, i) => binary(200, i)),
+        Array.from({ length: one }, (_, i) => binary(200, i)),
         true,
       ),
-      await overhead(base, 'text, 1 MB (multi-byte)', [text(mb / 2, 0).slice(0, mb / 2)], false),
-      await overhead(base, 'text, 1 MB (ASCII)', ['a'.repeat(mb)], false),
-      await overhead(base, 'binary, 1 MB', [binary(mb, 1)], false),
+      await overhead(
+        base,
+        `text, ${label} (multi-byte)`,
+        [text(mb / 2, 0).slice(0, mb / 2)],
+        false,
+      ),
+      await overhead(base, `text, ${label} (ASCII)`, ['a'.repeat(mb)], false),
+      await overhead(base, `binary, ${label}`, [binary(mb, 1)], false),
     ];
     progress('transport: throughput and latency, SignalSocket beside plain');
-    const load = { count: 2_000, size: 256, pings: 200 };
+    const load = quick
+      ? { count: 100, size: 256, pings: 10 }
+      : { count: 2_000, size: 256, pings: 200 };
     const rates = [
       await pairRate(base, 'plain relay pair (ws)', openPlain, load.count, load.size, load.pings),
       await pairRate(base, 'SignalSocket pair', openSignal, load.count, load.size, load.pings),
     ];
     await gateway.settled();
-    return { overhead: overheadRows, rates, bundle: await bundleSize(), load };
+    run = { quick, overhead: overheadRows, rates, load };
   } finally {
     await gateway.close();
   }
+  const goodput = await measureGoodput(quick, progress);
+  return { ...run, goodput, bundle: await bundleSize() };
 }
 
 interface Reporter {
@@ -294,6 +307,12 @@ interface Reporter {
 export function printTransport(report: Reporter, run: TransportRun): void {
   report.both('### Client transport (SignalSocket)');
   report.both();
+  if (run.quick) {
+    report.both(
+      'Quick mode (--quick): small sizes to check that everything runs; not measurements.',
+    );
+    report.both();
+  }
   report.both(
     `Wire cost through the local gateway in steady state: every frame either SignalSocket wrote (data and acknowledgements), per app message sent and per app byte (UTF-8 for text). Once per connection (and per resume) the hellos and confirmations add ${run.overhead[0]?.setupFrames ?? 4} frames, a warm-up message and its acknowledgement included. See client/WIRE.md.`,
   );
@@ -336,14 +355,22 @@ export function printTransport(report: Reporter, run: TransportRun): void {
   ];
   report.table(rateRows);
   report.both();
+  printGoodput(report, run.goodput);
   report.both(
     `Browser bundle (npm run build:client: esbuild, ESM, minified): ${run.bundle.bytes} bytes, ${run.bundle.gzipBytes} bytes gzipped (${num(run.bundle.gzipBytes / 1024, 2)} KiB).`,
   );
   report.both();
 }
 
-/** The transport's targets, each as [met, text]. */
+/** The transport's targets, each as [met, text] (in quick mode, only the bundle's size). */
 export function transportTargets(run: TransportRun): [boolean, string][] {
+  const bundle: [boolean, string] = [
+    run.bundle.gzipBytes <= TARGETS.gzipKiB * 1024,
+    `browser bundle under ${TARGETS.gzipKiB} KiB gzipped (${num(run.bundle.gzipBytes / 1024, 2)} KiB)`,
+  ];
+  if (run.quick) return [bundle];
+  const throttled = run.goodput.filter((r) => r.rate >= 50);
+  const worstGoodput = Math.min(...throttled.map((r) => r.ratio));
   const small = run.overhead.filter((r) => r.name.includes('200 B'));
   const worstFrames = Math.max(...small.map((r) => r.framesPerMessage));
   const textRows = run.overhead.filter((r) => r.name.startsWith('text, 1 MB'));
@@ -365,8 +392,9 @@ export function transportTargets(run: TransportRun): [boolean, string][] {
       `at most ${TARGETS.binaryBytes} wire bytes per byte of 1 MB binary (worst ${num(worstBinary, 4)})`,
     ],
     [
-      run.bundle.gzipBytes <= TARGETS.gzipKiB * 1024,
-      `browser bundle under ${TARGETS.gzipKiB} KiB gzipped (${num(run.bundle.gzipBytes / 1024, 2)} KiB)`,
+      worstGoodput >= TARGETS.goodput,
+      `goodput at least ${TARGETS.goodput} of R × 32 KB at R = 50 and 100, one way and both ways (worst ${num(worstGoodput, 2)})`,
     ],
+    bundle,
   ];
 }

@@ -10,8 +10,9 @@
  * No Node built-ins: it runs in browsers and in Node ≥ 20 alike.
  *
  * The modules: options.ts (options, close codes, URLs), surface.ts (the WHATWG WebSocket
- * surface), socket.ts (the socket's lifecycle and the relay handshake; its factory is here), sender.ts and receiver.ts
- * (the two sides of the relay stream), wire.ts (the frames of WIRE.md), dom.ts (platform objects).
+ * surface), relay.ts (the relay handshake and the frames read), socket.ts (the underlying socket's
+ * lifecycle; its factory is here), sender.ts and receiver.ts (the two sides of the relay stream),
+ * pacer.ts (round trips and pace), wire.ts (the frames of WIRE.md), dom.ts (platform objects).
  */
 import { resolve, type ResolvedOptions, type SignalSocketOptions } from './options.js';
 import { SignalSocket } from './socket.js';
@@ -24,6 +25,7 @@ export {
   type WebSocketConstructor,
 } from './options.js';
 export { SignalSocket };
+export type { TransportCounters } from './relay.js';
 export { TRANSPORT_MARKER } from './wire.js';
 
 /** SignalSocket with other defaults: `globalThis.WebSocket = signalSocket({ WebSocket: ws })`. */

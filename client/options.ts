@@ -40,9 +40,15 @@ export interface SignalSocketOptions {
   readonly resumeWithinMs?: number;
   /** The largest wire frame, in UTF-8 bytes, header included. @default 32768 (API Gateway's limit) */
   readonly maxFrameBytes?: number;
-  /** How long a received frame may wait before it is acknowledged on its own. @default 2 s */
+  /**
+   * How long a received frame may wait before it is acknowledged on its own (the sender's probe
+   * timeout allows for it, as QUIC's max_ack_delay). @default 200 ms
+   */
   readonly ackDelayMs?: number;
-  /** Resend unacknowledged frames when no acknowledgement came for this long. @default 5 s */
+  /**
+   * The longest the sender waits for an acknowledgement before resending (the timeout is derived
+   * from measured round trips, and backs off up to this). @default 5 s
+   */
   readonly retransmitMs?: number;
 }
 
@@ -79,7 +85,7 @@ export function resolve(options: SignalSocketOptions, base?: ResolvedOptions): R
     keepAliveMs: options.keepAliveMs ?? base?.keepAliveMs ?? 5 * 60_000,
     resumeWithinMs: options.resumeWithinMs ?? base?.resumeWithinMs ?? 60_000,
     maxFrameBytes: options.maxFrameBytes ?? base?.maxFrameBytes ?? 32 * 1024,
-    ackDelayMs: options.ackDelayMs ?? base?.ackDelayMs ?? 2_000,
+    ackDelayMs: options.ackDelayMs ?? base?.ackDelayMs ?? 200,
     retransmitMs: options.retransmitMs ?? base?.retransmitMs ?? 5_000,
   };
   for (const name of ['keepAliveMs', 'resumeWithinMs', 'ackDelayMs', 'retransmitMs'] as const)

@@ -26,9 +26,9 @@ export abstract class WebSocketSurface extends EventTarget {
   protocol = '';
   extensions = '';
 
-  protected readyStateValue: number = CONNECTING;
-  protected binaryTypeValue: 'blob' | 'arraybuffer' = globals.Blob ? 'blob' : 'arraybuffer';
-  private readonly handlers: Record<EventName, Handler> = {
+  protected state: number = CONNECTING;
+  protected binaryKind: 'blob' | 'arraybuffer' = globals.Blob ? 'blob' : 'arraybuffer';
+  readonly #handlers: Record<EventName, Handler> = {
     open: null,
     message: null,
     error: null,
@@ -38,48 +38,48 @@ export abstract class WebSocketSurface extends EventTarget {
   constructor() {
     super();
     for (const type of ['open', 'message', 'error', 'close'] as const)
-      this.addEventListener(type, (event) => this.handlers[type]?.call(this, event));
+      this.addEventListener(type, (event) => this.#handlers[type]?.call(this, event));
   }
 
   /** The app chose another binaryType. */
   protected abstract onBinaryType(value: 'blob' | 'arraybuffer'): void;
 
   get readyState(): number {
-    return this.readyStateValue;
+    return this.state;
   }
 
   get binaryType(): 'blob' | 'arraybuffer' {
-    return this.binaryTypeValue;
+    return this.binaryKind;
   }
 
   set binaryType(value: 'blob' | 'arraybuffer') {
     if (value !== 'blob' && value !== 'arraybuffer') return;
-    this.binaryTypeValue = value;
+    this.binaryKind = value;
     this.onBinaryType(value);
   }
 
   get onopen(): Handler {
-    return this.handlers.open;
+    return this.#handlers.open;
   }
   set onopen(handler: Handler) {
-    this.handlers.open = typeof handler === 'function' ? handler : null;
+    this.#handlers.open = typeof handler === 'function' ? handler : null;
   }
   get onmessage(): Handler {
-    return this.handlers.message;
+    return this.#handlers.message;
   }
   set onmessage(handler: Handler) {
-    this.handlers.message = typeof handler === 'function' ? handler : null;
+    this.#handlers.message = typeof handler === 'function' ? handler : null;
   }
   get onerror(): Handler {
-    return this.handlers.error;
+    return this.#handlers.error;
   }
   set onerror(handler: Handler) {
-    this.handlers.error = typeof handler === 'function' ? handler : null;
+    this.#handlers.error = typeof handler === 'function' ? handler : null;
   }
   get onclose(): Handler {
-    return this.handlers.close;
+    return this.#handlers.close;
   }
   set onclose(handler: Handler) {
-    this.handlers.close = typeof handler === 'function' ? handler : null;
+    this.#handlers.close = typeof handler === 'function' ? handler : null;
   }
 }

@@ -1,12 +1,30 @@
 /**
- * The SignalSocket wire format, version 1 (WIRE.md): how app messages become text frames and back.
+ * The SignalSocket wire format, version 2 (WIRE.md): how app messages become text frames and back.
  * Pure code, no I/O: the socket (index.ts) decides when frames go out; this module decides what
  * they contain. Lengths are in UTF-16 code units (JavaScript string lengths); frame budgets are
  * in UTF-8 bytes, as API Gateway counts a frame.
  */
 
-/** The value of the `transport` query parameter that marks a transport relay socket. */
+/**
+ * The value of the `transport` query parameter that marks a transport relay socket. It names what
+ * the server relies on (frames never begin with `{`, the hello is held until the peer comes), which
+ * version 2 keeps; the wire version itself is negotiated in the hello.
+ */
 export const TRANSPORT_MARKER = 'signalsocket-1';
+/** The wire version this code speaks, carried by every hello. */
+export const WIRE_VERSION = '2';
+
+/**
+ * The window: at most this many frames, and bytes, between the peer's cumulative acknowledgement
+ * and our next frame, and copies written on the current socket and not acknowledged (WIRE.md).
+ * The server holds at most those and stale copies of frames acknowledged meanwhile: twice the
+ * window, below its hold bounds of 256 frames and 1 MiB (with room for hellos and acknowledgements).
+ */
+export const WINDOW_FRAMES = 64;
+export const WINDOW_BYTES = 448 * 1024;
+/** Selective-acknowledgement ranges a data frame carries at most (an `A` frame: 16). */
+export const DATA_RANGES = 4;
+export const ACK_RANGES = 16;
 
 export type RecordKind = 't' | 'b' | 'c';
 
@@ -17,48 +35,89 @@ export interface StreamRecord {
   body: string;
 }
 
+/** An acknowledgement: every frame up to `ack`, and the frames in `ranges` ([first, last] pairs). */
+export interface Acks {
+  ack: number;
+  ranges: number[];
+}
+
 export type Frame =
-  | { type: 'data'; seq: number; ack: number; segment: string }
-  | { type: 'ack'; ack: number }
-  | { type: 'hello'; session: string; ack: number }
+  | { type: 'data'; seq: number; urgent: boolean; acks: Acks; segment: string }
+  | { type: 'ack'; acks: Acks }
+  | { type: 'hello'; version: string; session: string; peer: string; acks: Acks }
   | { type: 'platform'; text: string };
 
-export const dataFrame = (seq: number, ack: number, segment: string) =>
-  `D${seq.toString(36)}.${ack.toString(36)}|${segment}`;
-export const ackFrame = (ack: number) => `A${ack.toString(36)}`;
-export const helloFrame = (session: string, ack: number) => `H${session}.${ack.toString(36)}`;
+const b36 = (n: number) => n.toString(36);
 
-/** The most bytes a data frame's header can take (seq and ack below 2^53). */
-export const MAX_HEADER_BYTES = 2 * 11 + 3;
+/** `<ack>` then `,<first>-<last>` per range. */
+export function ackField({ ack, ranges }: Acks): string {
+  let text = b36(ack);
+  for (let i = 0; i < ranges.length; i += 2) text += `,${b36(ranges[i]!)}-${b36(ranges[i + 1]!)}`;
+  return text;
+}
 
-const base36 = (text: string): number => {
-  if (!/^[0-9a-z]{1,11}$/.test(text)) return NaN;
+export const dataFrame = (seq: number, acks: Acks, segment: string, urgent = false) =>
+  `${urgent ? 'd' : 'D'}${b36(seq)}.${ackField(acks)}|${segment}`;
+export const ackFrame = (acks: Acks) => `A${ackField(acks)}`;
+export const helloFrame = (session: string, peer: string, acks: Acks) =>
+  `H${WIRE_VERSION}.${session}.${peer}.${ackField(acks)}`;
+
+/** The most bytes a data frame's header can take (numbers below 2^53, DATA_RANGES ranges). */
+export const MAX_HEADER_BYTES = 3 + 2 * 11 + DATA_RANGES * (3 + 2 * 11);
+
+const base36 = (text: string | undefined): number => {
+  if (text === undefined || !/^[0-9a-z]{1,11}$/.test(text)) return NaN;
   return parseInt(text, 36);
 };
+
+/** Reads an ack field; undefined unless its ranges ascend above the cumulative ack, apart. */
+function parseAcks(text: string): Acks | undefined {
+  const [head, ...rest] = text.split(',');
+  const ack = base36(head);
+  const ranges: number[] = [];
+  let floor = ack + 1;
+  for (const range of rest) {
+    const [first, last] = range.split('-').map(base36) as [number, number];
+    if (!(first > floor && last >= first)) return undefined;
+    ranges.push(first, last);
+    floor = last + 1;
+  }
+  return Number.isNaN(ack) || ranges.length > 2 * ACK_RANGES ? undefined : { ack, ranges };
+}
 
 /** Parses a frame read from a transport relay socket; undefined when it is not well-formed. */
 export function parseFrame(text: string): Frame | undefined {
   const type = text[0];
   if (type === '{') return { type: 'platform', text };
   if (type === 'A') {
-    const ack = base36(text.slice(1));
-    return Number.isNaN(ack) ? undefined : { type: 'ack', ack };
+    const acks = parseAcks(text.slice(1));
+    return acks && { type: 'ack', acks };
   }
   if (type === 'H') {
-    const dot = text.indexOf('.');
-    const session = text.slice(1, dot);
-    const ack = base36(text.slice(dot + 1));
-    if (dot < 2 || Number.isNaN(ack) || !/^[0-9a-z]+$/.test(session)) return undefined;
-    return { type: 'hello', session, ack };
+    const [version, session, peer, field] = text.slice(1).split('.');
+    // Another version's hello is reported as such, whatever its form (version 1 had no version).
+    if (!/^[0-9a-z]+$/.test(version!)) return undefined;
+    if (version !== WIRE_VERSION)
+      return {
+        type: 'hello',
+        version: version!,
+        session: '',
+        peer: '',
+        acks: { ack: 0, ranges: [] },
+      };
+    const acks = parseAcks(field ?? '');
+    if (!acks || !/^[0-9a-z]+$/.test(session ?? '') || !/^[0-9a-z]*$/.test(peer ?? ''))
+      return undefined;
+    return { type: 'hello', version, session: session!, peer: peer!, acks };
   }
-  if (type === 'D') {
+  if (type === 'D' || type === 'd') {
     const dot = text.indexOf('.');
     const bar = text.indexOf('|');
     if (dot < 0 || bar < dot) return undefined;
     const seq = base36(text.slice(1, dot));
-    const ack = base36(text.slice(dot + 1, bar));
-    if (Number.isNaN(seq) || Number.isNaN(ack) || seq < 1) return undefined;
-    return { type: 'data', seq, ack, segment: text.slice(bar + 1) };
+    const acks = parseAcks(text.slice(dot + 1, bar));
+    if (Number.isNaN(seq) || !acks || seq < 1) return undefined;
+    return { type: 'data', seq, urgent: type === 'd', acks, segment: text.slice(bar + 1) };
   }
   return undefined;
 }
@@ -149,14 +208,17 @@ const MIN_ROOM = 16;
  * header is never split across segments; bodies are, anywhere but inside a surrogate pair.
  */
 export class Outbox {
-  private readonly queue: Pending[] = [];
+  /** Records from `head` on are pending; the array is compacted now and then, never shifted. */
+  #queue: Pending[] = [];
+  #head = 0;
   /** App bytes queued and not yet fully cut into segments. */
   buffered = 0;
   /** UTF-8 bytes of the segment next() returned last. */
   lastBytes = 0;
 
-  push(record: StreamRecord, appBytes: number, ascii = record.kind !== 't'): void {
-    this.queue.push({
+  /** Binary bodies are base64 (ASCII); text and a close's reason are counted in UTF-8 bytes. */
+  push(record: StreamRecord, appBytes: number, ascii = record.kind === 'b'): void {
+    this.#queue.push({
       head: `${record.kind}${record.body.length.toString(36)}:`,
       body: record.body,
       offset: 0,
@@ -168,15 +230,15 @@ export class Outbox {
   }
 
   get empty(): boolean {
-    return this.queue.length === 0;
+    return this.#head === this.#queue.length;
   }
 
   /** The next segment of at most `budget` UTF-8 bytes, or undefined when nothing is queued. */
   next(budget: number): string | undefined {
     const parts: string[] = [];
     let room = budget;
-    while (this.queue.length > 0) {
-      const pending = this.queue[0]!;
+    while (!this.empty) {
+      const pending = this.#queue[this.#head]!;
       if (!pending.headSent) {
         if (pending.head.length > room || (parts.length > 0 && room < MIN_ROOM)) break;
         parts.push(pending.head);
@@ -190,8 +252,12 @@ export class Outbox {
         pending.offset = end;
       }
       if (pending.offset < pending.body.length) break;
-      this.queue.shift();
+      this.#head++;
       this.buffered -= pending.appBytes;
+    }
+    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
     }
     this.lastBytes = budget - room;
     return parts.length > 0 ? parts.join('') : undefined;
@@ -208,50 +274,59 @@ export class MalformedStream extends Error {}
  */
 export class Inbox {
   received = 0;
-  /** Segment length (UTF-16 units) taken in order so far. */
-  receivedUnits = 0;
-  private readonly early = new Map<number, string>();
-  private current: { kind: RecordKind; remaining: number; parts: string[] } | undefined;
+  readonly #early = new Map<number, string>();
+  #current: { kind: RecordKind; remaining: number; parts: string[] } | undefined;
 
-  /** Frames that arrived ahead of a gap. */
-  get waiting(): number {
-    return this.early.size;
+  /** The first `max` runs of frames held ahead of a gap, as [first, last] pairs. */
+  ranges(max: number): number[] {
+    const ranges: number[] = [];
+    const held = [...this.#early.keys()].sort((a, b) => a - b);
+    for (const seq of held) {
+      if (ranges.at(-1) === seq - 1) ranges[ranges.length - 1] = seq;
+      else if (ranges.length < 2 * max) ranges.push(seq, seq);
+      else break;
+    }
+    return ranges;
+  }
+
+  /** Whether the frame is here already (delivered, or held ahead of a gap). */
+  has(seq: number): boolean {
+    return seq <= this.received || this.#early.has(seq);
   }
 
   /** Takes a segment; returns the records it completed (none for a duplicate). */
   accept(seq: number, segment: string): StreamRecord[] {
-    if (seq <= this.received || this.early.has(seq)) return [];
-    this.early.set(seq, segment);
+    if (seq <= this.received || this.#early.has(seq)) return [];
+    this.#early.set(seq, segment);
     const records: StreamRecord[] = [];
-    for (let next = this.early.get(this.received + 1); next !== undefined;) {
-      this.early.delete(this.received + 1);
+    for (let next = this.#early.get(this.received + 1); next !== undefined;) {
+      this.#early.delete(this.received + 1);
       this.received++;
-      this.receivedUnits += next.length;
-      this.parse(next, records);
-      next = this.early.get(this.received + 1);
+      this.#parse(next, records);
+      next = this.#early.get(this.received + 1);
     }
     return records;
   }
 
-  private parse(segment: string, records: StreamRecord[]): void {
+  #parse(segment: string, records: StreamRecord[]): void {
     let i = 0;
     while (i < segment.length) {
-      if (!this.current) {
+      if (!this.#current) {
         const kind = segment[i];
         const colon = segment.indexOf(':', i + 1);
         const length = colon < 0 ? NaN : base36(segment.slice(i + 1, colon));
         if ((kind !== 't' && kind !== 'b' && kind !== 'c') || Number.isNaN(length))
           throw new MalformedStream(`malformed record header at ${i}`);
-        this.current = { kind, remaining: length, parts: [] };
+        this.#current = { kind, remaining: length, parts: [] };
         i = colon + 1;
       }
-      const take = Math.min(this.current.remaining, segment.length - i);
-      if (take > 0) this.current.parts.push(segment.slice(i, i + take));
+      const take = Math.min(this.#current.remaining, segment.length - i);
+      if (take > 0) this.#current.parts.push(segment.slice(i, i + take));
       i += take;
-      this.current.remaining -= take;
-      if (this.current.remaining > 0) break;
-      records.push({ kind: this.current.kind, body: this.current.parts.join('') });
-      this.current = undefined;
+      this.#current.remaining -= take;
+      if (this.#current.remaining > 0) break;
+      records.push({ kind: this.#current.kind, body: this.#current.parts.join('') });
+      this.#current = undefined;
     }
   }
 }

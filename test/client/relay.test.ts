@@ -119,6 +119,9 @@ describe.each(backends())('SignalSocket through the local gateway on $name', (ba
       const [urlA, urlB] = pairUrls(base);
       const a = new Endpoint(new Steady(urlA));
       const b = new Endpoint(new Fragile(urlB));
+      const errors = [0, 0];
+      a.socket.addEventListener('error', () => errors[0]!++);
+      b.socket.addEventListener('error', () => errors[1]!++);
       a.socket.addEventListener('open', () => a.socket.send('hello'));
       await b.until(1);
       vanished = true;
@@ -130,6 +133,8 @@ describe.each(backends())('SignalSocket through the local gateway on $name', (ba
           reason: `the relay did not resume within ${resumeWithinMs} ms`,
           wasClean: false,
         });
+      // An error event precedes the transport's own unclean close, as a WebSocket's does.
+      expect(errors).toEqual([1, 1]);
     });
 
     it('keeps transport and plain sockets apart: the server refuses to pair them', async () => {

@@ -47,7 +47,9 @@ function frameAll(messages: Message[], limit: number): string[] {
     const segment = outbox.next(limit - MAX_HEADER_BYTES);
     if (segment === undefined) break;
     // The wire carries what a WebSocket carries: well-formed UTF-8.
-    const frame = new TextDecoder().decode(encoder.encode(dataFrame(seq, 0, segment)));
+    const frame = new TextDecoder().decode(
+      encoder.encode(dataFrame(seq, { ack: 0, ranges: [] }, segment)),
+    );
     frames.push(frame);
   }
   return frames;
@@ -165,7 +167,19 @@ describe('the wire format (version 1)', () => {
       type: 'platform',
       text: '{"message":"Too Many Requests"}',
     });
-    for (const bad of ['', 'X1', 'D.|', 'D0.0|x', 'Dz!.0|', 'A', 'A-1', 'H.1', 'Hab'])
+    for (const bad of [
+      '',
+      'X1',
+      'D.|',
+      'D0.0|x',
+      'Dz!.0|',
+      'A',
+      'A-1',
+      'H.1',
+      'H2.ab',
+      'A5,3-4',
+      'A1,4-3',
+    ])
       expect(parseFrame(bad)).toBeUndefined();
     expect(() => new Inbox().accept(1, 'q5:hello')).toThrow(/malformed record header/);
   });

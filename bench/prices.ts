@@ -2,8 +2,8 @@
  * AWS list prices for the cost model: us-east-1, on-demand, first pricing tier, in US dollars.
  * The one table of prices in the source; the cost model reads nothing else.
  *
- * Copied on PRICES_AS_OF from the "Prices (us-east-1, for the cost model)" table of
- * ../shared/API-GATEWAY.md, which collects them from AWS's pricing pages. Not re-checked online
+ * Copied on PRICES_AS_OF from AWS's pricing pages (docs/performance.md, "Modelled price", prints
+ * this table). Not re-checked online
  * (this machine is offline): check https://aws.amazon.com/api-gateway/pricing/,
  * https://aws.amazon.com/lambda/pricing/ and https://aws.amazon.com/dynamodb/pricing/on-demand/
  * before quoting a figure, and update the table and its date together.

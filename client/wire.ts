@@ -1,6 +1,6 @@
 /**
  * The SignalSocket wire format, version 2 (WIRE.md): how app messages become text frames and back.
- * Pure code, no I/O: the socket (index.ts) decides when frames go out; this module decides what
+ * Pure code, no I/O: the socket (socket.ts, relay.ts) decides when frames go out; this module decides what
  * they contain. Lengths are in UTF-16 code units (JavaScript string lengths); frame budgets are
  * in UTF-8 bytes, as API Gateway counts a frame.
  */

@@ -1,7 +1,7 @@
 /**
  * API Gateway's WebSocket events, built the way AWS builds them, so that the handlers see
  * locally what they see deployed. The shapes follow captured AWS events
- * (../shared/API-GATEWAY.md, "Connections and routes"):
+ * (docs/local-vs-aws.md, the event shapes row):
  *
  * - `$connect` carries the handshake's headers (names in the client's case), its query (absent
  *   when there is none) and the full `requestContext`.

@@ -1,4 +1,4 @@
-/** The protocol's limits (PROTOCOL.md, "Limits"). Every one is configurable per stage. */
+/** The protocol's limits (docs/protocol.md, "Protocol limits"). Every one is configurable per stage. */
 export interface Limits {
   /** Longest peer id or document key, in UTF-16 code units. @default 256 */
   readonly maxIdLength: number;

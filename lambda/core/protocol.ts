@@ -1,5 +1,5 @@
 /**
- * The signal protocol's messages and parameters (PROTOCOL.md). Parsing never throws on client
+ * The signal protocol's messages and parameters (docs/protocol.md). Parsing never throws on client
  * input: it returns either a value or a typed error that the caller can answer with.
  */
 import type { Limits } from './limits.js';

@@ -1,7 +1,7 @@
 /**
  * After API Gateway cuts a paired plain relay socket (idle 10 min, or 2 h old: `$disconnect`
  * 1001 "Going away"), its two peers, if they still share the key a moment later, are introduced
- * again so that cevitxe-signal-client re-pairs at once. See README.md, "Reliability".
+ * again so that cevitxe-signal-client re-pairs at once. See docs/reliability.md.
  */
 import type { Context } from './context.js';
 import { introduction } from './protocol.js';

@@ -1,7 +1,7 @@
 /**
- * Relay sockets (PROTOCOL.md): `/connection/A/B/key` pairs with `/connection/B/A/key`. Frames are
+ * Relay sockets (docs/protocol.md): `/connection/A/B/key` pairs with `/connection/B/A/key`. Frames are
  * held in DynamoDB until the deliver function has flushed them to the peer; then each goes
- * straight, with the peer cached in the warm function. See README.md, "Reliability".
+ * straight, with the peer cached in the warm function. See docs/reliability.md.
  */
 import { ROUTE_WAIT_MS, type Context } from './context.js';
 import { afterHandOver } from './hand-over.js';

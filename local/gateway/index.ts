@@ -2,9 +2,8 @@
  * The local gateway: API Gateway's WebSocket API, its management API and Lambda's Invoke API
  * on one loopback port, running the very handlers that run on AWS (backend.ts).
  *
- * It is strict, not lenient (../shared/STYLE.md): it refuses what API Gateway refuses, so that
- * what passes locally passes deployed. Each part mirrors rows of ../shared/API-GATEWAY.md marked
- * "emulate": the handshake and `$connect` (upgrade.ts), a socket's frames, timers and close
+ * It is strict, not lenient: it refuses what API Gateway refuses, so that what passes locally
+ * passes deployed. Each part reproduces rows of the table in docs/local-vs-aws.md: the handshake and `$connect` (upgrade.ts), a socket's frames, timers and close
  * (connection.ts, close-codes.ts), `@connections` (management.ts), Lambda's Invoke for the
  * deliver function (invoke.ts), and the CloudFront Function in front of it all (edge.ts).
  * This file only wires them together.

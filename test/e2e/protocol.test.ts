@@ -1,5 +1,5 @@
 /**
- * Every behaviour of ../shared/PROTOCOL.md, end to end: real `ws` clients against the local
+ * Every behaviour of docs/protocol.md, end to end: real `ws` clients against the local
  * gateway, which runs the AWS handlers on each DynamoDB backend.
  *
  * Synchronisation: `gateway.settled()` resolves when no handler runs, and `socket.sync()` (a

@@ -1,6 +1,6 @@
 /**
  * The local gateway refuses what API Gateway refuses: one test per strictness rule (each a row
- * of ../shared/API-GATEWAY.md marked "emulate"). The management API and Lambda's Invoke are
+ * of docs/local-vs-aws.md). The management API and Lambda's Invoke are
  * exercised with the real AWS SDK clients, as the handlers use them.
  */
 import { randomUUID } from 'node:crypto';

@@ -1,5 +1,5 @@
 /**
- * Every limit of PROTOCOL.md ("Limits"), set small through the local gateway's per-stage limits
+ * Every limit of docs/protocol.md ("Protocol limits"), set small through the local gateway's per-stage limits
  * (LIMITS on AWS), end to end with real `ws` clients:
  *
  * - on an introduction socket, going over a limit is answered with an Error frame, changes
@@ -8,7 +8,7 @@
  *   more, and the pair beside it and a new socket on the same ids are unaffected;
  * - at the handshake, an id or key over the length limit is refused with 400.
  *
- * Close code: PROTOCOL.md asks for 1008 with a reason, but the only way a Lambda can close a
+ * Close code: The original protocol asked for 1008 with a reason, but the only way a Lambda can close a
  * socket is the management API's DeleteConnection, which takes no code or reason: API Gateway
  * closes with 1000 and an empty reason (its $disconnect says "Connection Closed Normally"). The
  * local gateway does the same, so these tests expect 1000; the limit shows in the server's log

@@ -1,6 +1,6 @@
 /**
  * The smoke test behind `npm run smoke` (scripts/smoke.ts): checks that a signal server works,
- * from the outside, as a client sees it (../shared/PROTOCOL.md). Safe against production: every
+ * from the outside, as a client sees it (docs/protocol.md). Safe against production: every
  * run uses ids and keys of its own, so it never meets a real peer, and it closes every socket it
  * opens.
  *

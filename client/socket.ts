@@ -18,10 +18,9 @@ import { Receiver } from './receiver.js';
 import { HELLO_FIRST_MS, RelayEndpoint } from './relay.js';
 import { Sender, type Payload } from './sender.js';
 import { CLOSED, CLOSING, CONNECTING, OPEN } from './surface.js';
-import { ACK_RANGES, ackFrame, dataFrame, utf8Bytes } from './wire.js';
+import { ACK_RANGES, ackFrame, dataFrame, KEEP_ALIVE_INTRODUCTION, utf8Bytes } from './wire.js';
 
 const MAX_RECONNECT_DELAY_MS = 2_000;
-const KEEP_ALIVE_INTRODUCTION = '{"type":"KeepAlive"}';
 
 export class SignalSocket extends RelayEndpoint {
   static readonly [isMarked] = true;

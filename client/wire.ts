@@ -1,7 +1,7 @@
 /**
  * The SignalSocket wire format, version 2 (WIRE.md): how app messages become text frames and back.
- * Pure code, no I/O: the socket (socket.ts, relay.ts) decides when frames go out; this module decides what
- * they contain. Lengths are in UTF-16 code units (JavaScript string lengths); frame budgets are
+ * Pure code, no I/O: the socket (socket.ts, relay.ts) decides when frames go out; this module
+ * decides what they contain. The server imports its two constants, so that both sides name them once. Lengths are in UTF-16 code units (JavaScript string lengths); frame budgets are
  * in UTF-8 bytes, as API Gateway counts a frame.
  */
 
@@ -11,6 +11,11 @@
  * version 2 keeps; the wire version itself is negotiated in the hello.
  */
 export const TRANSPORT_MARKER = 'signalsocket-1';
+/**
+ * What a SignalSocket sends on a quiet introduction socket so that neither API Gateway nor
+ * CloudFront cuts it; the server answers it with nothing (docs/protocol.md, "Keep-alive").
+ */
+export const KEEP_ALIVE_INTRODUCTION = '{"type":"KeepAlive"}';
 /** The wire version this code speaks, carried by every hello. */
 export const WIRE_VERSION = '2';
 

@@ -27,6 +27,7 @@ import { EDGE_CODE_BUDGET_BYTES, edgeFunctionCode } from '../edge/source.js';
 import { validateCustomDomain, type EdgeCustomDomain } from './edge-custom-domain.js';
 import { EdgeOriginSecret } from './edge-origin-secret.js';
 import { webAclArnProblem } from './edge-web-acl.js';
+import { STAGE_NAME } from './props.js';
 
 /**
  * The WebSocket handshake headers the stage needs from the viewer. `Host` is never among them:
@@ -123,7 +124,6 @@ export interface EdgeFrontDoorProps {
 }
 
 // API Gateway stage names: letters, digits, hyphens and underscores, at most 128 characters.
-const STAGE_NAME = /^[A-Za-z0-9_-]{1,128}$/;
 
 /**
  * CloudFront in front of one API Gateway WebSocket stage, so that clients of the original

@@ -1,12 +1,13 @@
 // The props of a SignalServer: what a stage may choose, the defaults, and the checks that refuse
 // bad values before anything is built.
+import { LEVELS, type Level } from '../lambda/core/log.js';
 import { RemovalPolicy, Token } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { DEFAULT_LIMITS, MAX_FRAME_BYTES, type Limits } from '../lambda/core/limits.js';
 import { STAGE_NAME } from './props.js';
 
 /** How much the Lambda functions log; they read it from `LOG_LEVEL`. */
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type LogLevel = Level;
 
 /** Steady-state request rate and burst for every route of the stage. */
 export interface SignalThrottle {
@@ -142,7 +143,7 @@ export type SignalServerSettings = Required<
 const ORIGIN = /^https?:\/\/[^\s,/]+$/;
 // SSM parameter names: a plain name, or a path of such names starting with "/".
 const SSM_PARAMETER_NAME = /^(?:[A-Za-z0-9_.-]+|(?:\/[A-Za-z0-9_.-]+)+)$/;
-const LOG_LEVELS: readonly string[] = ['debug', 'info', 'warn', 'error'] satisfies LogLevel[];
+const LOG_LEVELS: readonly string[] = LEVELS;
 
 /** Every problem with the props, as sentences; empty when they are valid. Tokens are not checked. */
 export function signalServerProblems(

@@ -2,7 +2,9 @@
  * Structured logs: one JSON object a line, with the connection id, route and request id the
  * handler bound. Never payloads, tokens or key names: only ids, counts and outcomes.
  */
-export type Level = 'debug' | 'info' | 'warn' | 'error';
+/** The log levels, least severe first: the one list that the stack's props and the core share. */
+export const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export type Level = (typeof LEVELS)[number];
 
 const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 

@@ -2,6 +2,7 @@
  * The signal protocol's messages and parameters (docs/protocol.md). Parsing never throws on client
  * input: it returns either a value or a typed error that the caller can answer with.
  */
+import { KEEP_ALIVE_INTRODUCTION, TRANSPORT_MARKER } from '../../client/wire.js';
 import type { Limits } from './limits.js';
 
 export type Result<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -13,7 +14,7 @@ const fail = <T>(error: string): Result<T> => ({ ok: false, error });
  * The client transport a relay socket speaks, marked at the handshake (`transport=…`): the
  * SignalSocket framing of client/. Absent: a plain socket, whose frames are the app's own.
  */
-export const SIGNAL_SOCKET_TRANSPORT = 'signalsocket-1';
+export const SIGNAL_SOCKET_TRANSPORT = TRANSPORT_MARKER;
 export type Transport = typeof SIGNAL_SOCKET_TRANSPORT;
 
 /** What a socket asked for at `$connect`, from the query form `?type=…&localId=…`. */
@@ -143,7 +144,7 @@ export const errorReply = (error: string): ErrorReply => ({ type: 'Error', error
  * nor CloudFront cuts it: answered with nothing and changing nothing. Only this exact text; on
  * a relay socket the same text is the app's and is relayed like any frame.
  */
-export const KEEP_ALIVE_FRAME = '{"type":"KeepAlive"}';
+export const KEEP_ALIVE_FRAME = KEEP_ALIVE_INTRODUCTION;
 
 /**
  * Why two relay sockets of a pair may not be paired, as told to `mine`: one speaks the

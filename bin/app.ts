@@ -1,7 +1,7 @@
 import { App, Tags, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { SignalStack } from '../lib/signal-stack.js';
-import { parseStage, signalStackProps, type StageName } from './config.js';
+import { parseStage, signalStackProps, stageTags, type StageName } from './config.js';
 
 // The stage comes from `-c stage=NAME` (cdk.json sets `dev` as the default); configuration is
 // chosen here and passed down as props. A stage may pin its account and region (`env` in
@@ -22,7 +22,6 @@ try {
 
 const props = signalStackProps(stage);
 const stack = new SignalStack(app, props.stackName, props);
-Tags.of(stack).add('project', 'cevitxe-signal');
-Tags.of(stack).add('stage', stage);
+for (const [key, value] of Object.entries(stageTags(stage))) Tags.of(stack).add(key, value);
 
 app.synth();

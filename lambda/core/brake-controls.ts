@@ -46,13 +46,17 @@ export class AwsBrakeControls implements BrakeControls {
   }
 
   async reserveConcurrency(functionName: string, count: number | null): Promise<void> {
+    if (count === null) {
+      await this.clients.lambda.send(
+        new DeleteFunctionConcurrencyCommand({ FunctionName: functionName }),
+      );
+      return;
+    }
     await this.clients.lambda.send(
-      count === null
-        ? new DeleteFunctionConcurrencyCommand({ FunctionName: functionName })
-        : new PutFunctionConcurrencyCommand({
-            FunctionName: functionName,
-            ReservedConcurrentExecutions: count,
-          }),
+      new PutFunctionConcurrencyCommand({
+        FunctionName: functionName,
+        ReservedConcurrentExecutions: count,
+      }),
     );
   }
 

@@ -92,7 +92,8 @@ export function capsProblems(caps: SignalCapsSettings, stageThrottle: SignalThro
       `caps.connectThrottle.rateLimit (${connect.rateLimit}) must be below the stage throttle's ${stageThrottle.rateLimit}: connections would share the message budget`,
     );
   }
-  for (const [name, count] of Object.entries(caps.reservedConcurrency)) {
+  const reserved: Record<string, number | undefined> = caps.reservedConcurrency;
+  for (const [name, count] of Object.entries(reserved)) {
     if (!['connect', 'default', 'disconnect', 'deliver'].includes(name))
       problems.push(`caps.reservedConcurrency.${name} is not a function of the server`);
     else if (count !== undefined) positiveInteger(`caps.reservedConcurrency.${name}`, count, 1);

@@ -1,5 +1,6 @@
 import { App, Tags, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { signalGuardValidator } from '../lib/guard.js';
 import { SignalStack } from '../lib/signal-stack.js';
 import { parseStage, signalStackProps, stageTags, type StageName } from './config.js';
 
@@ -10,7 +11,10 @@ const app = new App();
 // cdk-nag's AwsSolutions rules run at synth as a policy validation plugin: an unacknowledged
 // error stops `cdk synth` and `cdk deploy`. Accepted findings are acknowledged, with reasons, in
 // the constructs; test/infra/nag.test.ts holds every stage to no errors and no warnings.
-Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+// Beside it, CloudFormation Guard (bundled, offline): Control Tower's proactive controls, whose
+// accepted findings lib/guard.ts acknowledges, and the project's own rules in guard/, which fail
+// synth when a stage lacks a cap that bounds its bill.
+Validations.of(app).addPlugins(new AwsSolutionsChecks(app), signalGuardValidator());
 
 let stage: StageName;
 try {

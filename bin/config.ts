@@ -132,9 +132,10 @@ export const STAGES = {
       // 1,000 peers with 3 sockets each all reconnect within a minute (sockets are cut at 2 h,
       // so sockets opened together reconnect together); the account allows 500 a second.
       connectThrottle: { rateLimit: 50, burstLimit: 100 },
-      // 250 of the account's 1,000: the stage throttle's 1,000 messages/s need about 15
-      // concurrent $default invocations. Raise the account's quota above 350 first.
-      reservedConcurrency: { connect: 50, default: 100, disconnect: 50, deliver: 50 },
+      // 251 of the account's 1,000: the stage throttle's 1,000 messages/s need about 15
+      // concurrent $default invocations. Raise the account's quota above 351 first. The brake
+      // keeps 1 so that an attack that takes the account's concurrency cannot starve it.
+      reservedConcurrency: { connect: 50, default: 100, disconnect: 50, deliver: 50, brake: 1 },
       // A partition's own limits (3,000 reads, 1,000 writes a second); a 32 KB held frame
       // writes 33 units, so writes bound a held-frame flood to about $2.25 an hour.
       tableMaxReadUnits: 3000,

@@ -161,7 +161,9 @@ export class SignalBrake extends Construct {
       description: 'The brake: throttles the stage near zero and stops $default and $connect',
       environment: { [BRAKE_CONFIG_VARIABLE]: Stack.of(this).toJsonString(config) },
     });
-    (fn.node.defaultChild as CfnFunction).functionName = this.functionName;
+    const resource = fn.node.defaultChild as CfnFunction;
+    resource.functionName = this.functionName;
+    resource.reservedConcurrentExecutions = server.caps.reservedConcurrency.brake;
 
     const stageArn = Arn.format(
       {

@@ -14,6 +14,8 @@ export interface SignalReservedConcurrency {
   readonly default?: number;
   readonly disconnect?: number;
   readonly deliver?: number;
+  /** The brake's: 1 keeps it able to run when an attack has taken the account's concurrency. */
+  readonly brake?: number;
 }
 
 /** The caps of a stage. */
@@ -92,9 +94,9 @@ export function capsProblems(caps: SignalCapsSettings, stageThrottle: SignalThro
       `caps.connectThrottle.rateLimit (${connect.rateLimit}) must be below the stage throttle's ${stageThrottle.rateLimit}: connections would share the message budget`,
     );
   }
-  const reserved: Record<string, number | undefined> = caps.reservedConcurrency;
+  const reserved: Record<string, number | undefined> = { ...caps.reservedConcurrency };
   for (const [name, count] of Object.entries(reserved)) {
-    if (!['connect', 'default', 'disconnect', 'deliver'].includes(name))
+    if (!['connect', 'default', 'disconnect', 'deliver', 'brake'].includes(name))
       problems.push(`caps.reservedConcurrency.${name} is not a function of the server`);
     else if (count !== undefined) positiveInteger(`caps.reservedConcurrency.${name}`, count, 1);
   }
@@ -119,8 +121,9 @@ export function applyCaps(server: SignalServer): void {
     disconnect: server.disconnectFunction,
     deliver: server.deliverFunction,
   };
+  // The brake's own is set by SignalBrake, which makes it.
   for (const [name, fn] of Object.entries(functions)) {
-    const count = server.caps.reservedConcurrency[name as keyof SignalReservedConcurrency];
+    const count = server.caps.reservedConcurrency[name as keyof typeof functions];
     if (count !== undefined)
       (fn.node.defaultChild as CfnFunction).reservedConcurrentExecutions = count;
   }

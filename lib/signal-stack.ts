@@ -2,6 +2,7 @@ import { CfnOutput, Stack, Token, type StackProps } from 'aws-cdk-lib';
 import { HostedZone } from 'aws-cdk-lib/aws-route53';
 import type { Construct } from 'constructs';
 import { EdgeFrontDoor, type EdgeCustomDomain } from './edge-front-door.js';
+import { acknowledgeControlTowerFindings } from './guard.js';
 import { SignalBrake, type SignalBrakeOptions } from './signal-brake.js';
 import { SignalBudget, type SignalBudgetOptions } from './signal-budget.js';
 import { SignalMonitoring, type SignalMonitoringOptions } from './signal-monitoring.js';
@@ -134,6 +135,7 @@ export class SignalStack extends Stack {
 
     if (edge.enabled) this.edge = this.createEdge(edge, props.server);
     this.addOutputs();
+    acknowledgeControlTowerFindings(this, edge.enabled && edge.customDomain !== undefined);
   }
 
   /**

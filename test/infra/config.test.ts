@@ -43,8 +43,8 @@ describe('per-stage configuration', () => {
         ...Object.values(template.findResources('AWS::DynamoDB::GlobalTable')),
         ...Object.values(template.findResources('AWS::Logs::LogGroup')),
       ];
-      // The table, four function log groups and the stage's access log.
-      expect(kept).toHaveLength(6);
+      // The table, four function log groups, the brake's and the stage's access log.
+      expect(kept).toHaveLength(7);
       for (const resource of kept) {
         expect(resource).toMatchObject({ DeletionPolicy: policy, UpdateReplacePolicy: policy });
       }

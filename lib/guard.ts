@@ -3,7 +3,12 @@
 // What this product accepts of Control Tower's findings is acknowledged here, with reasons.
 import { resolve } from 'node:path';
 import { CfnGuardValidator } from '@cdklabs/cdk-validator-cfnguard';
-import { Validations } from 'aws-cdk-lib';
+import {
+  Validations,
+  type IPolicyValidationContext,
+  type IPolicyValidationPlugin,
+  type PolicyValidationPluginReport,
+} from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 import { PROJECT_ROOT } from './signal-function.js';
 import type { SignalStack } from './signal-stack.js';
@@ -12,8 +17,36 @@ import type { SignalStack } from './signal-stack.js';
 export const GUARD_RULES = resolve(PROJECT_ROOT, 'guard');
 
 /** The Guard plugin bin/app.ts registers: Control Tower's rules and the project's. */
-export function signalGuardValidator(): CfnGuardValidator {
-  return new CfnGuardValidator({ rules: [GUARD_RULES] });
+export function signalGuardValidator(): IPolicyValidationPlugin {
+  return new GuardErrors(new CfnGuardValidator({ rules: [GUARD_RULES] }));
+}
+
+/**
+ * Guard's findings carry no severity. Once any finding of a report is acknowledged, CDK decides
+ * the report from the severities left, so an unacknowledged Guard finding would pass: every
+ * finding is an error here.
+ */
+class GuardErrors implements IPolicyValidationPlugin {
+  public readonly name: string;
+  public readonly version?: string;
+  public readonly ruleIds?: string[];
+
+  constructor(private readonly guard: CfnGuardValidator) {
+    this.name = guard.name;
+    this.version = guard.version;
+    this.ruleIds = guard.ruleIds;
+  }
+
+  validate(context: IPolicyValidationContext): PolicyValidationPluginReport {
+    const report = this.guard.validate(context);
+    return {
+      ...report,
+      violations: report.violations.map((violation) => ({
+        ...violation,
+        severity: violation.severity ?? 'error',
+      })),
+    };
+  }
 }
 
 /** How the Guard plugin names a rule in an acknowledgement. */

@@ -15,7 +15,11 @@ import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { BRAKE_CONFIG_VARIABLE, type BrakeConfig } from '../lambda/core/brake.js';
+import {
+  BRAKE_CONFIG_VARIABLE,
+  brakeFunctionName,
+  type BrakeConfig,
+} from '../lambda/core/brake.js';
 import { definedOnly, refuseInvalidProps } from './props.js';
 import { SignalFunction } from './signal-function.js';
 import type { SignalServer, SignalThrottle } from './signal-server.js';
@@ -107,7 +111,9 @@ export class SignalBrake extends Construct {
     refuseInvalidProps('SignalBrake', this, problems(peak, options));
     const prefix = props.namePrefix ?? `cevitxe-signal-${server.stage.stageName}`;
     this.thresholdPerMinute = Math.round(peak * 60 * options.multiple);
-    this.functionName = `${prefix}-brake`;
+    this.functionName = props.namePrefix
+      ? `${prefix}-brake`
+      : brakeFunctionName(server.stage.stageName);
 
     this.function = this.createFunction(props, stageThrottle, options.brakedThrottle);
     this.alarm = new Alarm(this, 'Alarm', {

@@ -4,6 +4,11 @@
 /** The environment variable holding the brake's {@link BrakeConfig} as JSON. */
 export const BRAKE_CONFIG_VARIABLE = 'BRAKE_CONFIG';
 
+/** The brake function's name in a stage (fixed, so an operator can invoke it by name). */
+export function brakeFunctionName(stageName: string): string {
+  return `cevitxe-signal-${stageName}-brake`;
+}
+
 /** A throttle as API Gateway's route settings spell it. */
 export interface BrakeThrottle {
   readonly rateLimit: number;

@@ -18,6 +18,8 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { startGateway } from '../local/gateway/index.js';
 import { integer, readCommandLine, runCommand, UsageError, valued } from '../scripts/cli.js';
+import { abuseReport, ASSUMPTIONS, describeCaps } from './abuse.js';
+import { readAllStageCaps } from './abuse-inputs.js';
 import { measureBundles, type BundlesRun } from './bundles.js';
 import { costModel, DEFAULT_ASSUMPTIONS, type CostModel } from './cost.js';
 import { describeFanOut, measureFanOut } from './fanout.js';
@@ -60,18 +62,19 @@ bundle sizes and cold init, and the modelled price per million frames and per pe
   --samples S            cold-init samples per bundle (env BENCH_SAMPLES; default 31)
   --relay-sockets K      cost model: relay sockets per peer (default ${DEFAULT_ASSUMPTIONS.relaySockets})
   --frames-per-minute F  cost model: frames a peer sends per minute per relay socket (default ${DEFAULT_ASSUMPTIONS.framesPerMinute})
-  --only LIST            comma-separated sections: relay, calls, bundles, fanout, transport (default all)
+  --only LIST            comma-separated sections: relay, calls, bundles, fanout, transport, abuse (default all)
+  --quick                a faster, coarser run (the abuse section's all-at-once search)
   --markdown PATH        where to write the README section (default $TMPDIR/bench-results.md)
   -h, --help             show this help
 `;
 
-const SECTIONS = ['relay', 'calls', 'bundles', 'fanout', 'transport'];
+const SECTIONS = ['relay', 'calls', 'bundles', 'fanout', 'transport', 'abuse'];
 
 /** Reads the command line; throws UsageError on anything it does not understand. */
 function parseOptions(argv: string[], env: NodeJS.ProcessEnv) {
-  const { values } = readCommandLine(
-    argv,
-    valued(
+  const { values } = readCommandLine(argv, {
+    quick: { type: 'boolean' },
+    ...valued(
       'pairs',
       'frames',
       'rounds',
@@ -84,7 +87,7 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv) {
       'only',
       'markdown',
     ),
-  );
+  });
   const positive = (name: string, value: string | undefined, fallback: number) =>
     integer(`--${name}`, value, { min: 0, aboveMin: true }) ?? fallback;
   const sections = new Set((values.only ?? SECTIONS.join(',')).split(',').map((s) => s.trim()));
@@ -101,6 +104,7 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv) {
   };
   return {
     help: values.help ?? false,
+    quick: values.quick ?? false,
     load,
     samples: positive('samples', values.samples ?? env.BENCH_SAMPLES, 31),
     relaySockets: positive(
@@ -130,6 +134,29 @@ interface Measured {
   scans: number;
   /** What the gateway logged at warn or error. */
   warnings: string[];
+  abuseTargets?: [boolean, string][];
+}
+
+const ABUSE_MISS =
+  'a cap or limit leaves the bill above the target: see the table above for the attack that binds (docs/deploying.md, "What an attacker can cost you")';
+
+/** Section 6: the worst hour under abuse, from the synthesized templates' caps. */
+function printAbuse(report: Report, quick: boolean, measured: Measured): void {
+  console.error('[bench] abuse: synthesizing each stage (no bundling) to read its caps…');
+  const stages = readAllStageCaps();
+  const { lines, targets } = abuseReport(stages, quick);
+  report.both('### The worst hour under abuse');
+  report.both();
+  report.both(
+    'Dollars an hour one anonymous attacker can cost a stage, from its synthesized caps:',
+  );
+  report.both();
+  for (const line of lines) report.both(line);
+  report.both();
+  for (const caps of stages) report.both(`- ${describeCaps(caps)}`);
+  for (const assumption of ASSUMPTIONS) report.both(`- ${assumption}`);
+  report.both();
+  measured.abuseTargets = targets;
 }
 
 /** Sections 1 and 2, through one local gateway whose SDK clients are counted. */
@@ -171,7 +198,8 @@ async function measureThroughGateway(
 }
 
 /** Section 5: each target met or missed, with the reason for a miss. */
-function printTargets(report: Report, { relay, ops, bundles, transport, scans }: Measured): void {
+function printTargets(report: Report, measured: Measured): void {
+  const { relay, ops, bundles, transport, scans } = measured;
   report.both('### 5. Targets');
   report.both();
   const line = (met: boolean, text: string, why?: string) => {
@@ -219,6 +247,7 @@ function printTargets(report: Report, { relay, ops, bundles, transport, scans }:
     );
   }
   if (transport) for (const [met, text] of transportTargets(transport)) line(met, text);
+  for (const [met, text] of measured.abuseTargets ?? []) line(met, text, ABUSE_MISS);
   report.both();
 }
 
@@ -274,6 +303,8 @@ async function main(): Promise<void> {
     measured.transport = await measureTransport((line) => console.error(`[bench] ${line}`));
     printTransport(report, measured.transport);
   }
+
+  if (options.sections.has('abuse')) printAbuse(report, options.quick, measured);
 
   if (measured.ops) {
     const model: CostModel = costModel(measured.ops, {

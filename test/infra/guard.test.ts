@@ -50,7 +50,9 @@ describe('Guard at synth', { timeout: 240_000 }, () => {
     (stack.server.table.node.defaultChild as CfnGlobalTable).addPropertyDeletionOverride(
       'WriteOnDemandThroughputSettings',
     );
-    expect(() => app.synth()).toThrow(/SIGNAL\.CAPS\.2\]: An on-demand table needs maximum read and write request units/);
+    expect(() => app.synth()).toThrow(
+      /SIGNAL\.CAPS\.2\]: An on-demand table needs maximum read and write request units/,
+    );
   });
 
   it('stops synth when the stage has no brake', () => {

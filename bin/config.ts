@@ -98,6 +98,7 @@ export const STAGES = {
       evaluationPeriods: 3,
       brakedThrottle: { rateLimit: 1, burstLimit: 1 },
     },
+    // A developer's stage costs cents a day; an attack that gets through shows by the next day.
     budget: { dailyLimitUsd: 5 },
     env: undefined,
   },
@@ -148,7 +149,8 @@ export const STAGES = {
       evaluationPeriods: 3,
       brakedThrottle: { rateLimit: 1, burstLimit: 1 },
     },
-    budget: { dailyLimitUsd: 50 },
+    // 1,000 peers 8 hours a day come to about $67 at the modelled $0.00832 a peer-hour.
+    budget: { dailyLimitUsd: 100 },
     // Deployed wherever the credentials point; to pin, e.g.
     // env: { account: '123456789012', region: 'eu-west-1' },
     env: undefined,

@@ -51,7 +51,7 @@ describe('Guard at synth', { timeout: 240_000 }, () => {
       'WriteOnDemandThroughputSettings',
     );
     expect(() => app.synth()).toThrow(
-      /SIGNAL\.CAPS\.2\]: An on-demand table needs maximum read and write request units/,
+      /MaxWriteRequestUnits\] is missing[\s\S]*signal_table_maximums/,
     );
   });
 
@@ -59,5 +59,33 @@ describe('Guard at synth', { timeout: 240_000 }, () => {
     const { app, stack } = guarded('dev');
     expect(stack.node.tryRemoveChild('Brake')).toBe(true);
     expect(() => app.synth()).toThrow(/SIGNAL\.CAPS\.4.*the brake/);
+  });
+
+  it('acknowledges exactly the Control Tower findings this product accepts, each with its reason', () => {
+    const { stack } = guarded('prod');
+    const acks = stack.node.findAll().flatMap((construct) =>
+      construct.node.metadata
+        .filter((entry) => entry.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
+        .flatMap((entry) => Object.entries(entry.data as Record<string, string>))
+        .filter(([id]) => id.startsWith('cdk-validator-cfnguard::')),
+    );
+    expect(
+      [...new Set(acks.map(([id]) => id.replace('cdk-validator-cfnguard::', '')))].sort(),
+    ).toEqual([
+      'api_gw_v2_authorization_type_configured_check',
+      'cloudfront_access_logs_enabled_check',
+      'cloudfront_custom_ssl_certificate_check',
+      'cloudfront_default_root_object_configured_check',
+      'cloudfront_origin_failover_enabled_check',
+      'cloudfront_security_policy_check',
+      'cloudfront_sni_enabled_check',
+      'cloudwatch_alarm_action_check',
+      'cloudwatch_log_group_encrypted_check',
+      'cloudwatch_log_group_retention_period_check',
+      'lambda_function_public_access_prohibited_check',
+      'lambda_inside_vpc_check',
+      'sqs_dlq_check',
+    ]);
+    for (const [id, reason] of acks) expect(reason.length, id).toBeGreaterThan(80);
   });
 });

@@ -21,6 +21,8 @@ import { startGateway } from '../local/gateway/index.js';
 import { integer, readCommandLine, runCommand, UsageError, valued } from '../scripts/cli.js';
 import { measureOperations, type OperationsRun } from '../testing/operations.js';
 import { callsOf, SdkCallCounter } from '../testing/sdk-calls.js';
+import { abuseReport, ASSUMPTIONS, describeCaps } from './abuse.js';
+import { readAllStageCaps } from './abuse-inputs.js';
 import { measureBundles, type BundlesRun } from './bundles.js';
 import { openSocket } from './client.js';
 import { costModel, DEFAULT_ASSUMPTIONS, type CostModel } from './cost.js';
@@ -47,7 +49,7 @@ import {
 } from './report.js';
 import { num } from './stats.js';
 
-const SECTIONS = ['relay', 'calls', 'bundles', 'fanout', 'transport', 'held'];
+const SECTIONS = ['relay', 'calls', 'bundles', 'fanout', 'transport', 'held', 'abuse'];
 
 /**
  * `--quick`: every section once at small sizes, so that CI runs them all (test/bench.test.ts) and
@@ -151,6 +153,29 @@ interface Measured {
   scans: number;
   /** What the gateway logged at warn or error. */
   warnings: string[];
+  abuseTargets?: [boolean, string][];
+}
+
+const ABUSE_MISS =
+  'a cap or limit leaves the bill above the target: see the table above for the attack that binds (docs/deploying.md, "What an attacker can cost you")';
+
+/** Section 6: the worst hour under abuse, from the synthesized templates' caps. */
+function printAbuse(report: Report, quick: boolean, measured: Measured): void {
+  console.error('[bench] abuse: synthesizing each stage (no bundling) to read its caps…');
+  const stages = readAllStageCaps();
+  const { lines, targets } = abuseReport(stages, quick);
+  report.both('### The worst hour under abuse');
+  report.both();
+  report.both(
+    'Dollars an hour one anonymous attacker can cost a stage, from its synthesized caps:',
+  );
+  report.both();
+  for (const line of lines) report.both(line);
+  report.both();
+  for (const caps of stages) report.both(`- ${describeCaps(caps)}`);
+  for (const assumption of ASSUMPTIONS) report.both(`- ${assumption}`);
+  report.both();
+  measured.abuseTargets = targets;
 }
 
 /** Sections 1 and 2, through one local gateway whose SDK clients are counted. */
@@ -192,10 +217,8 @@ async function measureThroughGateway(
 }
 
 /** Section 5: each target met or missed, with the reason for a miss. */
-function printTargets(
-  report: Report,
-  { relay, ops, bundles, transport, held, scans }: Measured,
-): void {
+function printTargets(report: Report, measured: Measured): void {
+  const { relay, ops, bundles, transport, held, scans } = measured;
   report.both('### 5. Targets');
   report.both();
   const line = (met: boolean, text: string, why?: string) => {
@@ -232,6 +255,7 @@ function printTargets(
       `held-frame delivery keeps pace with the direct path (${num(held.ratio, 2)}× at ${held.load.rate} frames/s, ${held.load.postMs} ms per post), never closed, nothing lost`,
       'see section "Held frames"',
     );
+  for (const [met, text] of measured.abuseTargets ?? []) line(met, text, ABUSE_MISS);
   report.both();
 }
 
@@ -304,6 +328,8 @@ async function main(): Promise<void> {
     );
     printTransport(report, measured.transport);
   }
+
+  if (options.sections.has('abuse')) printAbuse(report, options.quick, measured);
 
   if (measured.ops) {
     const model: CostModel = costModel(measured.ops, {

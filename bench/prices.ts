@@ -36,3 +36,9 @@ export const PRICE_LABELS: Record<PriceItem, string> = {
   dynamoDbWriteUnit: 'DynamoDB on-demand write request units',
   dynamoDbReadUnit: 'DynamoDB on-demand read request units',
 };
+
+/**
+ * Data out to the internet, per GB: CloudFront's first 10 TB (US/EU), where relayed frames leave
+ * AWS. Kept apart from PRICES: the per-operation model above bills no bytes.
+ */
+export const EGRESS_PER_GB = 0.085;

@@ -1,8 +1,15 @@
 import { App, Tags, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { EdgeWebAclStack } from '../lib/edge-web-acl.js';
+import { signalGuardValidator } from '../lib/guard.js';
 import { SignalStack } from '../lib/signal-stack.js';
-import { parseStage, signalStackProps, webAclStackProps, type StageName } from './config.js';
+import {
+  parseStage,
+  signalStackProps,
+  stageTags,
+  webAclStackProps,
+  type StageName,
+} from './config.js';
 
 // The stage comes from `-c stage=NAME` (cdk.json sets `dev` as the default); configuration is
 // chosen here and passed down as props. A stage may pin its account and region (`env` in
@@ -11,7 +18,10 @@ const app = new App();
 // cdk-nag's AwsSolutions rules run at synth as a policy validation plugin: an unacknowledged
 // error stops `cdk synth` and `cdk deploy`. Accepted findings are acknowledged, with reasons, in
 // the constructs; test/infra/nag.test.ts holds every stage to no errors and no warnings.
-Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+// Beside it, CloudFormation Guard (bundled, offline): Control Tower's proactive controls, whose
+// accepted findings lib/guard.ts acknowledges, and the project's own rules in guard/, which fail
+// synth when a stage lacks a cap that bounds its bill.
+Validations.of(app).addPlugins(new AwsSolutionsChecks(app), signalGuardValidator());
 
 let stage: StageName;
 try {
@@ -28,8 +38,7 @@ const stack = new SignalStack(app, props.stackName, props);
 const webAclProps = webAclStackProps(stage);
 const webAclStack = webAclProps && new EdgeWebAclStack(app, webAclProps.stackName, webAclProps);
 for (const tagged of webAclStack ? [stack, webAclStack] : [stack]) {
-  Tags.of(tagged).add('project', 'cevitxe-signal');
-  Tags.of(tagged).add('stage', stage);
+  for (const [key, value] of Object.entries(stageTags(stage))) Tags.of(tagged).add(key, value);
 }
 
 app.synth();

@@ -2,6 +2,8 @@ import { RemovalPolicy, type Environment } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Limits } from '../lambda/core/limits.js';
 import type { EdgeWebAclStackProps } from '../lib/edge-web-acl.js';
+import type { SignalBrakeOptions } from '../lib/signal-brake.js';
+import type { SignalBudgetOptions } from '../lib/signal-budget.js';
 import type { SignalMonitoringOptions } from '../lib/signal-monitoring.js';
 import type { SignalServerProps } from '../lib/signal-server.js';
 import type { SignalEdgeSettings, SignalStackProps } from '../lib/signal-stack.js';
@@ -52,6 +54,19 @@ export interface StageConfig extends Required<
   readonly monitoring: SignalMonitoringOptions;
 
   /**
+   * The brake on the stage's traffic, every field stated: the expected peak of messages a
+   * second (in and out), the multiple of it that trips the brake, for how many one-minute
+   * periods, and the throttle it sets. See {@link SignalBrakeOptions}.
+   */
+  readonly brake: Required<SignalBrakeOptions>;
+
+  /**
+   * A daily cost budget on the stage's cost-allocation tags (`project` and `stage`), e-mailing
+   * `monitoring.alarmEmail`; `undefined` for none. It lags by hours: a backstop, not a brake.
+   */
+  readonly budget: SignalBudgetOptions | undefined;
+
+  /**
    * The account and region the stage deploys to, pinned: `cdk deploy` then refuses other
    * credentials' account and region. Both as plain strings; synth stays offline (the stack
    * makes no lookups). `undefined`: wherever the deploying credentials point.
@@ -80,6 +95,23 @@ export const STAGES = {
     edge: { enabled: true, requireEdgeSecret: true },
     edgeWebAcl: undefined,
     monitoring: {},
+    caps: {
+      // A tenth of the stage throttle: a developer's handful of clients reconnect at once.
+      connectThrottle: { rateLimit: 5, burstLimit: 10 },
+      // None reserved: a new account's concurrency quota can be 10, and AWS keeps 100
+      // unreserved, so any reservation would fail to deploy there.
+      reservedConcurrency: {},
+      tableMaxReadUnits: 200,
+      tableMaxWriteUnits: 100,
+    },
+    brake: {
+      expectedPeakMessagesPerSecond: 10,
+      multiple: 3,
+      evaluationPeriods: 3,
+      brakedThrottle: { rateLimit: 1, burstLimit: 1 },
+    },
+    // A developer's stage costs cents a day; an attack that gets through shows by the next day.
+    budget: { dailyLimitUsd: 5 },
     env: undefined,
   },
   /** Production: more headroom, longer logs, data kept when the stack goes. */
@@ -113,6 +145,28 @@ export const STAGES = {
     edgeWebAcl: undefined,
     // Alarms notify no one; to be e-mailed, e.g. monitoring: { alarmEmail: 'ops@example.com' },
     monitoring: {},
+    caps: {
+      // 1,000 peers with 3 sockets each all reconnect within a minute (sockets are cut at 2 h,
+      // so sockets opened together reconnect together); the account allows 500 a second.
+      connectThrottle: { rateLimit: 50, burstLimit: 100 },
+      // 251 of the account's 1,000: the stage throttle's 1,000 messages/s need about 15
+      // concurrent $default invocations. Raise the account's quota above 351 first. The brake
+      // keeps 1 so that an attack that takes the account's concurrency cannot starve it.
+      reservedConcurrency: { connect: 50, default: 100, disconnect: 50, deliver: 50, brake: 1 },
+      // A partition's own limits (3,000 reads, 1,000 writes a second); a 32 KB held frame
+      // writes 33 units, so writes bound a held-frame flood to about $2.25 an hour.
+      tableMaxReadUnits: 3000,
+      tableMaxWriteUnits: 1000,
+    },
+    brake: {
+      // Size from your own traffic (CloudWatch: AWS/ApiGateway MessageCount of the stage).
+      expectedPeakMessagesPerSecond: 300,
+      multiple: 3,
+      evaluationPeriods: 3,
+      brakedThrottle: { rateLimit: 1, burstLimit: 1 },
+    },
+    // 1,000 peers 8 hours a day come to about $67 at the modelled $0.00832 a peer-hour.
+    budget: { dailyLimitUsd: 100 },
     // Deployed wherever the credentials point; to pin, e.g.
     // env: { account: '123456789012', region: 'eu-west-1' },
     env: undefined,
@@ -133,19 +187,25 @@ export function parseStage(value: unknown): StageName {
   );
 }
 
+/** The cost-allocation tags of a stage's stack: bin/app.ts applies them, the budget filters on them. */
+export function stageTags(stage: StageName): Record<string, string> {
+  return { project: 'cevitxe-signal', stage };
+}
+
 /** The CloudFormation stack name of a stage. */
 export function stackNameOf(stage: StageName): string {
   return `CevitxeSignal-${stage}`;
 }
 
 /**
- * The props of a stage's {@link SignalStack}: its name, edge and monitoring, and the rest of its
+ * The props of a stage's {@link SignalStack}: its name, edge, monitoring, brake and budget, and the rest of its
  * config as SignalServer props.
  */
 export function signalStackProps(stage: StageName): SignalStackProps & { stackName: string } {
   // The WAF web ACL is a stack of its own (webAclStackProps); the stage takes only its ARN.
   // eslint-disable-next-line @typescript-eslint/no-unused-vars
-  const { edge, edgeWebAcl, monitoring, env, ...server }: StageConfig = STAGES[stage];
+  const { edge, edgeWebAcl, monitoring, brake, budget, env, ...server }: StageConfig =
+    STAGES[stage];
   return {
     stackName: stackNameOf(stage),
     ...(env ? { env } : {}),
@@ -153,6 +213,8 @@ export function signalStackProps(stage: StageName): SignalStackProps & { stackNa
     server: { stageName: stage, ...server },
     edge,
     monitoring,
+    brake,
+    ...(budget ? { budget: { ...budget, tags: stageTags(stage) } } : {}),
   };
 }
 

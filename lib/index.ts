@@ -4,6 +4,9 @@
  * see the README's "Use the constructs in your own CDK app".
  */
 export * from './edge-front-door.js';
+export * from './signal-brake.js';
+export * from './signal-budget.js';
+export * from './signal-caps.js';
 export * from './signal-function.js';
 export * from './signal-monitoring.js';
 export * from './signal-server.js';

@@ -5,6 +5,7 @@ import { RemovalPolicy, Token } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { DEFAULT_LIMITS, MAX_FRAME_BYTES, type Limits } from '../lambda/core/limits.js';
 import { STAGE_NAME } from './props.js';
+import type { SignalCaps } from './signal-caps.js';
 
 /** How much the Lambda functions log; they read it from `LOG_LEVEL`. */
 export type LogLevel = Level;
@@ -118,6 +119,13 @@ export interface SignalServerProps {
    * @default false
    */
   readonly deletionProtection?: boolean;
+
+  /**
+   * The stage's hard caps: the `$connect` route throttle, reserved concurrency per function and
+   * the table's on-demand maximums. See {@link SignalCaps} for each default and its reason.
+   * @default SIGNAL_CAPS_DEFAULTS
+   */
+  readonly caps?: SignalCaps;
 }
 
 /** Default values of the optional {@link SignalServerProps}. */
@@ -137,7 +145,7 @@ export const SIGNAL_SERVER_DEFAULTS = {
 
 /** The props that always have a value once defaults are applied. */
 export type SignalServerSettings = Required<
-  Omit<SignalServerProps, 'limits' | 'connectTokenParameter'>
+  Omit<SignalServerProps, 'limits' | 'connectTokenParameter' | 'caps'>
 >;
 
 const ORIGIN = /^https?:\/\/[^\s,/]+$/;

@@ -15,6 +15,7 @@ import { DEFAULT_LIMITS, type Limits } from '../lambda/core/limits.js';
 import { TABLE_SCHEMA } from '../lambda/core/schema.js';
 import { FUNCTION_GRANTS, grantFunction, type FunctionGrants } from './grants.js';
 import { definedOnly, refuseInvalidProps } from './props.js';
+import { applyCaps, capsProblems, capsSettings, type SignalCapsSettings } from './signal-caps.js';
 import { SignalFunction } from './signal-function.js';
 import {
   SIGNAL_SERVER_DEFAULTS,
@@ -117,16 +118,18 @@ export class SignalServer extends Construct {
   public readonly callbackUrl: string;
   /** The limits in force: `DEFAULT_LIMITS` with `props.limits` merged over them. */
   public readonly limits: Limits;
+  /** The caps in force: `props.caps` over `SIGNAL_CAPS_DEFAULTS`. */
+  public readonly caps: SignalCapsSettings;
 
   constructor(scope: Construct, id: string, props: SignalServerProps = {}) {
     super(scope, id);
     const settings = { ...SIGNAL_SERVER_DEFAULTS, ...definedOnly(props) };
     this.limits = { ...DEFAULT_LIMITS, ...definedOnly(props.limits ?? {}) };
-    refuseInvalidProps(
-      'SignalServer',
-      this,
-      signalServerProblems(settings, this.limits, props.connectTokenParameter),
-    );
+    this.caps = capsSettings(props.caps);
+    refuseInvalidProps('SignalServer', this, [
+      ...signalServerProblems(settings, this.limits, props.connectTokenParameter),
+      ...capsProblems(this.caps, settings.throttle),
+    ]);
 
     this.table = this.createTable(settings);
     this.webSocketApi = this.createApi(id, settings);
@@ -146,17 +149,20 @@ export class SignalServer extends Construct {
     this.disconnectFunction = functions.disconnect;
 
     this.createRoutes();
+    applyCaps(this);
     this.grantAccess();
     this.acknowledgeNagFindings(settings);
   }
 
-  /** The one table: `pk`/`sk` strings from the store's schema, TTL, billed on demand. */
+  /** The one table: `pk`/`sk` strings, TTL, billed on demand up to the caps' maximum units. */
   private createTable(settings: SignalServerSettings): TableV2 {
+    const { tableMaxReadUnits: maxReadRequestUnits, tableMaxWriteUnits: maxWriteRequestUnits } =
+      this.caps;
     return new TableV2(this, 'Table', {
       partitionKey: { name: TABLE_SCHEMA.partitionKey, type: AttributeType.STRING },
       sortKey: { name: TABLE_SCHEMA.sortKey, type: AttributeType.STRING },
       timeToLiveAttribute: TABLE_SCHEMA.timeToLiveAttribute,
-      billing: Billing.onDemand(),
+      billing: Billing.onDemand({ maxReadRequestUnits, maxWriteRequestUnits }),
       removalPolicy: settings.removalPolicy,
       deletionProtection: settings.deletionProtection,
       pointInTimeRecoverySpecification: {

@@ -3,8 +3,11 @@ import { HostedZone } from 'aws-cdk-lib/aws-route53';
 import type { Construct } from 'constructs';
 import { ENVIRONMENT } from '../lambda/core/environment.js';
 import { EdgeFrontDoor, type EdgeCustomDomain } from './edge-front-door.js';
+import { acknowledgeControlTowerFindings } from './guard.js';
+import { SignalBrake, type SignalBrakeOptions } from './signal-brake.js';
+import { SignalBudget, type SignalBudgetOptions } from './signal-budget.js';
 import { SignalMonitoring, type SignalMonitoringOptions } from './signal-monitoring.js';
-import { SignalServer, type SignalServerProps } from './signal-server.js';
+import { SIGNAL_SERVER_DEFAULTS, SignalServer, type SignalServerProps } from './signal-server.js';
 
 /**
  * A custom domain for a stage's edge, given as plain values: the hosted zone by ID and name, not
@@ -86,6 +89,20 @@ export interface SignalStackProps extends StackProps {
    * @default - a dashboard and alarms with the SignalMonitoring defaults, notifying no one
    */
   readonly monitoring?: SignalMonitoringOptions;
+
+  /**
+   * The brake: when the stage carries a multiple of its expected peak, throttle it near zero
+   * and stop `$default` and `$connect` until an operator releases it. Always there.
+   * @default - the SignalBrake defaults: 3× half the stage throttle, for 3 minutes
+   */
+  readonly brake?: SignalBrakeOptions;
+
+  /**
+   * A daily cost budget filtered on the stack's cost-allocation tags, e-mailing
+   * `monitoring.alarmEmail` when one is set. `undefined`: no budget.
+   * @default - no budget
+   */
+  readonly budget?: SignalBudgetOptions & { readonly tags: Readonly<Record<string, string>> };
 }
 
 /**
@@ -100,6 +117,10 @@ export class SignalStack extends Stack {
   public readonly edge?: EdgeFrontDoor;
   /** The stage's dashboard and alarms. */
   public readonly monitoring: SignalMonitoring;
+  /** The brake on the stage's traffic. */
+  public readonly brake: SignalBrake;
+  /** The daily cost budget, when the stage has one. */
+  public readonly budget?: SignalBudget;
 
   constructor(scope: Construct, id: string, props: SignalStackProps = {}) {
     super(scope, id, props);
@@ -116,8 +137,24 @@ export class SignalStack extends Stack {
       server: this.server,
     });
 
+    this.brake = new SignalBrake(this, 'Brake', {
+      ...props.brake,
+      server: this.server,
+      topic: this.monitoring.topic,
+      logRetention: props.server?.logRetention ?? SIGNAL_SERVER_DEFAULTS.logRetention,
+      logRemovalPolicy: props.server?.removalPolicy ?? SIGNAL_SERVER_DEFAULTS.removalPolicy,
+    });
+    if (props.budget) {
+      this.budget = new SignalBudget(this, 'Budget', {
+        ...props.budget,
+        budgetName: `${id}-daily`,
+        email: props.monitoring?.alarmEmail,
+      });
+    }
+
     if (edge.enabled) this.edge = this.createEdge(edge, props.server);
     this.addOutputs();
+    acknowledgeControlTowerFindings(this, edge.enabled && edge.customDomain !== undefined);
   }
 
   /**
@@ -149,6 +186,10 @@ export class SignalStack extends Stack {
     new CfnOutput(this, 'WebSocketUrl', {
       description: "The stage's own wss:// URL (query form only)",
       value: this.server.webSocketUrl,
+    });
+    new CfnOutput(this, 'BrakeFunctionName', {
+      description: 'The brake function; release the brake with npm run brake -- release',
+      value: this.brake.functionName,
     });
     new CfnOutput(this, 'ManagementUrl', {
       description:

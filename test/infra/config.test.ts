@@ -11,6 +11,9 @@ import {
   CDK_JSON_CONTEXT,
   customStack,
   environmentOf,
+  functionsOf,
+  logicalIdOf,
+  resourcesOf,
   stageStack,
 } from './fixtures.js';
 
@@ -43,8 +46,8 @@ describe('per-stage configuration', () => {
         ...Object.values(template.findResources('AWS::DynamoDB::GlobalTable')),
         ...Object.values(template.findResources('AWS::Logs::LogGroup')),
       ];
-      // The table, four function log groups and the stage's access log.
-      expect(kept).toHaveLength(6);
+      // The table, four function log groups, the brake's and the stage's access log.
+      expect(kept).toHaveLength(7);
       for (const resource of kept) {
         expect(resource).toMatchObject({ DeletionPolicy: policy, UpdateReplacePolicy: policy });
       }
@@ -97,14 +100,17 @@ describe('per-stage configuration', () => {
   });
 
   it('logs at debug level in dev and info in prod, with more memory in prod', () => {
-    dev.allResourcesProperties('AWS::Lambda::Function', {
-      MemorySize: 256,
-      Environment: { Variables: Match.objectLike({ LOG_LEVEL: 'debug' }) },
-    });
-    prod.allResourcesProperties('AWS::Lambda::Function', {
-      MemorySize: 512,
-      Environment: { Variables: Match.objectLike({ LOG_LEVEL: 'info' }) },
-    });
+    // The server's functions; the brake (signal-brake.test.ts) has its own memory and no LOG_LEVEL.
+    for (const [stage, memory, level] of [
+      ['dev', 256, 'debug'],
+      ['prod', 512, 'info'],
+    ] as const) {
+      const { stack: staged, template: its } = stageStack(stage);
+      for (const fn of Object.values(functionsOf(staged.server))) {
+        expect(resourcesOf(its)[logicalIdOf(fn)]!.Properties.MemorySize).toBe(memory);
+        expect(environmentOf(fn, its)).toMatchObject({ LOG_LEVEL: level });
+      }
+    }
   });
 
   it.each(['dev', 'prod'] as const)(

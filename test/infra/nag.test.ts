@@ -32,8 +32,15 @@ function findings(scope: IConstruct): string[] {
   );
 }
 
-/** Every acknowledgment recorded in the tree: rule id (without CDK's prefix) and reason. */
+/**
+ * Every cdk-nag acknowledgment recorded in the tree: rule id (without CDK's prefix) and reason.
+ * Guard's (`cdk-validator-cfnguard::…`) are guard.test.ts's.
+ */
 function acknowledgments(scope: IConstruct): Array<{ id: string; reason: string; at: string }> {
+  return allAcknowledgments(scope).filter(({ id }) => !id.startsWith('cdk-validator-cfnguard::'));
+}
+
+function allAcknowledgments(scope: IConstruct): Array<{ id: string; reason: string; at: string }> {
   return scope.node.findAll().flatMap((construct) =>
     construct.node.metadata
       .filter((entry) => entry.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)

@@ -10,6 +10,8 @@ import {
   CERTIFICATE_ARN,
   customStack,
   distributionConfig,
+  environmentOf,
+  functionsOf,
   logicalIdOf,
   stageStack,
   type Json,
@@ -40,6 +42,7 @@ describe('the outputs', () => {
 
   it('are the only outputs beside the edge’s two URLs', () => {
     expect(Object.keys(template.findOutputs('*')).sort()).toEqual([
+      'BrakeFunctionName',
       'EdgeHttpsUrl',
       'EdgeWebSocketUrl',
       'ManagementUrl',
@@ -130,6 +133,7 @@ describe.each(Object.keys(STAGES) as StageName[])('the %s stage', (stage) => {
       Value: stack.resolve(stack.server.webSocketUrl) as unknown,
     });
     expect(Object.keys(template.findOutputs('*')).sort()).toEqual([
+      'BrakeFunctionName',
       'EdgeHttpsUrl',
       'EdgeWebSocketUrl',
       'ManagementUrl',
@@ -142,9 +146,10 @@ describe.each(Object.keys(STAGES) as StageName[])('the %s stage', (stage) => {
     template.hasOutput('ManagementUrl', { Value: management });
     expect(JSON.stringify(management)).toContain('.execute-api.');
     expect(JSON.stringify(management)).not.toContain(logicalIdOf(edge.distribution));
-    template.allResourcesProperties('AWS::Lambda::Function', {
-      Environment: { Variables: Match.objectLike({ MANAGEMENT_ENDPOINT: management }) },
-    });
+    // The server's functions; the brake never calls the management API.
+    for (const fn of Object.values(functionsOf(stack.server))) {
+      expect(environmentOf(fn, template)).toMatchObject({ MANAGEMENT_ENDPOINT: management });
+    }
   });
 
   it('serves no custom domain and writes no DNS records', () => {
@@ -173,6 +178,7 @@ describe('an edge turned off', () => {
 
   it('outputs only the stage and management URLs', () => {
     expect(Object.keys(template.findOutputs('*')).sort()).toEqual([
+      'BrakeFunctionName',
       'ManagementUrl',
       'WebSocketUrl',
     ]);

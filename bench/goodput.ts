@@ -38,7 +38,7 @@ function tallying(tally: Tally): WebSocketConstructor {
       });
     }
   }
-  return Tallying as unknown as WebSocketConstructor;
+  return Tallying;
 }
 
 export interface GoodputRow {

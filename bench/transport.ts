@@ -48,7 +48,7 @@ function countingWebSocket(wire: Wire): WebSocketConstructor {
       }) as WebSocket['send'];
     }
   }
-  return Counting as unknown as WebSocketConstructor;
+  return Counting;
 }
 
 type Socket = InstanceType<ReturnType<typeof signalSocket>>;

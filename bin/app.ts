@@ -1,7 +1,7 @@
 import { App, Tags, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { EdgeWebAclStack } from '../lib/edge-web-acl.js';
-import { signalGuardValidator } from '../lib/guard.js';
+import { signalGuardValidator } from '../lib/guard-validator.js';
 import { SignalStack } from '../lib/signal-stack.js';
 import {
   parseStage,

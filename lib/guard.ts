@@ -1,53 +1,8 @@
-// CloudFormation Guard at synth: AWS Control Tower's proactive controls and the project's own
-// rules (guard/), through cdk-validator-cfnguard, which bundles the cfn-guard binary (offline).
-// What this product accepts of Control Tower's findings is acknowledged here, with reasons.
-import { resolve } from 'node:path';
-import { CfnGuardValidator } from '@cdklabs/cdk-validator-cfnguard';
-import {
-  Validations,
-  type IPolicyValidationContext,
-  type IPolicyValidationPlugin,
-  type PolicyValidationPluginReport,
-} from 'aws-cdk-lib';
+// What this product accepts of the Control Tower findings that CloudFormation Guard reports at
+// synth (lib/guard-validator.ts) is acknowledged here, with reasons.
+import { Validations } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
-import { PROJECT_ROOT } from './signal-function.js';
 import type { SignalStack } from './signal-stack.js';
-
-/** The project's own Guard rules: the caps every stage must have (docs/deploying.md). */
-export const GUARD_RULES = resolve(PROJECT_ROOT, 'guard');
-
-/** The Guard plugin bin/app.ts registers: Control Tower's rules and the project's. */
-export function signalGuardValidator(): IPolicyValidationPlugin {
-  return new GuardErrors(new CfnGuardValidator({ rules: [GUARD_RULES] }));
-}
-
-/**
- * Guard's findings carry no severity. Once any finding of a report is acknowledged, CDK decides
- * the report from the severities left, so an unacknowledged Guard finding would pass: every
- * finding is an error here.
- */
-class GuardErrors implements IPolicyValidationPlugin {
-  public readonly name: string;
-  public readonly version?: string;
-  public readonly ruleIds?: string[];
-
-  constructor(private readonly guard: CfnGuardValidator) {
-    this.name = guard.name;
-    this.version = guard.version;
-    this.ruleIds = guard.ruleIds;
-  }
-
-  validate(context: IPolicyValidationContext): PolicyValidationPluginReport {
-    const report = this.guard.validate(context);
-    return {
-      ...report,
-      violations: report.violations.map((violation) => ({
-        ...violation,
-        severity: violation.severity ?? 'error',
-      })),
-    };
-  }
-}
 
 /** How the Guard plugin names a rule in an acknowledgement. */
 const rule = (name: string) => `cdk-validator-cfnguard::${name}`;

@@ -1,4 +1,4 @@
-// CloudFormation Guard at synth (lib/guard.ts): Control Tower's rules, whose accepted findings are
+// CloudFormation Guard at synth (lib/guard-validator.ts): Control Tower's rules, whose accepted findings are
 // acknowledged, and the project's own rules (guard/caps.guard), which stop synth when a stage
 // lacks a cap that bounds its bill. Runs the bundled cfn-guard binary: offline.
 import { Validations, type App } from 'aws-cdk-lib';
@@ -6,7 +6,7 @@ import type { CfnStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import type { CfnGlobalTable } from 'aws-cdk-lib/aws-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { signalStackProps, STAGES, type StageName } from '../../bin/config.js';
-import { signalGuardValidator } from '../../lib/guard.js';
+import { signalGuardValidator } from '../../lib/guard-validator.js';
 import { SignalStack, type SignalStackProps } from '../../lib/signal-stack.js';
 import { appWithoutBundling } from './fixtures.js';
 

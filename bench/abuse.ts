@@ -80,44 +80,57 @@ export function hourOf(caps: StageCaps, attack: Attack, braked = false): Hour {
   const connects = Math.min(attack.connect, connectRate - heldSockets);
   const inbound = relay + held + joins;
 
-  // A Join re-introduces its peer to up to maxFanOut others, both ways; a re-introduction window
-  // in the limits (when they have one) lets each of those peers do so once per window.
+  // A Join introduces its peer to up to maxFanOut others, both ways. The attacker holds enough
+  // sockets that every Join could introduce (a re-introduction window per peer id does not
+  // bound that), so only the stage's introduction budget does: a Join it cannot serve is
+  // answered with an Error frame and its socket is closed. Each deferred Join so costs the
+  // attacker a socket, and new sockets come at the $connect throttle; its other messages
+  // (Leaves, Joins within a peer's window) post nothing.
   const fanOut = limits.maxFanOut;
-  const window = reintroductionWindowSeconds(limits);
-  const reintroducing = window ? Math.min(joins, (fanOut + 1) / window) : joins;
-  const postsWanted = relay + reintroducing * 2 * fanOut;
+  const introduced = Math.min(joins, limits.introductionPostsPerMinute / 60 / (2 * fanOut));
+  const deferred = Math.min(joins - introduced, Math.max(0, connectRate - heldSockets - connects));
+  const unposted = joins - introduced - deferred;
+  const postsWanted = relay + introduced * 2 * fanOut + deferred;
   const postsRoom = Math.max(0, ACCOUNT.requestsPerSecond - inbound - connects);
   const postShare = Math.min(1, postsRoom / Math.max(1e-9, postsWanted));
 
-  const writesWanted = held * 34 + reintroducing * 2 + joins + (connects + heldSockets) * 4;
+  // An introducing Join writes its peer record, its key's index entry and the budget, reads the
+  // socket and peer records and queries the key (1,000 index entries are about 25 units); an
+  // introduced one then reads its peers, a deferred one's socket closes ($disconnect: three
+  // deletes). A message that posts nothing reads two records and writes two (a Leave).
+  const introducing = introduced + deferred;
+  const writesWanted =
+    held * 34 + introducing * 3 + deferred * 3 + unposted * 2 + (connects + heldSockets) * 4;
   const writeShare = Math.min(1, caps.maxWriteUnits / Math.max(1e-9, writesWanted));
-  const readsWanted = held + joins * 2 + reintroducing * fanOut * 0.5;
+  const readsWanted = held + introducing * (2 + fanOut / 40) + introduced * fanOut + unposted * 2;
 
   // $default: seconds of Lambda per second, then the concurrency the stage lets it have.
-  const joinMs = 5 * MS_CALL + Math.ceil((2 * fanOut) / 64) * MS_CALL;
+  const joinMs = 6 * MS_CALL + Math.ceil((2 * fanOut) / 64) * MS_CALL;
   const defaultWanted =
     (relay * (MS_INVOCATION + MS_CALL) +
       held * (MS_INVOCATION + (writeShare * 3 * MS_CALL + (1 - writeShare) * MS_THROTTLED)) +
-      reintroducing * joinMs +
-      (joins - reintroducing) * 3 * MS_CALL) /
+      introduced * joinMs +
+      deferred * (MS_INVOCATION + 7 * MS_CALL) +
+      unposted * (MS_INVOCATION + 4 * MS_CALL)) /
     1000;
   const defaultCap = braked ? 0 : (caps.reserved.default ?? ACCOUNT.concurrency);
   const served = Math.min(1, defaultCap / Math.max(1e-9, defaultWanted));
   const connectCap = braked ? 0 : (caps.reserved.connect ?? ACCOUNT.concurrency);
-  const connectWanted = ((connects + heldSockets) * (MS_INVOCATION + 2 * MS_CALL)) / 1000;
+  const connectWanted =
+    ((connects + heldSockets + deferred) * (MS_INVOCATION + 2 * MS_CALL)) / 1000;
   const connectServed = Math.min(1, connectCap / Math.max(1e-9, connectWanted));
 
   const posts = postsWanted * postShare * served;
   const perSecond = {
     messages: inbound + posts,
-    lambdaRequests: inbound * served + 2 * (connects + heldSockets) * connectServed,
+    lambdaRequests: inbound * served + 2 * (connects + heldSockets + deferred) * connectServed,
     gbSeconds:
       (Math.min(defaultWanted, defaultCap) + 2 * Math.min(connectWanted, connectCap)) *
       caps.memoryGb,
     writeUnits: Math.min(writesWanted * served, caps.maxWriteUnits),
     readUnits: Math.min(readsWanted * served, caps.maxReadUnits),
     egressGb:
-      (relay * postShare * served * FRAME_BYTES + reintroducing * 2 * fanOut * 200 * served) / 1e9,
+      (relay * postShare * served * FRAME_BYTES + introduced * 2 * fanOut * 200 * served) / 1e9,
   };
   const connectionMinutes = (connects + heldSockets) * connectServed * 3600 * CONNECTION_MINUTES;
   const dollars =
@@ -165,15 +178,6 @@ export function allAtOnce(caps: StageCaps, steps: number, withBrake: boolean): n
       worst = Math.max(worst, dollars);
     }
   return worst;
-}
-
-/** A re-introduction window the limits may define (any `…reintroduc…` limit in ms or seconds). */
-function reintroductionWindowSeconds(limits: object): number | undefined {
-  for (const [name, value] of Object.entries(limits)) {
-    if (!/reintroduc/i.test(name) || typeof value !== 'number') continue;
-    return /ms$/i.test(name) ? value / 1000 : value;
-  }
-  return undefined;
 }
 
 export const ASSUMPTIONS = [

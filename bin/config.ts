@@ -79,7 +79,9 @@ export const STAGES = {
   /** A developer's own stage: small, chatty logs, everything deleted with the stack. */
   dev: {
     throttle: { rateLimit: 50, burstLimit: 100 },
-    limits: {},
+    // 200 introduction posts a second: a developer's peers meet at once, and a Join flood
+    // costs at most about $0.72 an hour in posts (docs/deploying.md).
+    limits: { introductionPostsPerMinute: 12_000 },
     memorySize: 256,
     logRetention: RetentionDays.ONE_WEEK,
     removalPolicy: RemovalPolicy.DESTROY,
@@ -117,7 +119,10 @@ export const STAGES = {
   /** Production: more headroom, longer logs, data kept when the stack goes. */
   prod: {
     throttle: { rateLimit: 1000, burstLimit: 2000 },
-    limits: {},
+    // 1,000 introduction posts a second: 1,000 peers reconnecting at once, each sharing its
+    // keys with 10 others, are all introduced within 20 s; a Join flood costs at most about
+    // $3.60 an hour in posts (docs/deploying.md).
+    limits: { introductionPostsPerMinute: 60_000 },
     memorySize: 512,
     logRetention: RetentionDays.THREE_MONTHS,
     removalPolicy: RemovalPolicy.RETAIN,

@@ -63,7 +63,12 @@ function signallingRow(metrics: SignalMetrics): IWidget[] {
     new GraphWidget({
       title: 'Connections, introductions and pairs',
       width: 8,
-      left: [counter('Connections'), counter('Introductions'), counter('PairsMade')],
+      left: [
+        counter('Connections'),
+        counter('Introductions'),
+        counter('IntroductionsDeferred'),
+        counter('PairsMade'),
+      ],
     }),
     new GraphWidget({
       title: 'Frames relayed, held and delivered',

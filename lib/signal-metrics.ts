@@ -9,6 +9,7 @@ import type { SignalServer } from './signal-server.js';
 export const SIGNAL_METRIC_LABELS: Readonly<Record<MetricName, string>> = {
   Connections: 'Connections registered',
   Introductions: 'Introductions sent',
+  IntroductionsDeferred: 'Joins deferred: introduction budget spent',
   PairsMade: 'Pairs made',
   FramesRelayed: 'Frames relayed',
   FramesHeld: 'Frames held',

@@ -3,7 +3,12 @@
 import { LEVELS, type Level } from '../lambda/core/log.js';
 import { RemovalPolicy, Token } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { DEFAULT_LIMITS, MAX_FRAME_BYTES, type Limits } from '../lambda/core/limits.js';
+import {
+  DEFAULT_LIMITS,
+  INTRODUCTION_BUDGET_SHARDS,
+  MAX_FRAME_BYTES,
+  type Limits,
+} from '../lambda/core/limits.js';
 import { STAGE_NAME } from './props.js';
 import type { SignalCaps } from './signal-caps.js';
 
@@ -221,6 +226,12 @@ export function signalServerProblems(
   if (Number.isSafeInteger(limits.maxHeldBytes) && limits.maxHeldBytes < MAX_FRAME_BYTES) {
     problems.push(
       `limits.maxHeldBytes (${limits.maxHeldBytes}) is below the ${MAX_FRAME_BYTES}-byte frame limit: a full-size frame could never be held`,
+    );
+  }
+  const largestFanOut = INTRODUCTION_BUDGET_SHARDS * 2 * limits.maxFanOut;
+  if (limits.introductionPostsPerMinute < largestFanOut) {
+    problems.push(
+      `limits.introductionPostsPerMinute (${limits.introductionPostsPerMinute}) is below ${largestFanOut} (${INTRODUCTION_BUDGET_SHARDS} shards × 2 × maxFanOut ${limits.maxFanOut}): a Join with the largest fan-out could never be introduced`,
     );
   }
   return problems;

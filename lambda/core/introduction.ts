@@ -48,7 +48,7 @@ export async function onIntroductionMessage(
     ctx.log.error('introduction message failed: its socket is closed so that its client rejoins', {
       error,
     });
-    await giveUp(ctx, socket.connectionId);
+    await giveUp(ctx, socket.connectionId, MESSAGE_FAILED);
   }
 }
 
@@ -56,10 +56,15 @@ export async function onIntroductionMessage(
 export const MESSAGE_FAILED =
   'the server could not handle this message: this socket closes; reconnect and send it again';
 
-/** Tells the sender its message failed, then closes its socket; both best effort. */
-async function giveUp(ctx: Context, connectionId: string): Promise<void> {
+/** What a joiner is told when the stage's introduction budget is spent, before its socket closes. */
+export const INTRODUCTIONS_DEFERRED =
+  "the server's introductions for this minute are spent: this socket closes; reconnect and join " +
+  'again to be introduced';
+
+/** Tells the sender why its message was not served, then closes its socket; both best effort. */
+async function giveUp(ctx: Context, connectionId: string, why: string): Promise<void> {
   try {
-    await send(ctx, connectionId, errorReply(MESSAGE_FAILED));
+    await send(ctx, connectionId, errorReply(why));
   } catch (error) {
     ctx.log.error('could not report the failure to the sender', { error });
   }
@@ -113,9 +118,21 @@ async function handleIntroductionMessage(
       ctx.store.unindexKeys(peerId, peer.session, left, peer.version),
     );
   if (introduce.length === 0) return;
-  const { others, sharing } = await retried('finding the peers to introduce', () =>
+  const { recent, joinedAt } = await retried('finding the peers to introduce', () =>
     recentJoiners(ctx, peerId, introduce),
   );
+  // Budgeted before the peers' records are read: a Join it refuses costs no fan-out of reads.
+  const fanOut = Math.min(recent.length, maxFanOut);
+  const budgeted =
+    fanOut === 0 ||
+    (await retried('spending the introduction budget', () =>
+      ctx.store.spendIntroductions(2 * fanOut, ctx.limits.introductionPostsPerMinute, ctx.now()),
+    ));
+  if (!budgeted) return deferIntroductions(ctx, socket, fanOut);
+  const others = await retried('reading the peers to introduce', () =>
+    holdersOf(ctx, recent, joinedAt, introduce),
+  );
+  const sharing = joinedAt.size;
   const pairs = others.map((other) => ({ other, keys: sharedKeys(peer.keys, other.keys) }));
   const failed = await introducePairs(ctx, socket, pairs);
   ctx.log.info('introduced', { peerId, peers: pairs.length, joined: introduce.length });
@@ -125,6 +142,25 @@ async function handleIntroductionMessage(
         'them most recently; peers that join them later are introduced to this one in turn',
     );
   if (failed) throw failed.error;
+}
+
+/**
+ * The stage's introduction budget is spent (a Join flood, most likely): this Join's keys are
+ * held, so peers that join them later meet this one, but its own fan-out waits. Its socket is
+ * closed, as for a failed message: the client reconnects and joins again, and a new socket's
+ * first Join introduces once the budget has room.
+ */
+async function deferIntroductions(
+  ctx: Context,
+  { connectionId, peerId }: IntroductionConnection,
+  peers: number,
+): Promise<void> {
+  ctx.metrics.count('IntroductionsDeferred');
+  ctx.log.warn('introduction budget spent: the joiner is closed to join again later', {
+    peerId,
+    peers,
+  });
+  await giveUp(ctx, connectionId, INTRODUCTIONS_DEFERRED);
 }
 
 type KeySetChange = { peer: PeerRecord; previous: string[]; introduce: string[] };
@@ -208,30 +244,38 @@ function reintroduces(
 }
 
 /**
- * The peers to introduce for keys just joined, and how many share them. Indexed first, then
- * look: of two peers joining one key at once, one always sees the other. Past maxFanOut, the
- * peers that joined these keys most recently are introduced: each peer then meets the maxFanOut
- * that joined before it and, in turn, those that join after it.
+ * The peers that joined these keys, most recent first, and when each joined, from the key index.
+ * Indexed first, then look: of two peers joining one key at once, one always sees the other.
+ * Past maxFanOut, the peers that joined these keys most recently are introduced: each peer then
+ * meets the maxFanOut that joined before it and, in turn, those that join after it.
  */
 async function recentJoiners(
   ctx: Context,
   peerId: string,
   joined: readonly string[],
-): Promise<{ others: PeerRecord[]; sharing: number }> {
-  const { maxFanOut } = ctx.limits;
+): Promise<{ recent: string[]; joinedAt: Map<string, number> }> {
   const joinedAt = new Map<string, number>();
   for (const joiners of await mapLimit(joined, 8, (key) => ctx.store.joinersOfKey(key)))
     for (const joiner of joiners)
       if (joiner.peerId !== peerId)
         joinedAt.set(joiner.peerId, Math.max(joinedAt.get(joiner.peerId) ?? 0, joiner.joinedAt));
   const recent = [...joinedAt.keys()].sort((a, b) => joinedAt.get(b)! - joinedAt.get(a)!);
+  return { recent, joinedAt };
+}
+
+/** The records of the most recent joiners that hold a joined key now: at most maxFanOut. */
+async function holdersOf(
+  ctx: Context,
+  recent: readonly string[],
+  joinedAt: ReadonlyMap<string, number>,
+  joined: readonly string[],
+): Promise<PeerRecord[]> {
+  const { maxFanOut } = ctx.limits;
   // A few more than the limit: index entries may be stale, and those are skipped.
-  const others = (await ctx.store.getPeers(recent.slice(0, maxFanOut + STALE_ALLOWANCE)))
-    // Index entries may be stale (a key left since): only peers holding a joined key now count.
+  return (await ctx.store.getPeers(recent.slice(0, maxFanOut + STALE_ALLOWANCE)))
     .filter((other) => joined.some((key) => other.keys.includes(key)))
     .sort((a, b) => joinedAt.get(b.peerId)! - joinedAt.get(a.peerId)!)
     .slice(0, maxFanOut);
-  return { others, sharing: joinedAt.size };
 }
 
 /**

@@ -24,6 +24,15 @@ export interface Limits {
    * except the first Join on each socket (a reconnect). See docs/protocol.md. @default 60
    */
   readonly reintroductionWindowSeconds: number;
+  /**
+   * The stage's budget of introduction posts a minute, shared by every peer: a Join whose
+   * fan-out finds it spent is told so, and its socket is closed, so that its client reconnects
+   * and joins again (docs/protocol.md, "The introduction budget"). No other bound holds the bill
+   * of a Join flood: whoever holds many sockets can make each of them join, and every Join of a
+   * key shared by maxFanOut peers costs 2 × maxFanOut posts. At least
+   * INTRODUCTION_BUDGET_SHARDS × 2 × maxFanOut, so that the largest fan-out fits. @default 60000
+   */
+  readonly introductionPostsPerMinute: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -35,7 +44,15 @@ export const DEFAULT_LIMITS: Limits = {
   maxFanOut: 1000,
   maxSocketsPerPeer: 8,
   reintroductionWindowSeconds: 60,
+  introductionPostsPerMinute: 60_000,
 };
+
+/**
+ * The introduction budget is kept in this many items a minute, each a share of it, taken at
+ * random: one item would take every introducing Join's write, and DynamoDB serves about 1,000
+ * writes a second on one item.
+ */
+export const INTRODUCTION_BUDGET_SHARDS = 4;
 
 /**
  * A socket that carried no frame for this long is idle, and may be evicted to make room for a

@@ -5,6 +5,7 @@
 export type MetricName =
   | 'Connections'
   | 'Introductions'
+  | 'IntroductionsDeferred'
   | 'PairsMade'
   | 'FramesRelayed'
   | 'FramesHeld'

@@ -203,5 +203,14 @@ export interface RelayStore {
   removeHeld(connectionId: string, seqs?: readonly number[]): Promise<void>;
 }
 
-/** Everything the core keeps: sockets, introduction peers, relay pairs. */
-export interface SignalStore extends ConnectionStore, PeerStore, RelayStore {}
+/** The stage's introduction budget (store/budget.ts). */
+export interface BudgetStore {
+  /**
+   * Takes `posts` from the introduction budget of the minute of `at` (ms), which allows
+   * `perMinute` in all: false, and nothing taken, when the minute has no room for them.
+   */
+  spendIntroductions(posts: number, perMinute: number, at: number): Promise<boolean>;
+}
+
+/** Everything the core keeps: sockets, introduction peers, relay pairs, the budget. */
+export interface SignalStore extends ConnectionStore, PeerStore, RelayStore, BudgetStore {}

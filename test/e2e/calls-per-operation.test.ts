@@ -43,10 +43,10 @@ const gonePosts = (measured: Tally) =>
   measured.get('@connections PostToConnection')?.failed.GoneException ?? 0;
 
 const join = (k: number, m: number): Expected => ({
-  why: 'read the socket record (for the peer id), read and write the peer record (its key set), index the keys (25 a batch), query each key, read the matching peers (100 a batch), introduce each pair both ways',
+  why: "read the socket record (for the peer id), read and write the peer record (its key set), index the keys (25 a batch), query each key, spend the stage's introduction budget (one write, when it meets anyone), read the matching peers (100 a batch), introduce each pair both ways",
   floor: {
     'DynamoDB GetItem': 2,
-    'DynamoDB UpdateItem': 1,
+    'DynamoDB UpdateItem': m > 0 ? 2 : 1,
     'DynamoDB BatchWriteItem': Math.ceil(k / 25),
     'DynamoDB Query': k,
     'DynamoDB BatchGetItem': Math.ceil(m / 100),

@@ -2,6 +2,7 @@
 // concurrency per function, and the table's on-demand maximums (bin/config.ts `caps`).
 import { describe, expect, it } from 'vitest';
 import { STAGES, type StageName } from '../../bin/config.js';
+import type { Limits } from '../../lambda/core/limits.js';
 import { SIGNAL_CAPS_DEFAULTS } from '../../lib/signal-caps.js';
 import { SignalServer } from '../../lib/signal-server.js';
 import {
@@ -61,6 +62,17 @@ describe.each(Object.keys(STAGES) as StageName[])('the %s stage', (stage) => {
         ReadOnDemandThroughputSettings: { MaxReadRequestUnits: caps.tableMaxReadUnits },
       }),
     ]);
+  });
+
+  it('gives every function the stage’s introduction budget (dev 12,000, prod 60,000 a minute)', () => {
+    const expected = { dev: 12_000, prod: 60_000 }[stage];
+    for (const [name, fn] of Object.entries(functionsOf(stack.server))) {
+      const { Environment } = resources[logicalIdOf(fn)]!.Properties as {
+        Environment: { Variables: { LIMITS: string } };
+      };
+      const limits = JSON.parse(Environment.Variables.LIMITS) as Limits;
+      expect(limits.introductionPostsPerMinute, name).toBe(expected);
+    }
   });
 });
 

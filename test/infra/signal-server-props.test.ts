@@ -167,6 +167,11 @@ describe('SignalServer props', () => {
       { limits: { maxHeldBytes: 1024 } },
       /maxHeldBytes .* below the 32768-byte frame limit/,
     ],
+    [
+      'an introduction budget the largest fan-out cannot fit',
+      { limits: { maxFanOut: 100, introductionPostsPerMinute: 799 } },
+      /introductionPostsPerMinute \(799\) is below 800 \(4 shards × 2 × maxFanOut 100\)/,
+    ],
     ['a stage name with a slash', { stageName: 'dev/1' }, /stageName "dev\/1"/],
     ['a stage name with a space', { stageName: 'my stage' }, /stageName/],
     ['an empty stage name', { stageName: '' }, /stageName/],
@@ -192,7 +197,12 @@ describe('SignalServer props', () => {
         throttle: { rateLimit: 0.5, burstLimit: 1 },
         // The $connect throttle must stay below the stage's.
         caps: { connectThrottle: { rateLimit: 0.25, burstLimit: 1 } },
-        limits: { maxHeldBytes: 32 * 1024, maxHeldFrames: 1 },
+        limits: {
+          maxHeldBytes: 32 * 1024,
+          maxHeldFrames: 1,
+          maxFanOut: 100,
+          introductionPostsPerMinute: 800,
+        },
       }),
     ).not.toThrow();
     expect(() => serverOf({ memorySize: 128 })).not.toThrow();

@@ -153,7 +153,7 @@ describe('the functions', () => {
       expect(environmentOf(fn, template)).toMatchObject({
         TABLE_NAME: { Ref: logicalIdOf(server.table) },
         MANAGEMENT_ENDPOINT: resolved(server.callbackUrl),
-        LIMITS: JSON.stringify(DEFAULT_LIMITS),
+        LIMITS: JSON.stringify({ ...DEFAULT_LIMITS, ...STAGES.dev.limits }),
         LOG_LEVEL: STAGES.dev.logLevel,
         STAGE: 'dev',
         NODE_OPTIONS: '--enable-source-maps',

@@ -3,7 +3,8 @@
  * module that owns its items.
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { ConnectionStore, PeerStore, RelayStore, SignalStore } from '../store.js';
+import type { BudgetStore, ConnectionStore, PeerStore, RelayStore, SignalStore } from '../store.js';
+import { DynamoBudget } from './budget.js';
 import { DynamoConnections } from './connections.js';
 import { DynamoPeers } from './peers.js';
 import { DynamoRelays } from './relays.js';
@@ -13,12 +14,14 @@ export class DynamoSignalStore implements SignalStore {
   private readonly connections: DynamoConnections;
   private readonly peers: DynamoPeers;
   private readonly relays: DynamoRelays;
+  private readonly budget: DynamoBudget;
 
   constructor(db: DynamoDBDocumentClient, tableName: string, clock: () => number = Date.now) {
     const table = new Table(db, tableName, clock);
     this.connections = new DynamoConnections(table);
     this.peers = new DynamoPeers(table);
     this.relays = new DynamoRelays(table, this.connections);
+    this.budget = new DynamoBudget(table);
   }
 
   // ---- connections ----
@@ -129,5 +132,11 @@ export class DynamoSignalStore implements SignalStore {
 
   removeHeld(...args: Parameters<RelayStore['removeHeld']>) {
     return this.relays.removeHeld(...args);
+  }
+
+  // ---- budget ----
+
+  spendIntroductions(...args: Parameters<BudgetStore['spendIntroductions']>) {
+    return this.budget.spendIntroductions(...args);
   }
 }

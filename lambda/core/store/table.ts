@@ -32,6 +32,10 @@ export const indexKey = (key: string, peerId: string) => ({
   [PK]: `K#${key}`,
   [SK]: `P#${peerId}`,
 });
+export const budgetKey = (name: string, minute: number, shard: number) => ({
+  [PK]: `B#${name}#${minute}#${shard}`,
+  [SK]: 'B',
+});
 export const heldKey = (id: string, seq: number) => ({
   [PK]: `H#${id}`,
   [SK]: String(seq).padStart(10, '0'),

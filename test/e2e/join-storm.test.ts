@@ -3,13 +3,18 @@
  * within seconds of the two-hour cut), with cevitxe-signal-client@0.4.2 unchanged: the client
  * ignores Error frames, and reconnects and joins again only when its introduction socket closes.
  * The throttling is injected by a proxy between the gateway's real SDK client and the table:
- * every Query of the key's index partition is answered with ProvisionedThroughputExceeded.
+ * every Query of the key's index partition is answered with ProvisionedThroughputExceeded. The
+ * last case spends the stage's introduction budget instead (docs/protocol.md, "The introduction
+ * budget"), as a Join flood would.
  */
 import { randomUUID } from 'node:crypto';
 import { Client, type Peer } from 'cevitxe-signal-client';
 import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DEFAULT_LIMITS, INTRODUCTION_BUDGET_SHARDS } from '../../lambda/core/limits.js';
+import { budgetKey, TTL } from '../../lambda/core/store/table.js';
 import { LOCAL_AWS, startDynalite, type LocalDynamo } from '../../local/dynamodb.js';
 import { startDynamoProxy, type DynamoProxy, type ProxiedCall } from '../support/dynamodb-proxy.js';
 import { backends, startTestGateway, type TestGateway } from '../support/gateway.js';
@@ -143,6 +148,53 @@ describe.each(backends())('Joins under DynamoDB throttling on $name', (backend) 
     expect(proxy.throttled('Query')).toBeGreaterThan(0);
     // The storm passes; the client reconnects (7.5 s later) and joins again.
     proxy.setRule(undefined);
+    expect(await met).toEqual([bob.id, alice.id]);
+  }, 60_000);
+
+  /**
+   * Spends the stage's introduction budget for this minute and the next two, as other joiners
+   * would: every share's item written full, at the keys and in the form the server writes them.
+   * Returns a function that frees them again (as a later minute would).
+   */
+  async function spendIntroductionBudget(): Promise<() => Promise<void>> {
+    const db = DynamoDBDocumentClient.from(
+      new DynamoDBClient({ ...LOCAL_AWS, endpoint: gateway.dynamoDbEndpoint }),
+    );
+    const minute = Math.floor(Date.now() / 60_000);
+    const keys = [0, 1, 2].flatMap((m) =>
+      Array.from({ length: INTRODUCTION_BUDGET_SHARDS }, (_, shard) =>
+        budgetKey('introductions', minute + m, shard),
+      ),
+    );
+    const share = DEFAULT_LIMITS.introductionPostsPerMinute / INTRODUCTION_BUDGET_SHARDS;
+    for (const Key of keys)
+      await db.send(
+        new PutCommand({
+          TableName: gateway.tableName,
+          Item: { ...Key, spent: share, [TTL]: (minute + 5) * 60 },
+        }),
+      );
+    return async () => {
+      for (const Key of keys)
+        await db.send(new DeleteCommand({ TableName: gateway.tableName, Key }));
+      db.destroy();
+    };
+  }
+
+  it('closes a joiner the spent introduction budget refuses, and the unchanged client rejoins and meets its peer once it has room', async () => {
+    const run = randomUUID().slice(0, 8);
+    const key = `busy-${run}`;
+    const { alice, bob } = await aliceJoined(run, key);
+    const free = await spendIntroductionBudget();
+    const met = Promise.all([firstPeer(alice, key), firstPeer(bob, key)]);
+    bob.join(key);
+
+    // Refused: Bob's introduction socket is closed by the server, nobody was introduced.
+    const firstSocket = await introductionSocket(bob.id);
+    await gateway.event('disconnect', (e) => e.requestContext.connectionId === firstSocket, 20_000);
+    expect(gateway.logs.some((line) => line.includes('introduction budget spent'))).toBe(true);
+    // A later minute has room; the client reconnects (7.5 s later) and joins again.
+    await free();
     expect(await met).toEqual([bob.id, alice.id]);
   }, 60_000);
 });

@@ -19,9 +19,6 @@ import { createSignalDashboard } from './signal-dashboard.js';
 import { EMF_STAGE_DIMENSION, SignalMetrics, THROTTLED_REQUESTS_METRIC } from './signal-metrics.js';
 import type { SignalServer } from './signal-server.js';
 
-// The metric names and labels live with the metrics; importers of this module keep finding them.
-export { SIGNAL_METRIC_LABELS, THROTTLED_REQUESTS_METRIC } from './signal-metrics.js';
-
 /**
  * When an alarm goes off: each alarm fires when its metric's sum over one `period` reaches its
  * threshold (`>=`) in `evaluationPeriods` consecutive periods. Every count must be greater than 0.

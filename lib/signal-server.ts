@@ -24,8 +24,7 @@ import {
   type SignalServerSettings,
 } from './signal-server-props.js';
 
-// The grants and props live in their own modules; importers of this one keep finding them here.
-export { FUNCTION_GRANTS, TABLE_ACTIONS, type FunctionGrants } from './grants.js';
+// The props are this construct's own: its importers find them here.
 export {
   SIGNAL_SERVER_DEFAULTS,
   type LogLevel,

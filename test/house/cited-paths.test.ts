@@ -26,6 +26,8 @@ function missingIn(file: string): string[] {
   for (const [, path] of text.matchAll(CITED)) {
     const clean = path!.replace(/[.]+$/, '');
     if (clean.includes('*') || clean.includes('<') || ABSENT_ON_PURPOSE.has(clean)) continue;
+    // Build output (`dist/`) is named by the command that makes it, not kept in a clone.
+    if (/(^|\/)dist\//.test(clean)) continue;
     const candidates = [clean, join('client', clean), join(file, '..', clean)];
     if (!candidates.some((candidate) => existsSync(join(ROOT, candidate))))
       missing.add(`${file}: ${clean}`);

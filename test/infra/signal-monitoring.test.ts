@@ -9,10 +9,9 @@ import { silentLogger } from '../../lambda/core/log.js';
 import { NAMESPACE, type MetricName } from '../../lambda/core/metrics.js';
 import { signalStackProps, STAGES, type StageName } from '../../bin/config.js';
 import { SignalStack } from '../../lib/signal-stack.js';
+import { SIGNAL_METRIC_LABELS, THROTTLED_REQUESTS_METRIC } from '../../lib/signal-metrics.js';
 import {
   SIGNAL_ALARM_DEFAULTS,
-  THROTTLED_REQUESTS_METRIC,
-  SIGNAL_METRIC_LABELS,
   SignalMonitoring,
   type SignalMonitoringOptions,
 } from '../../lib/signal-monitoring.js';

@@ -11,7 +11,8 @@ import { PAIRING_GRACE_MS } from '../../lambda/core/context.js';
 import { DEFAULT_LIMITS } from '../../lambda/core/limits.js';
 import { TABLE_SCHEMA } from '../../lambda/core/schema.js';
 import { PROJECT_ROOT, type SignalFunction } from '../../lib/signal-function.js';
-import { DELIVER_ASYNC_INVOKE, FUNCTION_GRANTS, TABLE_ACTIONS } from '../../lib/signal-server.js';
+import { FUNCTION_GRANTS, TABLE_ACTIONS } from '../../lib/grants.js';
+import { DELIVER_ASYNC_INVOKE } from '../../lib/signal-server.js';
 import {
   actionsOf,
   customStack,

@@ -73,7 +73,7 @@ describe('backoff', () => {
 
   it('asks `again` only when another attempt may follow, with the pause before it', async () => {
     const { attempt } = recorded(() => 'again');
-    const again = vi.fn(() => true);
+    const again = vi.fn((_outcome: string, _pause: number) => true);
     await settled(backoff({ first: 50, max: 200, attempts: 4 }, attempt, again));
     expect(again.mock.calls.map(([, pause]) => pause)).toEqual([50, 100, 200]);
   });

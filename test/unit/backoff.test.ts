@@ -1,7 +1,9 @@
 /** The one backoff (lambda/core/backoff.ts) every retry and wait of the server goes through. */
+import { BatchGetCommand, BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { backoff, backoffFrom, pauses, retryThrown, settle } from '../../lambda/core/backoff.js';
 import { DeadlineExceeded, withinInvocation } from '../../lambda/core/deadline.js';
+import { harness, peerItem, peerKey, TABLE } from './harness.js';
 
 /** An attempt that records when (ms since `start`) it was called and answers from `answers`. */
 function recorded<T>(answers: (call: number) => T) {
@@ -136,5 +138,50 @@ describe('backoff', () => {
     expect(!result.ok && result.error).toBeInstanceOf(DeadlineExceeded);
     // Pauses of 100 and 200 ms fit in 500 ms; the third (400 ms) would not.
     expect(attempt).toHaveBeenCalledTimes(3);
+  });
+});
+
+describe('DynamoDB batches left unprocessed', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('sends again only what a BatchGetItem left unprocessed, after a pause', async () => {
+    const h = harness();
+    const items = ['p1', 'p2'].map((peerId) =>
+      peerItem({
+        peerId,
+        current: `c-${peerId}`,
+        sockets: [`c-${peerId}`],
+        session: 's',
+        keys: [],
+      }),
+    );
+    h.db
+      .on(BatchGetCommand)
+      .resolvesOnce({
+        Responses: { [TABLE]: [items[0]!] },
+        UnprocessedKeys: { [TABLE]: { Keys: [peerKey('p2')] } },
+      })
+      .resolves({ Responses: { [TABLE]: [items[1]!] } });
+    const read = await settled(h.services.store.getPeers(['p1', 'p2']));
+    expect(read.ok && read.value.map((peer) => peer.peerId)).toEqual(['p1', 'p2']);
+    const calls = h.db.commandCalls(BatchGetCommand);
+    expect(calls[1]!.args[0].input.RequestItems![TABLE]!.Keys).toEqual([peerKey('p2')]);
+  });
+
+  it('gives up on index writes DynamoDB keeps leaving unprocessed, after 11 requests', async () => {
+    const h = harness();
+    h.db
+      .on(BatchWriteCommand)
+      .callsFake((input: { RequestItems: Record<string, unknown[]> }) =>
+        Promise.resolve({ UnprocessedItems: input.RequestItems }),
+      );
+    const written = await settled(h.services.store.indexKeys('p1', 's', ['k1', 'k2']));
+    expect(written).toEqual({ ok: false, error: new Error('DynamoDB left writes unprocessed') });
+    expect(h.db.commandCalls(BatchWriteCommand)).toHaveLength(11);
   });
 });

@@ -177,7 +177,7 @@ async function onMessage(
   }
   let socket;
   try {
-    socket = await retryUntil(ctx, ctx.waitUntil!, 'reading a socket', () =>
+    socket = await retryUntil(ctx, ctx.waitUntil, 'reading a socket', () =>
       ctx.store.getConnection(connectionId),
     );
   } catch (error) {

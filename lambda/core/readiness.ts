@@ -31,7 +31,7 @@ export const whenReady = (
  * An invocation also stops waiting at its own `waitUntil`, so it never runs into its timeout.
  */
 export async function mayBeConnecting(ctx: Context, connectionId: string): Promise<boolean> {
-  if (ctx.waitUntil !== undefined && ctx.now() >= ctx.waitUntil) return false;
+  if (ctx.now() >= ctx.waitUntil) return false;
   const socket = await ctx.store.getConnection(connectionId);
   return socket !== undefined && ctx.now() < socket.connectedAt + PAIRING_GRACE_MS;
 }

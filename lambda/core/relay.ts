@@ -3,7 +3,7 @@
  * held in DynamoDB until the deliver function has flushed them to the peer; then each goes
  * straight, with the peer cached in the warm function. See docs/reliability.md.
  */
-import { ROUTE_WAIT_MS, type Context } from './context.js';
+import type { Context } from './context.js';
 import { afterHandOver } from './hand-over.js';
 import { errorReply, transportMismatch, type Transport } from './protocol.js';
 import { closeWhenReady, mayBeConnecting, postWhenReady } from './readiness.js';
@@ -202,9 +202,6 @@ async function isWaitingAlive(ctx: Context, connectionId: string): Promise<boole
   }
 }
 
-/** A route invocation's retry budget: its `waitUntil`, which leaves room before its timeout. */
-const routeBudget = (ctx: Context) => ctx.waitUntil ?? ctx.now() + ROUTE_WAIT_MS;
-
 /** A frame from a socket whose flushed pairing this warm function knows: straight to the peer. */
 export const onPairedFrame = (
   ctx: Context,
@@ -275,7 +272,7 @@ async function relayFrame(
 
   // The frame's write is retried under the number it took. A counter whose answer was lost
   // leaves a gap (the deliverer waits, then skips it): the frame itself is held under a later one.
-  const until = routeBudget(ctx);
+  const until = ctx.waitUntil;
   const held = await retryUntil(ctx, until, 'holding a frame', () =>
     ctx.store.hold(connectionId, body, receivedAt, ctx.limits, (write) =>
       retryUntil(ctx, until, 'writing a held frame', write),
@@ -316,7 +313,7 @@ async function forward(
   body: string,
 ): Promise<void> {
   cache.set(connectionId, pairing);
-  const result = await retryUntil(ctx, routeBudget(ctx), 'posting a relay frame', () =>
+  const result = await retryUntil(ctx, ctx.waitUntil, 'posting a relay frame', () =>
     postWhenReady(ctx, pairing.peer, body, pairing.pairedAt),
   );
   if (result === 'sent') {

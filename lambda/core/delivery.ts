@@ -9,7 +9,7 @@ import type { DeliveryJob } from './delivery-invoker.js';
 import { HAND_OVER_SLACK } from './hand-over.js';
 import { postHeld } from './held-posts.js';
 import { HeldReader } from './held-reader.js';
-import { peerGone } from './relay.js';
+import { peerGone } from './relay-release.js';
 import { closeBestEffort, MAX_RETRY_PAUSE_MS } from './retry.js';
 import type { HeldFrame, RelayConnection } from './store.js';
 

@@ -25,24 +25,25 @@ export function* pauses({ first, max }: Pick<Backoff, 'first' | 'max'>): Generat
 }
 
 /**
- * Calls `attempt` until `again` declines its outcome, pausing between calls; returns the last
- * outcome. `again` is asked only when the attempts and `until` leave room for another one, with
- * the pause that would come first: it may also decide from that (or log that it retries).
+ * Whether another attempt should follow `outcome`, asked only when the attempts and `until`
+ * leave room for one, with the pause that would come first: it may also decide from that (or
+ * log that it retries).
  */
-export async function backoff<T>(
+export type Again<T> = (outcome: T, pause: number) => boolean | Promise<boolean>;
+
+/** Calls `attempt` until `again` declines its outcome, pausing between calls; the last outcome. */
+export const backoff = async <T>(
   options: Backoff,
   attempt: () => Promise<T>,
-  again: (outcome: T, pause: number) => boolean | Promise<boolean>,
-): Promise<T> {
-  return backoffFrom(await attempt(), options, attempt, again);
-}
+  again: Again<T>,
+): Promise<T> => backoffFrom(await attempt(), options, attempt, again);
 
 /** Like {@link backoff}, from an outcome in hand: a pause comes before the first call. */
 export async function backoffFrom<T>(
   outcome: T,
   options: Backoff,
   attempt: () => Promise<T>,
-  again: (outcome: T, pause: number) => boolean | Promise<boolean>,
+  again: Again<T>,
 ): Promise<T> {
   const { until = Infinity, attempts = Infinity, now = Date.now } = options;
   const next = pauses(options);

@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { transformSync } from 'esbuild';
+import { STAGE_NAME } from '../lib/props.js';
 
 /** The placeholder in edge/rewrite.js that the stage path replaces. */
 export const STAGE_PLACEHOLDER = "'/__STAGE__'";
@@ -21,9 +22,6 @@ export const MAX_FUNCTION_CODE_BYTES = 10 * 1024;
  * the function can grow without a deploy failing on size.
  */
 export const EDGE_CODE_BUDGET_BYTES = 6 * 1024;
-
-// API Gateway stage names: letters, digits, hyphens and underscores, at most 128 characters.
-const STAGE_NAME = /^[A-Za-z0-9_-]{1,128}$/;
 
 /**
  * The source of edge/rewrite.js with the stage substituted: the exact code CloudFront runs.

@@ -11,6 +11,7 @@ import {
   ResourceNotFoundException,
 } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
+import { backoff } from '../lambda/core/backoff.js';
 import { TABLE_SCHEMA } from '../lambda/core/schema.js';
 
 /** Credentials and region for local endpoints, which check neither. */
@@ -80,14 +81,13 @@ export async function ensureTable(endpoint: string, tableName: string): Promise<
     );
     // Local tables are ready within milliseconds, real ones within seconds: poll with a growing
     // pause (the SDK waiter's first pause is 20 s).
-    const deadline = Date.now() + 60_000;
-    for (let pause = 5; ; pause = Math.min(pause * 2, 1000)) {
-      const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
-      if (Table?.TableStatus === 'ACTIVE') return;
-      if (Date.now() > deadline)
-        throw new Error(`table ${tableName} is still ${Table?.TableStatus ?? 'missing'}`);
-      await new Promise((resolve) => setTimeout(resolve, pause));
-    }
+    const status = await backoff(
+      { first: 5, max: 1_000, until: Date.now() + 60_000 },
+      async () =>
+        (await client.send(new DescribeTableCommand({ TableName: tableName }))).Table?.TableStatus,
+      (status) => status !== 'ACTIVE',
+    );
+    if (status !== 'ACTIVE') throw new Error(`table ${tableName} is still ${status ?? 'missing'}`);
   } finally {
     client.destroy();
   }

@@ -22,11 +22,12 @@ export interface Context extends Services {
   readonly log: Logger;
   readonly metrics: Metrics;
   /**
-   * Until when (ms) this invocation may keep retrying a 410 from a socket that may still be
-   * connecting. Route functions run at most 10 s, so they wait at most ROUTE_WAIT_MS; the
-   * deliver function may wait the whole pairing grace. @default no limit beyond the grace
+   * Until when (ms) this invocation may keep retrying: a 410 from a socket that may still be
+   * connecting, and a route's calls that failed past the SDK's retries. Route functions run at
+   * most 10 s, so they wait at most ROUTE_WAIT_MS; the deliver function may wait the whole
+   * pairing grace.
    */
-  readonly waitUntil?: number;
+  readonly waitUntil: number;
 }
 
 /**

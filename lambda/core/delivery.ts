@@ -3,18 +3,33 @@
  * exactly once, batch after batch, until it hands over to the direct path. See
  * docs/reliability.md, "Frames" and "Handing over to the direct path".
  */
+import { backoff, settle } from './backoff.js';
 import { DELIVER_TIMEOUT_MS, PAIRING_GRACE_MS, type Context } from './context.js';
 import type { DeliveryJob } from './delivery-invoker.js';
 import { HAND_OVER_SLACK } from './hand-over.js';
 import { postHeld } from './held-posts.js';
 import { HeldReader } from './held-reader.js';
-import { peerGone } from './relay.js';
+import { peerGone } from './relay-release.js';
 import { closeBestEffort, MAX_RETRY_PAUSE_MS } from './retry.js';
 import type { HeldFrame, RelayConnection } from './store.js';
-import { sleep } from './util.js';
+
+// The deliver function's time budgets, each counted from the start of its job.
+
+/**
+ * How long a delivery retries failures that came before it claimed anything (DynamoDB throttled
+ * past the SDK's retries): retried at once, since left to Lambda's retry a minute later, it
+ * would stall this direction of the pair. Past it, the pair is closed.
+ */
+const DELIVERY_RETRY_MS = 10_000;
 
 /** How long a deliverer keeps retrying posts that fail (429, 5xx) once the SDK has given up. */
 const POST_PATIENCE_MS = 15_000;
+
+/**
+ * How long one deliverer keeps starting rounds, retried ones included, well within the deliver
+ * function's timeout.
+ */
+const ROUNDS_BUDGET_MS = DELIVER_TIMEOUT_MS - PAIRING_GRACE_MS / 2;
 
 /**
  * The deliver function's job: post every frame held for `from` to `to` in order, then open the
@@ -23,29 +38,25 @@ const POST_PATIENCE_MS = 15_000;
  */
 export async function deliverHeld(ctx: Context, job: DeliveryJob): Promise<void> {
   const patientUntil = ctx.now() + POST_PATIENCE_MS;
-  // A failure before the claim (DynamoDB throttled past the SDK's retries) is retried here, at
-  // once: left to Lambda's retry a minute later, it would stall this direction of the pair.
   const retryBy = ctx.now() + DELIVERY_RETRY_MS;
-  // One budget for all rounds, retried ones included, so the invocation ends within its timeout.
   const roundsUntil = ctx.now() + ROUNDS_BUDGET_MS;
   const reader = new HeldReader(ctx, job.from);
-  for (let pause = 100; ; pause = Math.min(pause * 2, MAX_RETRY_PAUSE_MS)) {
-    try {
-      return await deliverRounds(ctx, job, reader, { patientUntil, roundsUntil });
-    } catch (error) {
-      if (error instanceof AbandonedDelivery || error instanceof StillArriving) throw error;
-      if (ctx.now() + pause > retryBy) {
-        await abandonPair(ctx, job);
-        throw error;
-      }
-      ctx.log.warn('delivering held frames failed before claiming them: retrying', { error });
-      await sleep(pause);
-    }
-  }
+  const outcome = await backoff(
+    { first: 100, max: MAX_RETRY_PAUSE_MS, until: retryBy, now: ctx.now },
+    () => settle(() => deliverRounds(ctx, job, reader, { patientUntil, roundsUntil })),
+    (rounds) => {
+      if (rounds.ok || endsDelivery(rounds.error)) return false;
+      ctx.log.warn('delivering held frames failed before claiming them: retrying', {
+        error: rounds.error,
+      });
+      return true;
+    },
+  );
+  if (outcome.ok) return;
+  // Failing past DELIVERY_RETRY_MS, before any claim: nothing was posted, the pair is closed.
+  if (!endsDelivery(outcome.error)) await abandonPair(ctx, job);
+  throw outcome.error;
 }
-
-/** How long a delivery retries failures that came before it claimed anything. */
-const DELIVERY_RETRY_MS = 10_000;
 
 /** Claimed frames could not be posted or recorded: the pair was closed. */
 class AbandonedDelivery extends Error {}
@@ -56,8 +67,9 @@ class AbandonedDelivery extends Error {}
  */
 class StillArriving extends Error {}
 
-/** How long one deliverer keeps taking rounds, well within the deliver function's timeout. */
-const ROUNDS_BUDGET_MS = DELIVER_TIMEOUT_MS - PAIRING_GRACE_MS / 2;
+/** Errors that end a delivery at once, with the pair already closed or left open on purpose. */
+const endsDelivery = (error: unknown) =>
+  error instanceof AbandonedDelivery || error instanceof StillArriving;
 
 interface Deadlines {
   /** Until when failing posts are retried. */

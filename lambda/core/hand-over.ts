@@ -3,9 +3,9 @@
  * moment: the deliverer opens the direct path while its last few held frames are still being
  * posted, and a frame sent after them waits until they are, so that it never overtakes them.
  */
+import { backoffFrom } from './backoff.js';
 import type { Context } from './context.js';
 import type { RelayConnection } from './store.js';
-import { sleep } from './util.js';
 
 /**
  * How many frames counted while the deliverer posted a batch may still join that batch when the
@@ -26,14 +26,17 @@ const stillPosting = (socket: RelayConnection) =>
 
 /**
  * Resolves once every held frame of a flushed socket was posted (re-reading its record with
- * growing pauses), or after HAND_OVER_WAIT_MS: the frame then goes anyway, never lost.
+ * pauses growing from 5 to 100 ms), or within HAND_OVER_WAIT_MS: the frame then goes anyway,
+ * never lost.
  */
 export async function afterHandOver(ctx: Context, socket: RelayConnection): Promise<void> {
-  const until = ctx.now() + HAND_OVER_WAIT_MS;
-  let record: RelayConnection | undefined = socket;
-  for (let pause = 5; record && stillPosting(record) && ctx.now() < until; pause *= 2) {
-    await sleep(Math.min(pause, 100));
-    const read = await ctx.store.getConnection(socket.connectionId);
-    record = read?.kind === 'relay' ? read : undefined;
-  }
+  await backoffFrom<RelayConnection | undefined>(
+    socket,
+    { first: 5, max: 100, until: ctx.now() + HAND_OVER_WAIT_MS, now: ctx.now },
+    async () => {
+      const read = await ctx.store.getConnection(socket.connectionId);
+      return read?.kind === 'relay' ? read : undefined;
+    },
+    (record) => record !== undefined && stillPosting(record),
+  );
 }

@@ -12,7 +12,9 @@ import { openIntroduction } from './peer-sockets.js';
 import { KEEP_ALIVE_FRAME, parseConnectRequest } from './protocol.js';
 import { isPlatformCut, reintroduceAfterCut } from './reintroduction.js';
 import { deliverHeld } from './delivery.js';
-import { PairCache, onPairedFrame, onRelayFrame, openRelay, releaseRelay } from './relay.js';
+import { PairCache } from './pair-cache.js';
+import { onPairedFrame, onRelayFrame, openRelay } from './relay.js';
+import { releaseRelay } from './relay-release.js';
 import { closeBestEffort, retryUntil } from './retry.js';
 
 /** The part of API Gateway's WebSocket event the handlers read. */
@@ -177,7 +179,7 @@ async function onMessage(
   }
   let socket;
   try {
-    socket = await retryUntil(ctx, ctx.waitUntil!, 'reading a socket', () =>
+    socket = await retryUntil(ctx, ctx.waitUntil, 'reading a socket', () =>
       ctx.store.getConnection(connectionId),
     );
   } catch (error) {

@@ -5,12 +5,12 @@
  * Gateway received them, and before anything later. Frames held after it are posted a few at a
  * time, as the direct path's concurrent invocations would have posted them.
  */
+import { retryThrown } from './backoff.js';
 import type { Context } from './context.js';
 import type { DeliveryJob } from './delivery-invoker.js';
 import type { Delivery } from './messenger.js';
 import { postWhenReady } from './readiness.js';
 import type { HeldFrame } from './store.js';
-import { sleep } from './util.js';
 
 /** Posts in flight at once for frames held after the pair was made. */
 export const HELD_POST_WINDOW = 4;
@@ -63,20 +63,21 @@ async function postWindowed(
   return state.stop === 'gone' ? 'gone' : 'sent';
 }
 
-/** Posts a held frame: 410 as for any frame; other failures retried with backoff until `until`. */
-async function postPatiently(
+/**
+ * Posts a held frame: 410 as for any frame; any other failure retried with a growing pause
+ * (100 ms to 2 s) until `until`.
+ */
+const postPatiently = (
   ctx: Context,
   job: DeliveryJob,
   body: string,
   until: number,
-): Promise<Delivery> {
-  for (let pause = 100; ; pause = Math.min(pause * 2, 2_000)) {
-    try {
-      return await postWhenReady(ctx, job.to, body, job.pairedAt);
-    } catch (error) {
-      if (ctx.now() + pause > until) throw error;
+): Promise<Delivery> =>
+  retryThrown(
+    { first: 100, max: 2_000, until, now: ctx.now },
+    () => postWhenReady(ctx, job.to, body, job.pairedAt),
+    (error) => {
       ctx.log.warn('posting a held frame failed: retrying', { error });
-      await sleep(pause);
-    }
-  }
-}
+      return true;
+    },
+  );

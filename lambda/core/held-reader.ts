@@ -3,6 +3,7 @@
  * number was counted but whose item is not written yet, a wait with growing pauses, then a
  * tombstone in its place (a write that comes later fails, and its writer closes the pair).
  */
+import { pauses } from './backoff.js';
 import type { Context } from './context.js';
 import type { HeldFrame } from './store.js';
 import { sleep } from './util.js';
@@ -18,12 +19,11 @@ export const MISSING_FRAME_PATIENCE_MS = 6_000;
 export const HELD_BATCH = 100;
 
 /** The pauses while a frame is missing: from a few ms (its write is in flight) to half a second. */
-const FIRST_PAUSE_MS = 5;
-const MAX_PAUSE_MS = 500;
+const MISSING_FRAME_PAUSES = { first: 5, max: 500 };
 
 export class HeldReader {
-  /** The missing frame waited for, since when, and the next pause. */
-  private missing?: { seq: number; since: number; pause: number };
+  /** The missing frame waited for, since when, and the pauses still to come. */
+  private missing?: { seq: number; since: number; pauses: Iterator<number, never> };
 
   constructor(
     private readonly ctx: Context,
@@ -61,11 +61,11 @@ export class HeldReader {
   /** Waits for frame `seq` with growing pauses; past the patience, writes its tombstone. */
   private async waitFor(seq: number): Promise<void> {
     const { ctx } = this;
-    if (this.missing?.seq !== seq) this.missing = { seq, since: ctx.now(), pause: FIRST_PAUSE_MS };
+    if (this.missing?.seq !== seq)
+      this.missing = { seq, since: ctx.now(), pauses: pauses(MISSING_FRAME_PAUSES) };
     const missing = this.missing;
     if (ctx.now() - missing.since < MISSING_FRAME_PATIENCE_MS) {
-      await sleep(missing.pause);
-      missing.pause = Math.min(missing.pause * 2, MAX_PAUSE_MS);
+      await sleep(missing.pauses.next().value);
       return;
     }
     if (await ctx.store.skipHeld(this.connectionId, seq)) {

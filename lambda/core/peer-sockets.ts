@@ -45,8 +45,9 @@ export async function openIntroduction(
 }
 
 /**
- * Registers a socket with its peer id. At the bound a gone or idle socket is evicted to make
- * room; 'full' when every socket is active, and then nothing was written.
+ * Registers a socket with its peer id, trying again when a concurrent change came first. At the
+ * bound a gone or idle socket is evicted to make room; 'full' when every socket is active, and
+ * then nothing was written.
  */
 export async function registerSocket(
   ctx: Context,
@@ -54,10 +55,15 @@ export async function registerSocket(
   connectionId: string,
 ): Promise<'registered' | 'full'> {
   const { maxSocketsPerPeer } = ctx.limits;
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const full = await ctx.store.registerSocket(peerId, connectionId, maxSocketsPerPeer);
-    if (!full) return 'registered';
-    const spare = await spareSocket(ctx, full.full);
+  for (let evicted = 0, raced = 0; evicted < REGISTER_TRIES && raced < REGISTER_TRIES;) {
+    const registration = await ctx.store.registerSocket(peerId, connectionId, maxSocketsPerPeer);
+    if (registration === 'registered') return 'registered';
+    if (registration === 'raced') {
+      raced++;
+      continue;
+    }
+    raced = 0;
+    const spare = await spareSocket(ctx, registration.full);
     if (!spare) return 'full';
     await ctx.store.evictSocket(peerId, spare.connectionId);
     ctx.log.info('too many sockets for one peer id: one gone or idle makes room', {
@@ -67,9 +73,16 @@ export async function registerSocket(
       idleMs: spare.idleMs,
     });
     await forget(ctx, spare.connectionId, spare.idleMs === undefined);
+    evicted++;
   }
   throw new Error(`could not register socket for peer ${peerId}`);
 }
+
+/**
+ * Registering gives up after this many evictions, or this many races in a row with concurrent
+ * changes (each attempt after an eviction may race as many times again).
+ */
+const REGISTER_TRIES = 5;
 
 /**
  * Closes an evicted socket (one already gone only loses its record). Out of the set it gets no

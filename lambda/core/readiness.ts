@@ -3,28 +3,27 @@
  * its own $connect, and API Gateway answers 410 until that returns: such a 410 is retried, any
  * other is taken for gone. Used by relay and introduction alike.
  */
+import { backoff } from './backoff.js';
 import { PAIRING_GRACE_MS, type Context } from './context.js';
 import { timeLeft } from './deadline.js';
 import type { Delivery } from './messenger.js';
-import { sleep } from './util.js';
 
 /**
- * Until `readyBy` (ms), a 410 is retried with a growing pause, as long as `mayBeConnecting` says
- * the socket may still be connecting (by default, always) and the calls' budget lasts.
+ * Until `readyBy` (ms), a 410 is retried with a growing pause (10 ms to 1 s), as long as
+ * `mayBeConnecting` says the socket may still be connecting (by default, always) and the calls'
+ * budget lasts.
  */
-export async function whenReady(
+export const whenReady = (
   attempt: () => Promise<Delivery>,
   readyBy: number,
   now: () => number = Date.now,
   mayBeConnecting: () => Promise<boolean> = () => Promise.resolve(true),
-): Promise<Delivery> {
-  for (let pause = 10; ; pause = Math.min(pause * 2, 1000)) {
-    const result = await attempt();
-    if (result === 'sent' || now() + pause > readyBy || pause >= timeLeft()) return result;
-    if (!(await mayBeConnecting())) return result;
-    await sleep(pause);
-  }
-}
+): Promise<Delivery> =>
+  backoff(
+    { first: 10, max: 1_000, until: readyBy, now },
+    attempt,
+    async (result, pause) => result !== 'sent' && pause < timeLeft() && (await mayBeConnecting()),
+  );
 
 /**
  * Whether a socket's $connect may still be running: its record exists (written first thing in
@@ -32,7 +31,7 @@ export async function whenReady(
  * An invocation also stops waiting at its own `waitUntil`, so it never runs into its timeout.
  */
 export async function mayBeConnecting(ctx: Context, connectionId: string): Promise<boolean> {
-  if (ctx.waitUntil !== undefined && ctx.now() >= ctx.waitUntil) return false;
+  if (ctx.now() >= ctx.waitUntil) return false;
   const socket = await ctx.store.getConnection(connectionId);
   return socket !== undefined && ctx.now() < socket.connectedAt + PAIRING_GRACE_MS;
 }

@@ -3,42 +3,14 @@
  * held in DynamoDB until the deliver function has flushed them to the peer; then each goes
  * straight, with the peer cached in the warm function. See docs/reliability.md.
  */
-import { ROUTE_WAIT_MS, type Context } from './context.js';
+import type { Context } from './context.js';
 import { afterHandOver } from './hand-over.js';
+import type { PairCache, Pairing } from './pair-cache.js';
 import { errorReply, transportMismatch, type Transport } from './protocol.js';
 import { closeWhenReady, mayBeConnecting, postWhenReady } from './readiness.js';
+import { peerGone } from './relay-release.js';
 import { closeBestEffort, retryUntil } from './retry.js';
 import type { RelayConnection } from './store.js';
-
-interface Pairing {
-  peer: string;
-  pairedAt: number;
-}
-
-/** Peers of flushed sockets, per warm function. Bounded: the oldest entries go first. */
-export class PairCache {
-  private readonly pairs = new Map<string, Pairing>();
-
-  constructor(private readonly capacity = 10_000) {}
-
-  get(connectionId: string): Pairing | undefined {
-    return this.pairs.get(connectionId);
-  }
-
-  set(connectionId: string, pairing: Pairing): void {
-    this.pairs.delete(connectionId);
-    this.pairs.set(connectionId, pairing);
-    if (this.pairs.size > this.capacity) this.pairs.delete(this.pairs.keys().next().value!);
-  }
-
-  delete(connectionId: string): void {
-    this.pairs.delete(connectionId);
-  }
-
-  get size(): number {
-    return this.pairs.size;
-  }
-}
 
 type RelayRequest = Pick<RelayConnection, 'localId' | 'remoteId' | 'key' | 'transport'>;
 
@@ -202,9 +174,6 @@ async function isWaitingAlive(ctx: Context, connectionId: string): Promise<boole
   }
 }
 
-/** A route invocation's retry budget: its `waitUntil`, which leaves room before its timeout. */
-const routeBudget = (ctx: Context) => ctx.waitUntil ?? ctx.now() + ROUTE_WAIT_MS;
-
 /** A frame from a socket whose flushed pairing this warm function knows: straight to the peer. */
 export const onPairedFrame = (
   ctx: Context,
@@ -275,7 +244,7 @@ async function relayFrame(
 
   // The frame's write is retried under the number it took. A counter whose answer was lost
   // leaves a gap (the deliverer waits, then skips it): the frame itself is held under a later one.
-  const until = routeBudget(ctx);
+  const until = ctx.waitUntil;
   const held = await retryUntil(ctx, until, 'holding a frame', () =>
     ctx.store.hold(connectionId, body, receivedAt, ctx.limits, (write) =>
       retryUntil(ctx, until, 'writing a held frame', write),
@@ -316,7 +285,7 @@ async function forward(
   body: string,
 ): Promise<void> {
   cache.set(connectionId, pairing);
-  const result = await retryUntil(ctx, routeBudget(ctx), 'posting a relay frame', () =>
+  const result = await retryUntil(ctx, ctx.waitUntil, 'posting a relay frame', () =>
     postWhenReady(ctx, pairing.peer, body, pairing.pairedAt),
   );
   if (result === 'sent') {
@@ -325,46 +294,4 @@ async function forward(
   }
   cache.delete(connectionId);
   await peerGone(ctx, connectionId, pairing.peer);
-}
-
-/** The peer answered 410 for good: remove its records and close the sender. */
-export async function peerGone(ctx: Context, sender: string, peer: string): Promise<void> {
-  ctx.metrics.count('Gone');
-  ctx.log.info('relay peer gone: closing sender', { peerConnectionId: peer });
-  const stale = await dropRelay(ctx, peer);
-  if (stale?.peer !== sender) await ctx.messenger.close(sender);
-}
-
-/**
- * Removes a relay socket's records; closes its peer (or withdraws it from the rendezvous).
- * Used at $disconnect and for sockets found gone. Returns what was removed.
- */
-export async function dropRelay(
-  ctx: Context,
-  connectionId: string,
-  cache?: PairCache,
-): Promise<RelayConnection | undefined> {
-  cache?.delete(connectionId);
-  const socket = await ctx.store.removeConnection(connectionId);
-  if (!socket || socket.kind !== 'relay') return undefined;
-  await releaseRelay(ctx, socket, cache);
-  return socket;
-}
-
-/** After a relay socket's record is removed: close its peer or leave the rendezvous. */
-export async function releaseRelay(
-  ctx: Context,
-  socket: RelayConnection,
-  cache?: PairCache,
-): Promise<void> {
-  const { connectionId } = socket;
-  cache?.delete(connectionId);
-  // Held frames first: if closing the peer fails, nothing of this socket is left behind.
-  if (socket.seq) await ctx.store.removeHeld(connectionId);
-  if (socket.peer) {
-    cache?.delete(socket.peer);
-    await closeWhenReady(ctx, socket.peer, socket.pairedAt ?? 0);
-  } else {
-    await ctx.store.leaveRendezvous(socket, connectionId);
-  }
 }

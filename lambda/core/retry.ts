@@ -1,34 +1,33 @@
 /** Retrying calls that failed past the AWS SDK's own retries, within a budget. */
+import { retryThrown } from './backoff.js';
 import type { Context } from './context.js';
 import { DeadlineExceeded, withinBudget } from './deadline.js';
 import { isConditionFailure } from './store/conditions.js';
-import { sleep } from './util.js';
 
 /** How long a retried call waits between attempts at most (ms). */
 export const MAX_RETRY_PAUSE_MS = 1_000;
 
 /**
- * Retries a call that failed past the SDK's own retries (throttling, 5xx) with a growing pause,
- * until `until` (ms); then throws its last error. A condition failure is an answer: never retried.
- * In an invocation, each attempt's AWS calls end by `until` too: what follows keeps its time.
+ * Retries a call that failed past the SDK's own retries (throttling, 5xx) with a growing pause
+ * (50 ms to MAX_RETRY_PAUSE_MS), until `until` (ms); then throws its last error. A condition
+ * failure is an answer: never retried. In an invocation, each attempt's AWS calls end by `until`
+ * too: what follows keeps its time.
  */
-export async function retryUntil<T>(
+export const retryUntil = <T>(
   ctx: Context,
   until: number,
   what: string,
   attempt: () => Promise<T>,
-): Promise<T> {
-  for (let pause = 50; ; pause = Math.min(pause * 2, MAX_RETRY_PAUSE_MS)) {
-    try {
-      return await withinBudget(until - ctx.now(), attempt);
-    } catch (error) {
-      const final = isConditionFailure(error) || error instanceof DeadlineExceeded;
-      if (final || ctx.now() + pause > until) throw error;
+): Promise<T> =>
+  retryThrown(
+    { first: 50, max: MAX_RETRY_PAUSE_MS, until, now: ctx.now },
+    () => withinBudget(until - ctx.now(), attempt),
+    (error) => {
+      if (isConditionFailure(error) || error instanceof DeadlineExceeded) return false;
       ctx.log.warn(`${what} failed: retrying`, { error });
-      await sleep(pause);
-    }
-  }
-}
+      return true;
+    },
+  );
 
 /** Closes sockets, each retried within a short budget; a failure is logged, never thrown. */
 export async function closeBestEffort(ctx: Context, sockets: readonly string[]): Promise<void> {

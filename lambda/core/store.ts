@@ -114,13 +114,15 @@ export interface ConnectionStore {
   removeConnection(id: string): Promise<ConnectionRecord | undefined>;
 }
 
+/**
+ * One attempt to register a socket with its peer id: done, refused at the bound (the sockets the
+ * peer has), or raced by another change between its writes (nothing written: try again).
+ */
+export type Registration = 'registered' | { full: string[] } | 'raced';
+
 /** Introduction peers and the key index (store/peers.ts). */
 export interface PeerStore {
-  registerSocket(
-    peerId: string,
-    connectionId: string,
-    maxSockets?: number,
-  ): Promise<{ full: string[] } | undefined>;
+  registerSocket(peerId: string, connectionId: string, maxSockets?: number): Promise<Registration>;
   evictSocket(peerId: string, connectionId: string): Promise<void>;
   unregisterSocket(peerId: string, connectionId: string): Promise<string[] | undefined>;
   getPeer(peerId: string): Promise<PeerRecord | undefined>;

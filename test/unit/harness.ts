@@ -12,7 +12,7 @@ import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
-import type { Context, Services } from '../../lambda/core/context.js';
+import { ROUTE_WAIT_MS, type Context, type Services } from '../../lambda/core/context.js';
 import { LambdaDeliveryInvoker } from '../../lambda/core/delivery-invoker.js';
 import { createHandlers, type WebSocketEvent } from '../../lambda/core/handlers.js';
 import { DEFAULT_LIMITS, MAX_CONNECTION_SECONDS, type Limits } from '../../lambda/core/limits.js';
@@ -74,8 +74,15 @@ export function harness(options: HarnessOptions = {}) {
     lambda,
     services,
     handlers: createHandlers(services, { log, stage: 'test', emitMetrics: (doc) => emf.push(doc) }),
-    /** A context for calling core functions directly. */
-    ctx: { ...services, log, metrics } as Context,
+    /** A context for calling core functions directly, as a route invocation begun at each call. */
+    ctx: {
+      ...services,
+      log,
+      metrics,
+      get waitUntil() {
+        return now() + ROUTE_WAIT_MS;
+      },
+    } satisfies Context,
     metrics,
     logs,
     emf,

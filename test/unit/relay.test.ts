@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { PAIRING_GRACE_MS } from '../../lambda/core/context.js';
-import { PairCache } from '../../lambda/core/relay.js';
+import { PairCache } from '../../lambda/core/pair-cache.js';
 import type { RelayConnection } from '../../lambda/core/store.js';
 import {
   DELIVER_FUNCTION,

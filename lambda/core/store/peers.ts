@@ -3,8 +3,8 @@
  * (K#<key> / P#<peerId>: which peers hold a key, checked against P# on read).
  */
 import { BatchGetCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
-import type { Introduced, PeerRecord, PeerStore } from '../store.js';
-import { contentionPause, KEY_CHANGE_ATTEMPTS, mapLimit, sleep } from '../util.js';
+import type { Introduced, PeerRecord, PeerStore, Registration } from '../store.js';
+import { contentionPause, KEY_CHANGE_ATTEMPTS, mapLimit } from '../util.js';
 import { and, EXPIRED, ITEM_ABSENT, LIVE, or } from './conditions.js';
 import { chunks, indexKey, peerKey, PK, SK, TTL, type Item, type Table } from './table.js';
 
@@ -23,71 +23,70 @@ export class DynamoPeers implements PeerStore {
   constructor(private readonly table: Table) {}
 
   /**
-   * Makes `connectionId` the current socket of `peerId`, keeping the peer's keys. A peer may have
-   * at most `maxSockets` sockets: at the bound nothing is written, and the sockets it has are
-   * returned (the caller makes room with `evictSocket`).
+   * Makes `connectionId` the current socket of `peerId`, keeping the peer's keys, in one attempt.
+   * A peer may have at most `maxSockets` sockets: at the bound nothing is written, and the
+   * sockets it has are returned (the caller makes room with `evictSocket`). 'raced' when another
+   * change came between this attempt's writes: nothing was written, and the caller tries again.
    */
   async registerSocket(
     peerId: string,
     connectionId: string,
     maxSockets = Infinity,
-  ): Promise<{ full: string[] } | undefined> {
+  ): Promise<Registration> {
     const bounded = Number.isFinite(maxSockets);
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const refreshed = await this.table.holds(
-        this.table.updateIf({
-          Key: peerKey(peerId),
-          UpdateExpression:
-            'SET #current = :c, #ttl = :ttl, #session = if_not_exists(#session, :c), ' +
-            '#keys = if_not_exists(#keys, :none), #version = if_not_exists(#version, :zero) ' +
-            'ADD #sockets :cs',
-          ConditionExpression: or(ITEM_ABSENT, bounded ? and(LIVE, ROOM_FOR_SOCKET) : LIVE),
-          ExpressionAttributeNames: {
-            '#current': 'current',
-            '#session': 'session',
-            '#keys': 'keys',
-            '#version': 'version',
-            '#sockets': 'sockets',
-            '#ttl': TTL,
-          },
-          ExpressionAttributeValues: {
-            ':c': connectionId,
-            ':cs': new Set([connectionId]),
-            ':none': [],
-            ':zero': 0,
-            ':ttl': this.table.expiresAt(),
-            ':now': this.table.nowSeconds(),
-            ...(bounded ? { ':max': maxSockets } : {}),
-          },
-        }),
-      );
-      if (refreshed) return undefined;
-      // An expired record lingers (TTL is lazy): start the peer afresh.
-      const replaced = await this.table.holds(
-        this.table.putIf({
-          Item: {
-            ...peerKey(peerId),
-            peerId,
-            current: connectionId,
-            sockets: new Set([connectionId]),
-            session: connectionId,
-            keys: [],
-            version: 0,
-            [TTL]: this.table.expiresAt(),
-          },
-          ConditionExpression: EXPIRED,
-          ExpressionAttributeNames: { '#ttl': TTL },
-          ExpressionAttributeValues: { ':now': this.table.nowSeconds() },
-        }),
-      );
-      if (replaced) return undefined;
-      if (bounded) {
-        const peer = await this.getPeer(peerId);
-        if (peer && peer.sockets.length >= maxSockets && !peer.sockets.includes(connectionId))
-          return { full: peer.sockets };
-      }
+    const refreshed = await this.table.holds(
+      this.table.updateIf({
+        Key: peerKey(peerId),
+        UpdateExpression:
+          'SET #current = :c, #ttl = :ttl, #session = if_not_exists(#session, :c), ' +
+          '#keys = if_not_exists(#keys, :none), #version = if_not_exists(#version, :zero) ' +
+          'ADD #sockets :cs',
+        ConditionExpression: or(ITEM_ABSENT, bounded ? and(LIVE, ROOM_FOR_SOCKET) : LIVE),
+        ExpressionAttributeNames: {
+          '#current': 'current',
+          '#session': 'session',
+          '#keys': 'keys',
+          '#version': 'version',
+          '#sockets': 'sockets',
+          '#ttl': TTL,
+        },
+        ExpressionAttributeValues: {
+          ':c': connectionId,
+          ':cs': new Set([connectionId]),
+          ':none': [],
+          ':zero': 0,
+          ':ttl': this.table.expiresAt(),
+          ':now': this.table.nowSeconds(),
+          ...(bounded ? { ':max': maxSockets } : {}),
+        },
+      }),
+    );
+    if (refreshed) return 'registered';
+    // An expired record lingers (TTL is lazy): start the peer afresh.
+    const replaced = await this.table.holds(
+      this.table.putIf({
+        Item: {
+          ...peerKey(peerId),
+          peerId,
+          current: connectionId,
+          sockets: new Set([connectionId]),
+          session: connectionId,
+          keys: [],
+          version: 0,
+          [TTL]: this.table.expiresAt(),
+        },
+        ConditionExpression: EXPIRED,
+        ExpressionAttributeNames: { '#ttl': TTL },
+        ExpressionAttributeValues: { ':now': this.table.nowSeconds() },
+      }),
+    );
+    if (replaced) return 'registered';
+    if (bounded) {
+      const peer = await this.getPeer(peerId);
+      if (peer && peer.sockets.length >= maxSockets && !peer.sockets.includes(connectionId))
+        return { full: peer.sockets };
     }
-    throw new Error(`could not register socket for peer ${peerId}`);
+    return 'raced';
   }
 
   /** Takes a socket out of its peer's set to make room, never removing the peer itself. */
@@ -137,13 +136,14 @@ export class DynamoPeers implements PeerStore {
     return this.toPeer(Item);
   }
 
-  /** Reads many peers at once (BatchGetItem, 100 a request), skipping those gone or expired. */
+  /**
+   * Reads many peers at once (BatchGetItem, 100 a request, sending again what DynamoDB leaves
+   * unprocessed), skipping those gone or expired.
+   */
   async getPeers(peerIds: readonly string[]): Promise<PeerRecord[]> {
     const peers: PeerRecord[] = [];
-    for (const batch of chunks(peerIds, 100)) {
-      let keys: Item[] = batch.map(peerKey);
-      for (let attempt = 0; keys.length > 0; attempt++) {
-        if (attempt > 0) await sleep(Math.min(1000, 20 * 2 ** attempt));
+    for (const batch of chunks(peerIds, 100))
+      await this.table.untilProcessed<Item>(batch.map(peerKey), 10, 'keys', async (keys) => {
         const { Responses, UnprocessedKeys } = await this.table.db.send(
           new BatchGetCommand({
             RequestItems: { [this.table.name]: { Keys: keys, ConsistentRead: true } },
@@ -153,10 +153,8 @@ export class DynamoPeers implements PeerStore {
           const peer = this.toPeer(item);
           if (peer) peers.push(peer);
         }
-        keys = (UnprocessedKeys?.[this.table.name]?.Keys as Item[] | undefined) ?? [];
-        if (attempt > 8 && keys.length) throw new Error('DynamoDB left keys unprocessed');
-      }
-    }
+        return (UnprocessedKeys?.[this.table.name]?.Keys as Item[] | undefined) ?? [];
+      });
     return peers;
   }
 

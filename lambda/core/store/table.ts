@@ -18,10 +18,10 @@ import {
   type UpdateCommandInput,
   type UpdateCommandOutput,
 } from '@aws-sdk/lib-dynamodb';
+import { backoff } from '../backoff.js';
 import { MAX_CONNECTION_SECONDS, TTL_MARGIN_SECONDS } from '../limits.js';
 import { TABLE_SCHEMA } from '../schema.js';
 import type { RelayIdentity } from '../store.js';
-import { sleep } from '../util.js';
 import { isConditionFailure } from './conditions.js';
 
 export const { partitionKey: PK, sortKey: SK, timeToLiveAttribute: TTL } = TABLE_SCHEMA;
@@ -117,18 +117,35 @@ export class Table {
     }
   }
 
+  /** Writes items 25 a request (BatchWriteItem), sending again what DynamoDB leaves unprocessed. */
   async batchWrite(requests: Item[]): Promise<void> {
-    for (const batch of chunks(requests, 25)) {
-      let pending: Item[] = batch;
-      for (let attempt = 0; pending.length > 0; attempt++) {
-        if (attempt > 0) await sleep(Math.min(1000, 20 * 2 ** attempt));
-        if (attempt > 10) throw new Error('DynamoDB left writes unprocessed');
+    for (const batch of chunks(requests, 25))
+      await this.untilProcessed(batch, 11, 'writes', async (pending) => {
         const { UnprocessedItems } = await this.db.send(
           new BatchWriteCommand({ RequestItems: { [this.name]: pending } }),
         );
-        pending = UnprocessedItems?.[this.name] ?? [];
-      }
-    }
+        return UnprocessedItems?.[this.name] ?? [];
+      });
+  }
+
+  /**
+   * Sends a batch request until DynamoDB has processed all of it: what `send` returns as left
+   * unprocessed is sent again after a pause (40 ms, doubling up to 1 s), `attempts` times in
+   * all; then this throws.
+   */
+  async untilProcessed<T>(
+    batch: T[],
+    attempts: number,
+    what: string,
+    send: (pending: T[]) => Promise<T[]>,
+  ): Promise<void> {
+    let pending = batch;
+    const left = await backoff(
+      { first: 40, max: 1_000, attempts },
+      async () => (pending = await send(pending)),
+      (unprocessed) => unprocessed.length > 0,
+    );
+    if (left.length > 0) throw new Error(`DynamoDB left ${what} unprocessed`);
   }
 
   /**

@@ -14,6 +14,7 @@ import type { Delivery, Messenger } from '../lambda/core/messenger.js';
 import { DynamoSignalStore } from '../lambda/core/store/dynamo.js';
 import { mapLimit, sleep } from '../lambda/core/util.js';
 import { LOCAL_AWS, ensureTable, startDynalite } from '../local/dynamodb.js';
+import { recordKeys } from '../testing/peers.js';
 
 export interface FanOutRun {
   /** Peers holding the key before the Join. */
@@ -85,9 +86,7 @@ export async function measureFanOut(
         const connectionId = `c-${peerId}`;
         await store.putConnection({ kind: 'introduction', connectionId, peerId, connectedAt: 0 });
         await store.registerSocket(peerId, connectionId);
-        const changed = await store.changeKeys(peerId, () => [key]);
-        if (!changed || 'error' in changed) throw new Error(`could not join ${peerId}`);
-        await store.indexKeys(peerId, changed.peer.session, [key], changed.peer.version);
+        await recordKeys(store, peerId, [key]);
       },
     );
     const sockets = new SlowSockets(postMs);

@@ -127,10 +127,6 @@ export interface PeerStore {
   unregisterSocket(peerId: string, connectionId: string): Promise<string[] | undefined>;
   getPeer(peerId: string): Promise<PeerRecord | undefined>;
   getPeers(peerIds: readonly string[]): Promise<PeerRecord[]>;
-  changeKeys(
-    peerId: string,
-    change: (keys: readonly string[]) => string[] | { error: string },
-  ): Promise<{ peer: PeerRecord; previous: string[] } | { error: string } | undefined>;
   setKeys(
     peer: PeerRecord,
     keys: string[],
@@ -149,7 +145,6 @@ export interface PeerStore {
     version: number,
   ): Promise<void>;
   joinersOfKey(key: string): Promise<{ peerId: string; joinedAt: number }[]>;
-  peersWithKey(key: string, limit: number): Promise<string[]>;
 }
 
 /** Relay rendezvous and held frames (store/relays.ts). */

@@ -16,6 +16,7 @@ import { mapLimit } from '../../lambda/core/util.js';
 import { describeEachBackend, openStore, type OpenStore } from '../support/dynamodb.js';
 import { random, seedFrom } from './support/random.js';
 import { introductionsOf, openWorld, Sockets, type World } from './support/world.js';
+import { peersIndexedUnder } from '../../testing/peers.js';
 
 /** A moment when every record written now has expired (its TTL passed), though TTL is lazy. */
 const pastExpiry = () => Date.now() + (MAX_CONNECTION_SECONDS + TTL_MARGIN_SECONDS + 60) * 1000;
@@ -328,7 +329,7 @@ describeEachBackend('races', (backend) => {
     expect(missing, `seed ${SEED}`).toEqual([]);
     // Every final holder of a key is found under it.
     for (const key of keys) {
-      const indexed = await s.store.peersWithKey(key, 100);
+      const indexed = await peersIndexedUnder(s.store, key);
       const holders = peers.filter((peer) => finals.get(peer)!.includes(key));
       expect(indexed).toEqual(expect.arrayContaining(holders));
     }

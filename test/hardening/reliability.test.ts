@@ -14,6 +14,7 @@ import { KEEP_ALIVE_FRAME } from '../../lambda/core/protocol.js';
 import { TABLE_SCHEMA } from '../../lambda/core/schema.js';
 import { describeEachBackend, openStore, type OpenStore } from '../support/dynamodb.js';
 import { introductionsOf, openWorld, type World } from './support/world.js';
+import { recordKeys } from '../../testing/peers.js';
 
 describeEachBackend('reliability', (backend) => {
   let s: OpenStore;
@@ -255,9 +256,7 @@ describeEachBackend('reliability', (backend) => {
           connectedAt: Date.now(),
         });
         await w.store.registerSocket(peer, `c-${peer}`);
-        const changed = await w.store.changeKeys(peer, () => [key]);
-        if (!changed || 'error' in changed) throw new Error('could not join');
-        await w.store.indexKeys(peer, changed.peer.session, [key], changed.peer.version);
+        await recordKeys(w.store, peer, [key]);
         w.sockets.open.add(`c-${peer}`);
       }
       let inFlight = 0;

@@ -9,6 +9,7 @@ import { PAIRING_GRACE_MS } from '../../lambda/core/context.js';
 import type { Introduction } from '../../lambda/core/protocol.js';
 import { describeEachBackend, openStore, type OpenStore } from '../support/dynamodb.js';
 import { signalWorld, type SignalWorld } from './fakes.js';
+import { peersIndexedUnder } from '../../testing/peers.js';
 
 describeEachBackend('handlers over the store', (backend) => {
   // A fresh table for every test: connection ids like 'ra' mean one socket per test.
@@ -127,7 +128,7 @@ describeEachBackend('handlers over the store', (backend) => {
     await world.send('cq', JSON.stringify({ type: 'Join', join: [key] }));
     expect(await s.store.getConnection('cp')).toBeUndefined();
     expect(await s.store.getPeer(p)).toBeUndefined();
-    expect(await s.store.peersWithKey(key, 10)).toEqual([q]);
+    expect(await peersIndexedUnder(s.store, key)).toEqual([q]);
   });
 
   it('delivers frames held before pairing, in order, to a socket that never sends', async () => {

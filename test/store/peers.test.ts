@@ -4,9 +4,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { MAX_CONNECTION_SECONDS, TTL_MARGIN_SECONDS } from '../../lambda/core/limits.js';
-import { applyKeyChange } from '../../lambda/core/protocol.js';
 import type { SignalStore } from '../../lambda/core/store.js';
 import { describeEachBackend, openStore, type OpenStore } from '../support/dynamodb.js';
+import { peersIndexedUnder, recordKeys } from '../../testing/peers.js';
 
 /** A clock past every record written now: they all look expired (TTL deletion is lazy). */
 const pastExpiry = () => Date.now() + (MAX_CONNECTION_SECONDS + TTL_MARGIN_SECONDS + 60) * 1000;
@@ -79,7 +79,7 @@ describeEachBackend('store: connections and peers', (backend) => {
   it('makes a newer socket the current one and keeps the peer’s keys', async () => {
     const peer = id('P');
     await store.registerSocket(peer, 'old');
-    await store.changeKeys(peer, () => ['k1', 'k2']);
+    await recordKeys(store, peer, ['k1', 'k2']);
     await store.registerSocket(peer, 'new');
     expect(await store.getPeer(peer)).toEqual({
       peerId: peer,
@@ -95,8 +95,7 @@ describeEachBackend('store: connections and peers', (backend) => {
   it('never unregisters the newer socket on a late disconnect of the old one', async () => {
     const peer = id('P');
     await store.registerSocket(peer, 'old');
-    await store.changeKeys(peer, () => ['k']);
-    await store.indexKeys(peer, 'old', ['k']);
+    await recordKeys(store, peer, ['k']);
     await store.registerSocket(peer, 'new');
 
     expect(await store.unregisterSocket(peer, 'old')).toBeUndefined();
@@ -106,7 +105,7 @@ describeEachBackend('store: connections and peers', (backend) => {
       sockets: ['new'],
       keys: ['k'],
     });
-    expect(await store.peersWithKey('k', 10)).toContain(peer);
+    expect(await peersIndexedUnder(store, 'k')).toContain(peer);
   });
 
   it('forgets the keys and their index entries when the last socket closes', async () => {
@@ -115,13 +114,12 @@ describeEachBackend('store: connections and peers', (backend) => {
     const key = id('k');
     await store.registerSocket(peer, 'c1');
     await store.registerSocket(other, 'c2');
-    await store.changeKeys(peer, () => [key, 'x']);
-    await store.indexKeys(peer, 'c1', [key, 'x']);
-    await store.indexKeys(other, 'c2', [key]);
+    await recordKeys(store, peer, [key, 'x']);
+    await recordKeys(store, other, [key]);
 
     expect(await store.unregisterSocket(peer, 'c1')).toEqual([key, 'x']);
     expect(await store.getPeer(peer)).toBeUndefined();
-    expect(await store.peersWithKey(key, 10)).toEqual([other]);
+    expect(await peersIndexedUnder(store, key)).toEqual([other]);
   });
 
   it('records an introducing Join in the key-set write, and forgets a socket’s mark when it leaves', async () => {
@@ -163,13 +161,12 @@ describeEachBackend('store: connections and peers', (backend) => {
       Array.from({ length: 40 }, async () => {
         const peer = id('P');
         await store.registerSocket(peer, 's1');
-        await store.changeKeys(peer, () => ['k']);
-        await store.indexKeys(peer, 's1', ['k']);
+        await recordKeys(store, peer, ['k']);
         await Promise.all([store.unregisterSocket(peer, 's1'), store.registerSocket(peer, 's2')]);
         const after = await store.getPeer(peer);
         expect(after).toMatchObject({ current: 's2', sockets: ['s2'] });
         // Whichever way the race went, every key the peer keeps is still indexed.
-        if (after!.keys.includes('k')) expect(await store.peersWithKey('k', 1000)).toContain(peer);
+        if (after!.keys.includes('k')) expect(await peersIndexedUnder(store, 'k')).toContain(peer);
       }),
     );
   });
@@ -177,7 +174,7 @@ describeEachBackend('store: connections and peers', (backend) => {
   it('starts an expired peer afresh instead of reviving its keys', async () => {
     const peer = id('P');
     await store.registerSocket(peer, 'old');
-    await store.changeKeys(peer, () => ['k']);
+    await recordKeys(store, peer, ['k']);
     const old = await store.getPeer(peer);
     await store.setKeys(old!, ['k'], { socket: 'old', at: 1, by: 'join-1' });
     const later = s.withClock(pastExpiry);
@@ -195,43 +192,31 @@ describeEachBackend('store: connections and peers', (backend) => {
     });
   });
 
-  it('loses no change when many messages of one peer change its keys at once', async () => {
+  it('writes a key set only over the version read: of two changes from one read, one wins', async () => {
     const peer = id('P');
     await store.registerSocket(peer, 'c');
-    await store.changeKeys(peer, () => ['a', 'b', 'c', 'd', 'e']);
-    const joins = Array.from({ length: 8 }, (_, i) => `j${i}`);
-    const leaves = ['a', 'b', 'c', 'd', 'e'];
+    const read = await recordKeys(store, peer, ['a']);
     const results = await Promise.all([
-      ...joins.map((key) =>
-        store.changeKeys(peer, (keys) => applyKeyChange(keys, { join: [key], leave: [] })),
-      ),
-      ...leaves.map((key) =>
-        store.changeKeys(peer, (keys) => applyKeyChange(keys, { join: [], leave: [key] })),
-      ),
+      store.setKeys(read, ['a', 'x']),
+      store.setKeys(read, ['a', 'y']),
     ]);
-    expect(results.every((result) => result && 'peer' in result)).toBe(true);
-    const after = await store.getPeer(peer);
-    expect([...after!.keys].sort()).toEqual([...joins].sort());
-    expect(after!.version).toBe(1 + joins.length + leaves.length);
-  });
-
-  it('writes nothing when the change is refused', async () => {
-    const peer = id('P');
-    await store.registerSocket(peer, 'c');
-    expect(await store.changeKeys(peer, () => ({ error: 'too many' }))).toEqual({
-      error: 'too many',
+    const won = results.filter((result) => result !== undefined);
+    expect(won).toHaveLength(1);
+    expect(await store.getPeer(peer)).toMatchObject({
+      keys: won[0]!.keys,
+      version: read.version + 1,
     });
-    expect(await store.getPeer(peer)).toMatchObject({ keys: [], version: 0 });
-    expect(await store.changeKeys(id('nobody'), () => ['k'])).toBeUndefined();
+    // A change from a stale read writes nothing.
+    expect(await store.setKeys(read, ['z'])).toBeUndefined();
+    expect((await store.getPeer(peer))!.keys).toEqual(won[0]!.keys);
   });
 
-  it('reads at most `limit` peers per key, skipping expired index entries', async () => {
+  it('finds the peers indexed under a key, most recent first, skipping expired entries', async () => {
     const key = id('k');
     const peers = Array.from({ length: 5 }, (_, i) => `P${i}-${key}`);
     for (const peer of peers) await store.indexKeys(peer, 's', [key]);
-    expect(await store.peersWithKey(key, 3)).toHaveLength(3);
-    expect([...(await store.peersWithKey(key, 10))].sort()).toEqual(peers);
-    expect(await s.withClock(pastExpiry).peersWithKey(key, 10)).toEqual([]);
+    expect([...(await peersIndexedUnder(store, key))].sort()).toEqual(peers);
+    expect(await peersIndexedUnder(s.withClock(pastExpiry), key)).toEqual([]);
   });
 
   it('reads many peers at once, skipping missing and expired ones', async () => {
@@ -248,13 +233,13 @@ describeEachBackend('store: connections and peers', (backend) => {
     await store.indexKeys(peer, 's1', [key], 3);
     // A Leave at version 5 removes the entry joined at version 3.
     await store.unindexKeys(peer, 's1', [key], 5);
-    expect(await store.peersWithKey(key, 10)).toEqual([]);
+    expect(await peersIndexedUnder(store, key)).toEqual([]);
     // A Join handled after the Leave (version 7) survives the Leave's late cleanup (version 6).
     await store.indexKeys(peer, 's1', [key], 7);
     await store.unindexKeys(peer, 's1', [key], 6);
-    expect(await store.peersWithKey(key, 10)).toEqual([peer]);
+    expect(await peersIndexedUnder(store, key)).toEqual([peer]);
     // An entry from an older session is stale whatever its version.
     await store.unindexKeys(peer, 's2', [key], 0);
-    expect(await store.peersWithKey(key, 10)).toEqual([]);
+    expect(await peersIndexedUnder(store, key)).toEqual([]);
   });
 });

@@ -60,10 +60,6 @@ export class DynamoSignalStore implements SignalStore {
     return this.peers.getPeers(...args);
   }
 
-  changeKeys(...args: Parameters<PeerStore['changeKeys']>) {
-    return this.peers.changeKeys(...args);
-  }
-
   setKeys(...args: Parameters<PeerStore['setKeys']>) {
     return this.peers.setKeys(...args);
   }
@@ -78,10 +74,6 @@ export class DynamoSignalStore implements SignalStore {
 
   joinersOfKey(...args: Parameters<PeerStore['joinersOfKey']>) {
     return this.peers.joinersOfKey(...args);
-  }
-
-  peersWithKey(...args: Parameters<PeerStore['peersWithKey']>) {
-    return this.peers.peersWithKey(...args);
   }
 
   // ---- relays ----

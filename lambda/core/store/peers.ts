@@ -4,7 +4,7 @@
  */
 import { BatchGetCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { Introduced, PeerRecord, PeerStore, Registration } from '../store.js';
-import { contentionPause, KEY_CHANGE_ATTEMPTS, mapLimit } from '../util.js';
+import { mapLimit } from '../util.js';
 import { and, EXPIRED, ITEM_ABSENT, LIVE, or } from './conditions.js';
 import { chunks, indexKey, peerKey, PK, SK, TTL, type Item, type Table } from './table.js';
 
@@ -159,27 +159,6 @@ export class DynamoPeers implements PeerStore {
   }
 
   /**
-   * Changes a peer's key set with optimistic concurrency: messages of one socket may be handled
-   * concurrently, and no change may be lost. `change` returns the new set, or an error to report
-   * (then nothing is written). Undefined when the peer has no record.
-   */
-  async changeKeys(
-    peerId: string,
-    change: (keys: readonly string[]) => string[] | { error: string },
-  ): Promise<{ peer: PeerRecord; previous: string[] } | { error: string } | undefined> {
-    for (let attempt = 0; attempt < KEY_CHANGE_ATTEMPTS; attempt++) {
-      const peer = await this.getPeer(peerId);
-      if (!peer) return undefined;
-      const next = change(peer.keys);
-      if (!Array.isArray(next)) return next;
-      const written = await this.setKeys(peer, next);
-      if (written) return { peer: written, previous: peer.keys };
-      await contentionPause(attempt);
-    }
-    throw new Error(`key set of peer ${peerId} kept changing`);
-  }
-
-  /**
    * Writes a peer's key set over the version read in `peer`: undefined (nothing written) when
    * another change came first or the record expired; the peer as written otherwise. A Join that
    * introduces records it in the same write (`introduced`): the re-introduction budget costs no
@@ -295,11 +274,6 @@ export class DynamoPeers implements PeerStore {
         joinedAt: (item.joinedAt as number | undefined) ?? 0,
       }))
       .sort((a, b) => b.joinedAt - a.joinedAt);
-  }
-
-  /** The ids of the `limit` peers that joined a key most recently. Stale entries are possible. */
-  async peersWithKey(key: string, limit: number): Promise<string[]> {
-    return (await this.joinersOfKey(key)).slice(0, limit).map((joiner) => joiner.peerId);
   }
 
   /**

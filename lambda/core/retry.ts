@@ -2,7 +2,6 @@
 import { retryThrown } from './backoff.js';
 import type { Context } from './context.js';
 import { DeadlineExceeded, withinBudget } from './deadline.js';
-import { isConditionFailure } from './store/conditions.js';
 
 /** How long a retried call waits between attempts at most (ms). */
 export const MAX_RETRY_PAUSE_MS = 1_000;
@@ -10,8 +9,8 @@ export const MAX_RETRY_PAUSE_MS = 1_000;
 /**
  * Retries a call that failed past the SDK's own retries (throttling, 5xx) with a growing pause
  * (50 ms to MAX_RETRY_PAUSE_MS), until `until` (ms); then throws its last error. A condition
- * failure is an answer: never retried. In an invocation, each attempt's AWS calls end by `until`
- * too: what follows keeps its time.
+ * that does not hold is never an error here: the store answers it (undefined, false). In an
+ * invocation, each attempt's AWS calls end by `until` too: what follows keeps its time.
  */
 export const retryUntil = <T>(
   ctx: Context,
@@ -23,7 +22,7 @@ export const retryUntil = <T>(
     { first: 50, max: MAX_RETRY_PAUSE_MS, until, now: ctx.now },
     () => withinBudget(until - ctx.now(), attempt),
     (error) => {
-      if (isConditionFailure(error) || error instanceof DeadlineExceeded) return false;
+      if (error instanceof DeadlineExceeded) return false;
       ctx.log.warn(`${what} failed: retrying`, { error });
       return true;
     },

@@ -245,20 +245,18 @@ async function relayFrame(
   // The frame's write is retried under the number it took. A counter whose answer was lost
   // leaves a gap (the deliverer waits, then skips it): the frame itself is held under a later one.
   const until = ctx.waitUntil;
-  const held = await retryUntil(ctx, until, 'holding a frame', () =>
-    ctx.store.hold(connectionId, body, receivedAt, ctx.limits, (write) =>
-      retryUntil(ctx, until, 'writing a held frame', write),
-    ),
+  const held = await retryUntil(ctx, until, 'counting a held frame', () =>
+    ctx.store.countHeld(connectionId, Buffer.byteLength(body), ctx.limits),
   );
-  if ('held' in held) {
-    ctx.metrics.count('FramesHeld');
-    ctx.log.debug('frame held', { seq: held.held, paired: Boolean(socket.peer) });
-  } else if ('flushed' in held) {
-    // Delivery finished between our read and our hold: the direct path is open.
-    const { peer, pairedAt } = held.flushed;
-    await afterHandOver(ctx, held.flushed);
-    if (peer && pairedAt) await forward(ctx, cache, connectionId, { peer, pairedAt }, body);
-  } else if ('late' in held) {
+  if ('seq' in held) {
+    const written = await retryUntil(ctx, until, 'writing a held frame', () =>
+      ctx.store.writeHeld(connectionId, held.seq, body, receivedAt),
+    );
+    if (written) {
+      ctx.metrics.count('FramesHeld');
+      ctx.log.debug('frame held', { seq: held.seq, paired: Boolean(socket.peer) });
+      return;
+    }
     // The deliverer waited for this frame, then skipped its number: closing is the only honest
     // answer, since the peer will never receive it.
     ctx.metrics.count('Errors');
@@ -268,6 +266,11 @@ async function relayFrame(
     const now = await ctx.store.getConnection(connectionId).catch(() => undefined);
     const peer = (now?.kind === 'relay' && now.peer) || socket.peer;
     await closeBestEffort(ctx, peer ? [connectionId, peer] : [connectionId]);
+  } else if ('flushed' in held) {
+    // Delivery finished between our read and our hold: the direct path is open.
+    const { peer, pairedAt } = held.flushed;
+    await afterHandOver(ctx, held.flushed);
+    if (peer && pairedAt) await forward(ctx, cache, connectionId, { peer, pairedAt }, body);
   } else if ('full' in held) {
     ctx.log.warn('held frames over the limit: socket closed', {
       maxHeldFrames: ctx.limits.maxHeldFrames,

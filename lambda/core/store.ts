@@ -96,13 +96,9 @@ export type RelayIdentity = Pick<RelayConnection, 'localId' | 'remoteId' | 'key'
 export type Rendezvous =
   { paired: string; transport?: Transport } | { waiting: true; replaced?: string };
 
-/** `late`: the frame was written after the deliverer had skipped its number: it is lost. */
-export type HoldResult =
-  | { held: number }
-  | { flushed: RelayConnection }
-  | { full: true }
-  | { gone: true }
-  | { late: true };
+/** A frame counted to be held (its number), or why it cannot be. */
+export type HeldCount =
+  { seq: number } | { flushed: RelayConnection } | { full: true } | { gone: true };
 
 /** Socket records (store/connections.ts). */
 export interface ConnectionStore {
@@ -160,13 +156,9 @@ export interface RelayStore {
     pairedAt: number,
     flushed: boolean,
   ): Promise<RelayConnection | undefined>;
-  hold(
-    connectionId: string,
-    body: string,
-    receivedAt: number,
-    limits: Limits,
-    writeFrame?: (write: () => Promise<unknown>) => Promise<unknown>,
-  ): Promise<HoldResult>;
+  countHeld(connectionId: string, bytes: number, limits: Limits): Promise<HeldCount>;
+  /** False when the deliverer skipped `seq` first (a tombstone is there): the frame is lost. */
+  writeHeld(connectionId: string, seq: number, body: string, receivedAt: number): Promise<boolean>;
   listHeld(connectionId: string, range?: { after: number; upTo: number }): Promise<HeldFrame[]>;
   /** A tombstone for a frame counted but not written; false if the frame is there after all. */
   skipHeld(connectionId: string, seq: number): Promise<boolean>;

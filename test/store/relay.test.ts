@@ -2,7 +2,7 @@
  * The store's relay pairs (rendezvous) and held frames against a real DynamoDB API.
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import {
   DEFAULT_LIMITS,
   MAX_CONNECTION_SECONDS,
@@ -11,6 +11,7 @@ import {
 import type { RelayIdentity, SignalStore } from '../../lambda/core/store.js';
 import { mapLimit } from '../../lambda/core/util.js';
 import { describeEachBackend, openStore, type OpenStore } from '../support/dynamodb.js';
+import { holdFrame } from '../../testing/relays.js';
 
 const pastExpiry = () => Date.now() + (MAX_CONNECTION_SECONDS + TTL_MARGIN_SECONDS + 60) * 1000;
 
@@ -131,7 +132,7 @@ describeEachBackend('store: relay pairs and held frames', (backend) => {
   it('holds frames in order, numbered from 1', async () => {
     const c = await relaySocket();
     for (const [i, body] of ['one', 'two', 'three'].entries())
-      expect(await store.hold(c, body, 100 + i, DEFAULT_LIMITS)).toEqual({ held: i + 1 });
+      expect(await holdFrame(store, c, body, 100 + i, DEFAULT_LIMITS)).toEqual({ held: i + 1 });
     expect(await store.listHeld(c)).toEqual([
       { seq: 1, body: 'one', receivedAt: 100 },
       { seq: 2, body: 'two', receivedAt: 101 },
@@ -143,7 +144,7 @@ describeEachBackend('store: relay pairs and held frames', (backend) => {
   it('numbers frames held at once without gaps or duplicates', async () => {
     const c = await relaySocket();
     const results = await Promise.all(
-      Array.from({ length: 40 }, (_, i) => store.hold(c, `f${i}`, i, DEFAULT_LIMITS)),
+      Array.from({ length: 40 }, (_, i) => holdFrame(store, c, `f${i}`, i, DEFAULT_LIMITS)),
     );
     const seqs = results
       .map((result) => ('held' in result ? result.held : 0))
@@ -155,38 +156,40 @@ describeEachBackend('store: relay pairs and held frames', (backend) => {
   it('refuses frames past the frame limit and holds nothing more', async () => {
     const c = await relaySocket();
     const limits = { ...DEFAULT_LIMITS, maxHeldFrames: 2 };
-    expect(await store.hold(c, 'a', 1, limits)).toEqual({ held: 1 });
-    expect(await store.hold(c, 'b', 2, limits)).toEqual({ held: 2 });
-    expect(await store.hold(c, 'c', 3, limits)).toEqual({ full: true });
+    expect(await holdFrame(store, c, 'a', 1, limits)).toEqual({ held: 1 });
+    expect(await holdFrame(store, c, 'b', 2, limits)).toEqual({ held: 2 });
+    expect(await holdFrame(store, c, 'c', 3, limits)).toEqual({ full: true });
     expect((await store.listHeld(c)).map((frame) => frame.body)).toEqual(['a', 'b']);
   });
 
   it('refuses frames past the byte limit, counting UTF-8 bytes', async () => {
     const c = await relaySocket();
     const limits = { ...DEFAULT_LIMITS, maxHeldBytes: 10 };
-    expect(await store.hold(c, '🐟xx', 1, limits)).toEqual({ held: 1 }); // 6 bytes
-    expect(await store.hold(c, 'xxxxx', 2, limits)).toEqual({ full: true }); // 11 > 10
-    expect(await store.hold(c, 'xxxx', 3, limits)).toEqual({ held: 2 }); // exactly 10
-    expect(await store.hold(c, 'x', 4, limits)).toEqual({ full: true });
-    expect(await store.hold(await relaySocket(), 'x'.repeat(11), 1, limits)).toEqual({
+    expect(await holdFrame(store, c, '🐟xx', 1, limits)).toEqual({ held: 1 }); // 6 bytes
+    expect(await holdFrame(store, c, 'xxxxx', 2, limits)).toEqual({ full: true }); // 11 > 10
+    expect(await holdFrame(store, c, 'xxxx', 3, limits)).toEqual({ held: 2 }); // exactly 10
+    expect(await holdFrame(store, c, 'x', 4, limits)).toEqual({ full: true });
+    expect(await holdFrame(store, await relaySocket(), 'x'.repeat(11), 1, limits)).toEqual({
       full: true,
     });
   });
 
   it('answers gone when the socket’s record is gone', async () => {
-    expect(await store.hold('no-such-socket', 'x', 1, DEFAULT_LIMITS)).toEqual({ gone: true });
+    expect(await holdFrame(store, 'no-such-socket', 'x', 1, DEFAULT_LIMITS)).toEqual({
+      gone: true,
+    });
     expect(await store.listHeld('no-such-socket')).toEqual([]);
   });
 
   it('opens the direct path only when nothing more was held, then holds nothing more', async () => {
     const c = await relaySocket();
     await store.setPeer(c, 'p', 5, false);
-    await store.hold(c, 'a', 1, DEFAULT_LIMITS);
-    await store.hold(c, 'b', 2, DEFAULT_LIMITS);
+    await holdFrame(store, c, 'a', 1, DEFAULT_LIMITS);
+    await holdFrame(store, c, 'b', 2, DEFAULT_LIMITS);
     expect(await store.markFlushed(c, 0)).toBe(false);
     expect(await store.markFlushed(c, 1)).toBe(false);
     expect(await store.markFlushed(c, 2)).toBe(true);
-    expect(await store.hold(c, 'c', 3, DEFAULT_LIMITS)).toEqual({
+    expect(await holdFrame(store, c, 'c', 3, DEFAULT_LIMITS)).toEqual({
       flushed: expect.objectContaining({
         connectionId: c,
         peer: 'p',
@@ -205,7 +208,7 @@ describeEachBackend('store: relay pairs and held frames', (backend) => {
 
   it('lets only one deliverer claim each range of held frames', async () => {
     const c = await relaySocket();
-    for (let i = 0; i < 3; i++) await store.hold(c, `f${i}`, i, DEFAULT_LIMITS);
+    for (let i = 0; i < 3; i++) await holdFrame(store, c, `f${i}`, i, DEFAULT_LIMITS);
     const claims = await Promise.all([store.claimHeld(c, 0, 2), store.claimHeld(c, 0, 2)]);
     expect(claims.filter(Boolean)).toHaveLength(1);
     expect(await store.claimHeld(c, 0, 3)).toBe(false);
@@ -215,7 +218,7 @@ describeEachBackend('store: relay pairs and held frames', (backend) => {
 
   it('removes chosen held frames, or all of them (more than one batch)', async () => {
     const c = await relaySocket();
-    for (let i = 0; i < 60; i++) await store.hold(c, `f${i}`, i, DEFAULT_LIMITS);
+    for (let i = 0; i < 60; i++) await holdFrame(store, c, `f${i}`, i, DEFAULT_LIMITS);
     await store.removeHeld(c, [1, 2, 60]);
     const left = await store.listHeld(c);
     expect(left).toHaveLength(57);
@@ -226,7 +229,7 @@ describeEachBackend('store: relay pairs and held frames', (backend) => {
 
   it('lists a bounded range of held frames, tombstones marked', async () => {
     const c = await relaySocket();
-    for (let i = 1; i <= 6; i++) await store.hold(c, `f${i}`, i, DEFAULT_LIMITS);
+    for (let i = 1; i <= 6; i++) await holdFrame(store, c, `f${i}`, i, DEFAULT_LIMITS);
     expect(await store.skipHeld(c, 7)).toBe(true);
     expect((await store.listHeld(c, { after: 2, upTo: 4 })).map((f) => f.body)).toEqual([
       'f3',
@@ -239,29 +242,22 @@ describeEachBackend('store: relay pairs and held frames', (backend) => {
 
   it('refuses a held frame written after its number was skipped, never one written twice', async () => {
     const c = await relaySocket();
-    let late: (() => void) | undefined;
-    // The frame's counter is taken, its write held back until the deliverer skipped it.
-    const held = store.hold(c, 'late', 1, DEFAULT_LIMITS, async (write) => {
-      await new Promise<void>((resolve) => (late = resolve));
-      return write();
-    });
-    await vi.waitFor(() => expect(late).toBeDefined());
+    // The frame's number is taken, its write held back until the deliverer skipped it.
+    const counted = await store.countHeld(c, 4, DEFAULT_LIMITS);
+    expect(counted).toEqual({ seq: 1 });
     expect(await store.skipHeld(c, 1)).toBe(true);
-    late!();
-    expect(await held).toEqual({ late: true });
+    expect(await store.writeHeld(c, 1, 'late', 1)).toBe(false);
     expect(await store.skipHeld(c, 1)).toBe(false); // a tombstone is written once
     // A write retried after its answer was lost finds its own item, and lands.
-    const twice = await store.hold(c, 'again', 2, DEFAULT_LIMITS, async (write) => {
-      await write();
-      return write();
-    });
-    expect(twice).toEqual({ held: 2 });
+    expect(await store.countHeld(c, 5, DEFAULT_LIMITS)).toEqual({ seq: 2 });
+    expect(await store.writeHeld(c, 2, 'again', 2)).toBe(true);
+    expect(await store.writeHeld(c, 2, 'again', 2)).toBe(true);
     expect(await store.skipHeld(c, 2)).toBe(false);
   });
 
   it('hands over to the direct path with the few frames counted meanwhile, or not at all', async () => {
     const c = await relaySocket();
-    for (let i = 1; i <= 3; i++) await store.hold(c, `f${i}`, i, DEFAULT_LIMITS);
+    for (let i = 1; i <= 3; i++) await holdFrame(store, c, `f${i}`, i, DEFAULT_LIMITS);
     expect(await store.claimHeld(c, 0, 2, { at: 7 })).toBe(true);
     const released = { frames: 2, bytes: 4 };
     // f3 was counted after the claim: more than a slack of 0, so the path stays shut.
@@ -275,14 +271,14 @@ describeEachBackend('store: relay pairs and held frames', (backend) => {
       held: 1,
       heldBytes: 2,
     });
-    expect(await store.hold(c, 'direct', 4, DEFAULT_LIMITS)).toMatchObject({ flushed: {} });
+    expect(await holdFrame(store, c, 'direct', 4, DEFAULT_LIMITS)).toMatchObject({ flushed: {} });
     expect(await store.finishHeld(c, 3, 7, { frames: 1, bytes: 2 })).toBe(true);
     expect(await store.getConnection(c)).toMatchObject({ sent: 3, held: 0, heldBytes: 0 });
   });
 
   it('marks an abandoned claim, so that no one takes it for one at work', async () => {
     const c = await relaySocket();
-    await store.hold(c, 'f1', 1, DEFAULT_LIMITS);
+    await holdFrame(store, c, 'f1', 1, DEFAULT_LIMITS);
     expect(await store.claimHeld(c, 0, 1, { at: 7 })).toBe(true);
     await store.abandonClaim(c, 8); // not this claim: nothing changes
     expect(await store.getConnection(c)).toMatchObject({ claimedAt: 7 });

@@ -90,8 +90,12 @@ export class DynamoSignalStore implements SignalStore {
     return this.relays.setPeer(...args);
   }
 
-  hold(...args: Parameters<RelayStore['hold']>) {
-    return this.relays.hold(...args);
+  countHeld(...args: Parameters<RelayStore['countHeld']>) {
+    return this.relays.countHeld(...args);
+  }
+
+  writeHeld(...args: Parameters<RelayStore['writeHeld']>) {
+    return this.relays.writeHeld(...args);
   }
 
   listHeld(...args: Parameters<RelayStore['listHeld']>) {

@@ -8,7 +8,7 @@ import type { Limits } from '../limits.js';
 import type { Transport } from '../protocol.js';
 import type {
   HeldFrame,
-  HoldResult,
+  HeldCount,
   RelayConnection,
   RelayIdentity,
   RelayStore,
@@ -136,18 +136,11 @@ export class DynamoRelays implements RelayStore {
   }
 
   /**
-   * Holds a frame for a socket that may not send straight to its peer yet. The counter update
-   * is the gate: it fails once the socket is flushed (then the caller sends directly) or full.
+   * Counts a frame of `bytes` to hold for a socket that may not send straight to its peer yet:
+   * the number it is to be held under. The counter update is the gate: it fails once the socket
+   * is flushed (then the caller sends directly) or full.
    */
-  async hold(
-    connectionId: string,
-    body: string,
-    receivedAt: number,
-    limits: Limits,
-    /** Runs the frame's own write, e.g. retrying it: its counter is taken already. */
-    writeFrame: (write: () => Promise<unknown>) => Promise<unknown> = (write) => write(),
-  ): Promise<HoldResult> {
-    const bytes = Buffer.byteLength(body);
+  async countHeld(connectionId: string, bytes: number, limits: Limits): Promise<HeldCount> {
     let seq: number | undefined;
     if (bytes <= limits.maxHeldBytes) {
       const counted = await this.table.updateIf({
@@ -164,19 +157,21 @@ export class DynamoRelays implements RelayStore {
       });
       seq = counted?.Attributes?.seq as number | undefined;
     }
-    if (seq === undefined) {
-      const record = await this.connections.getConnection(connectionId);
-      if (!record || record.kind !== 'relay') return { gone: true };
-      if (record.flushed) return { flushed: record };
-      return { full: true };
-    }
+    if (seq !== undefined) return { seq };
+    const record = await this.connections.getConnection(connectionId);
+    if (!record || record.kind !== 'relay') return { gone: true };
+    if (record.flushed) return { flushed: record };
+    return { full: true };
+  }
+
+  /**
+   * Writes a counted frame under its number. False when the deliverer skipped the number first
+   * (a tombstone is there): the frame is lost. Conditional, so a late write knows it lost; a
+   * retry of a write whose answer was lost finds its own item, which is no tombstone.
+   */
+  writeHeld(connectionId: string, seq: number, body: string, receivedAt: number): Promise<boolean> {
     const item = { ...heldKey(connectionId, seq), body, receivedAt, [TTL]: this.table.expiresAt() };
-    // Conditional: a write so late that the deliverer skipped its number must know it lost. A
-    // retry of a write whose answer was lost finds its own item, which is no tombstone.
-    const written = await writeFrame(() =>
-      this.table.putIf({ Item: item, ConditionExpression: NOT_SKIPPED }),
-    );
-    return written === undefined ? { late: true } : { held: seq };
+    return this.table.holds(this.table.putIf({ Item: item, ConditionExpression: NOT_SKIPPED }));
   }
 
   /**

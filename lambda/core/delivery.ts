@@ -90,7 +90,7 @@ async function deliverRounds(
     if (!socket || socket.kind !== 'relay' || socket.peer !== job.to || socket.flushed) return;
     const seq = socket.seq ?? 0;
     const delivered = socket.delivered ?? 0;
-    if ((socket.sent ?? delivered) < delivered) return closeUnfinished(ctx, job, socket);
+    if ((socket.sent ?? 0) < delivered) return closeUnfinished(ctx, job, socket);
     if (seq === delivered) {
       if (await ctx.store.markFlushed(job.from, seq)) return delivering(ctx, job, seq);
       continue; // a frame was held meanwhile

@@ -21,8 +21,7 @@ export const HAND_OVER_SLACK = 50;
 const HAND_OVER_WAIT_MS = 1_000;
 
 /** Whether the deliverer is still posting the held frames claimed at the hand-over. */
-const stillPosting = (socket: RelayConnection) =>
-  (socket.sent ?? socket.delivered ?? 0) < (socket.delivered ?? 0);
+const stillPosting = (socket: RelayConnection) => (socket.sent ?? 0) < (socket.delivered ?? 0);
 
 /**
  * Resolves once every held frame of a flushed socket was posted (re-reading its record with

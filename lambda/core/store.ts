@@ -45,10 +45,7 @@ export interface RelayConnection {
   held?: number;
   /** How many held frames have been claimed for delivery. */
   delivered?: number;
-  /**
-   * How many claimed frames were posted: below `delivered` while a deliverer is at work.
-   * Unset on records claimed before it existed: then it equals `delivered`.
-   */
+  /** How many claimed frames were posted: below `delivered` while a deliverer is at work. */
   sent?: number;
   /** When the current claim was made (ms): a claim older than the deliver timeout is dead. */
   claimedAt?: number;

@@ -188,6 +188,11 @@ describeEachBackend('store: relay pairs and held frames', (backend) => {
     await holdFrame(store, c, 'b', 2, DEFAULT_LIMITS);
     expect(await store.markFlushed(c, 0)).toBe(false);
     expect(await store.markFlushed(c, 1)).toBe(false);
+    // Both frames held, but not yet claimed and posted: the path stays shut.
+    expect(await store.markFlushed(c, 2)).toBe(false);
+    expect(await store.claimHeld(c, 0, 2, { at: 10 })).toBe(true);
+    expect(await store.markFlushed(c, 2)).toBe(false);
+    expect(await store.finishHeld(c, 2, 10, { frames: 2, bytes: 2 })).toBe(true);
     expect(await store.markFlushed(c, 2)).toBe(true);
     expect(await holdFrame(store, c, 'c', 3, DEFAULT_LIMITS)).toEqual({
       flushed: expect.objectContaining({

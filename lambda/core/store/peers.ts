@@ -261,7 +261,7 @@ export class DynamoPeers implements PeerStore {
   /**
    * The peers indexed under a key with when they joined it, most recent first: every entry is
    * read (only its sort key and joinedAt), so the most recent are found among any number.
-   * Stale entries are possible. Entries written before joinedAt existed count as oldest.
+   * Stale entries are possible.
    */
   async joinersOfKey(key: string): Promise<{ peerId: string; joinedAt: number }[]> {
     const items = await this.table.queryPartition(`K#${key}`, {
@@ -271,7 +271,7 @@ export class DynamoPeers implements PeerStore {
     return items
       .map((item) => ({
         peerId: (item[SK] as string).slice(2),
-        joinedAt: (item.joinedAt as number | undefined) ?? 0,
+        joinedAt: item.joinedAt as number,
       }))
       .sort((a, b) => b.joinedAt - a.joinedAt);
   }

@@ -28,8 +28,8 @@ const NOT_FLUSHED = 'attribute_not_exists(flushed)';
 /** The held-frame bounds leave room for one more frame of `:bytes`. */
 const ROOM_FOR_FRAME = or('attribute_not_exists(held)', 'held < :maxFrames');
 const ROOM_FOR_BYTES = or('attribute_not_exists(heldBytes)', 'heldBytes <= :room');
-/** Every claimed frame was posted (records claimed before `sent` existed count as posted). */
-const ALL_SENT = or('attribute_not_exists(sent)', 'sent = :seq');
+/** Every claimed frame was posted. */
+const ALL_SENT = 'sent = :seq';
 
 export class DynamoRelays implements RelayStore {
   constructor(

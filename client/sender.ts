@@ -391,6 +391,11 @@ export class Sender {
     last.copies--;
     this.#copyFrames--;
     this.#copyBytes -= last.bytes;
-    if (last.copies === 0) last.lost = true;
+    if (last.copies === 0) {
+      // At once, in its slot of the pace: nothing else may come to write it (the peer may be
+      // waiting for this very frame's acknowledgement, which was dropped with it).
+      last.lost = true;
+      this.schedulePump();
+    }
   }
 }

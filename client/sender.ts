@@ -115,6 +115,11 @@ export class Sender {
     this.#pacer.onWrite(Date.now());
   }
 
+  /** A frame of the peer's arrived (it took a token of the throttle that both sides share). */
+  onHeard(): void {
+    this.#pacer.onHeard();
+  }
+
   /** Queues an app message: text as it is, binary in base64 (a Blob once read, in its turn). */
   send(data: Payload): void {
     if (typeof data === 'string') {

@@ -84,7 +84,7 @@ export class Pacer {
     this.#adjust(now);
   }
 
-  /** Frames a second the gateway took since the interval began (ours, and the peer's too), times GAIN. */
+  /** Frames a second the gateway took since the interval began (by default ours), times GAIN. */
   #taken(now: number, frames = this.#writes - this.#drops): number {
     return (GAIN * frames * 1000) / Math.max(now - this.#start, INTERVAL_MS);
   }

@@ -41,8 +41,9 @@ export interface SignalSocketOptions {
   /** The largest wire frame, in UTF-8 bytes, header included. @default 32768 (API Gateway's limit) */
   readonly maxFrameBytes?: number;
   /**
-   * How long a received frame may wait before it is acknowledged on its own (the sender's probe
-   * timeout allows for it, as QUIC's max_ack_delay). @default 200 ms
+   * How long after the last data frame read the receiver acknowledges on its own, when the sender
+   * did not ask for it at once (the sender's probe timeout, counted from its last write, allows
+   * for it, as QUIC's max_ack_delay). @default 200 ms
    */
   readonly ackDelayMs?: number;
   /**

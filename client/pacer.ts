@@ -4,11 +4,23 @@
  * a pace set from the rate at which the gateway takes our frames.
  *
  * API Gateway answers every frame it drops with an error frame at once, so the frames it took in
- * an interval are the frames written less the error frames. A throttle that counts this pair's
- * own rate drops a share that grows with the pace; a stage throttle shared with other clients
- * drops a share whatever the pace. So the pace goes up by GAIN each interval in which at most
- * DROP_TARGET of the frames were dropped, and is set to GAIN times the rate taken otherwise: it
- * settles at about GAIN times what the throttle lets through, and never collapses below it.
+ * an interval are the frames written less the error frames. Both sides of a pair share one stage
+ * throttle, so each also counts the peer's frames it read: the pair's total. Each interval:
+ *
+ * - more than DROP_TARGET of our frames dropped: the pace falls to GAIN times the rate taken, but
+ *   never below half the pace, nor below GAIN times half the pair's total (a side that gets less
+ *   than half of what the pair gets through never yields it to the other);
+ * - none dropped: the pace doubles (the peer went quiet, or the stage's other clients did);
+ * - otherwise it rises by GAIN − 1 times the larger of the pace and the pair's total: both sides
+ *   rise by about as much while they fall in proportion, so their paces converge to equal shares
+ *   (AIMD, Chiu and Jain) instead of keeping whatever split they started from.
+ *
+ * A pace rises only if the writes kept up with it (not one that the app left unused). A throttle
+ * that counts this pair's own rate drops a share that grows with the pace, so the pace settles
+ * about GAIN times what gets through; a stage throttle shared with other clients drops a share
+ * whatever the pace, and the pace never falls below what gets through. It is never slower than
+ * MIN_RATE, and the pace's own gaps are not pauses that start an interval afresh (they were, and
+ * a pace under 5 frames a second could never rise again).
  */
 
 /** The slowest pace: a frame every 250 ms, so a pause is never longer than that. */
@@ -17,8 +29,9 @@ const MAX_RATE = 10_000;
 const GAIN = 1.25;
 /** 1 − 1 / GAIN: the share dropped when the pace is GAIN times what gets through. */
 const DROP_TARGET = 0.2;
-/** An interval lasts at least this long (or two round trips) and four frames. */
+/** An interval lasts at least this long (or two round trips) and MIN_WRITES frames. */
 const INTERVAL_MS = 200;
+const MIN_WRITES = 2;
 /** Before any round trip is measured (RFC 6298's initial RTO). */
 const INITIAL_RTO_MS = 1_000;
 
@@ -32,6 +45,8 @@ export class Pacer {
   #start = 0;
   #writes = 0;
   #drops = 0;
+  /** Frames read from the peer in the interval: its share of the throttle that both sides take. */
+  #heard = 0;
   #lastWrite = 0;
 
   /** A round trip measured on a frame written once (Karn), in ms. */
@@ -48,11 +63,18 @@ export class Pacer {
 
   /** Any frame of ours went out (acknowledgements and hellos take the throttle's tokens too). */
   onWrite(now: number): void {
-    // After a pause the interval starts afresh: the rate taken is a rate while writing.
-    if (now - this.#lastWrite > INTERVAL_MS) this.#restart(now);
+    // After a pause the interval starts afresh: the rate taken is a rate while writing. The
+    // pace's own gaps are no pause (else a pace below 1000 / INTERVAL_MS could never rise).
+    if (now - this.#lastWrite > Math.max(INTERVAL_MS, this.#rate && 2000 / this.#rate))
+      this.#restart(now);
     this.#lastWrite = now;
     this.#writes++;
     this.#adjust(now);
+  }
+
+  /** A frame of the peer's arrived: it took a token of the throttle too. */
+  onHeard(): void {
+    this.#heard++;
   }
 
   /** API Gateway dropped a frame of ours. The first drop on a socket starts pacing. */
@@ -62,24 +84,32 @@ export class Pacer {
     this.#adjust(now);
   }
 
-  /** Frames a second the gateway took since the interval began, times GAIN. */
-  #taken(now: number): number {
-    return (GAIN * (this.#writes - this.#drops) * 1000) / Math.max(now - this.#start, INTERVAL_MS);
+  /** Frames a second the gateway took since the interval began (by default ours), times GAIN. */
+  #taken(now: number, frames = this.#writes - this.#drops): number {
+    return (GAIN * frames * 1000) / Math.max(now - this.#start, INTERVAL_MS);
   }
 
   #adjust(now: number): void {
-    if (now - this.#start < Math.max(INTERVAL_MS, 2 * this.srtt) || this.#writes < 4) return;
-    if (this.#rate > 0)
+    const writes = this.#writes;
+    if (now - this.#start < Math.max(INTERVAL_MS, 2 * this.srtt) || writes < MIN_WRITES) return;
+    const rate = this.#rate;
+    const pair = this.#taken(now, writes - this.#drops + this.#heard);
+    if (rate > 0)
       this.#rate =
-        this.#drops > DROP_TARGET * this.#writes
-          ? Math.max(MIN_RATE, this.#taken(now))
-          : Math.min(MAX_RATE, GAIN * this.#rate);
+        this.#drops > DROP_TARGET * writes
+          ? Math.max(MIN_RATE, rate / 2, this.#taken(now), pair / 2)
+          : Math.min(
+              MAX_RATE,
+              // Only a pace that the writes kept up with goes up (not one the app left unused).
+              Math.max(rate, (2 * this.#taken(now, writes)) / GAIN),
+              this.#drops === 0 ? 2 * rate : rate + (GAIN - 1) * Math.max(rate, pair / GAIN),
+            );
     this.#restart(now);
   }
 
   #restart(now: number): void {
     this.#start = now;
-    this.#writes = this.#drops = 0;
+    this.#writes = this.#drops = this.#heard = 0;
   }
 
   /** A new socket: the pace of the last one says little about this one. */

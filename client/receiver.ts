@@ -2,7 +2,7 @@
  * The receive side of a relay stream (WIRE.md): data frames become the app's records in order,
  * exactly once, and are acknowledged (cumulatively and selectively), on a frame going out anyway
  * where one does soon enough, else on an acknowledgement frame of its own: at once when the peer
- * asks or needs it, otherwise ackDelayMs after data arrived.
+ * asks or needs it, otherwise ackDelayMs after the last data frame arrived.
  */
 import { globals } from './dom.js';
 import { CLOSE_CODES, type ResolvedOptions } from './options.js';
@@ -38,6 +38,8 @@ export class Receiver {
   /** Data frames accepted since a frame carrying our acknowledgement last went out. */
   #owed = 0;
   #ackTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The timer writes again an acknowledgement that may have been dropped. */
+  #retrying = false;
   #soon = false;
   #retryMs = ACK_RETRY_MS;
   /** Acknowledgement-only frames written (the counters' share of them). */
@@ -70,6 +72,7 @@ export class Receiver {
   stop(): void {
     clearTimeout(this.#ackTimer);
     this.#ackTimer = undefined;
+    this.#retrying = false;
   }
 
   /**
@@ -96,7 +99,13 @@ export class Receiver {
     }
     this.#owed++;
     if (urgent || duplicate || records.some((record) => record.kind === 'c')) this.ackSoon();
-    else this.#ackTimer ??= setTimeout(() => this.#fire(), this.#options.ackDelayMs);
+    else if (!this.#retrying) {
+      // ackDelayMs after the last data frame, not the first: while the peer keeps writing, it
+      // asks for an acknowledgement when it needs one (the sender's probe timeout counts from
+      // its last write, plus ackDelayMs).
+      clearTimeout(this.#ackTimer);
+      this.#ackTimer = setTimeout(() => this.#fire(), this.#options.ackDelayMs);
+    }
     return records;
   }
 
@@ -104,6 +113,7 @@ export class Receiver {
   onDropped(lastWasAck: boolean): void {
     if (!lastWasAck || this.#ackTimer !== undefined) return;
     this.#owed++;
+    this.#retrying = true;
     this.#ackTimer = setTimeout(() => this.#fire(), this.#retryMs);
     this.#retryMs = Math.min(2 * this.#retryMs, ACK_RETRY_MAX_MS);
   }
@@ -115,6 +125,7 @@ export class Receiver {
 
   #fire(): void {
     this.#ackTimer = undefined;
+    this.#retrying = false;
     this.ackSoon();
   }
 

@@ -126,6 +126,7 @@ export abstract class RelayEndpoint extends WebSocketSurface {
     if (frame.type === 'platform') return this.#onPlatformFrame(text);
     this.sent.received++;
     this.receiver.heard();
+    this.sender.onHeard();
     if (frame.type === 'hello')
       return frame.version === WIRE_VERSION
         ? this.#onHello(frame.session, frame.peer, frame.acks)

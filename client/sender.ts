@@ -72,7 +72,8 @@ export class Sender {
   /** RACK: the newest frame delivered (in write order), and its round trip. */
   #rackOrder = 0;
   #rackRtt = 0;
-  #urgentOrder = 0;
+  /** The frame whose copy asked for an acknowledgement at once, until it is acknowledged. */
+  #urgentFrame: Sent | undefined;
   #urgentNext = false;
   /** The timeout fired: one frame may go beyond the copy bound. */
   #probe = false;
@@ -115,6 +116,11 @@ export class Sender {
     this.#pacer.onWrite(Date.now());
   }
 
+  /** A frame of the peer's arrived (it took a token of the throttle that both sides share). */
+  onHeard(): void {
+    this.#pacer.onHeard();
+  }
+
   /** Queues an app message: text as it is, binary in base64 (a Blob once read, in its turn). */
   send(data: Payload): void {
     if (typeof data === 'string') {
@@ -152,6 +158,7 @@ export class Sender {
     }
     this.#copyFrames = 0;
     this.#copyBytes = 0;
+    this.#urgentFrame = undefined;
     this.#pacer.reset(Date.now());
     this.stop();
   }
@@ -260,13 +267,14 @@ export class Sender {
     this.#copyBytes += frame.bytes;
     frame.sentAt = this.#lastSentAt = now;
     frame.order = ++this.#order;
-    // Ask for an acknowledgement at once when the window runs short (or a frame was throttled),
-    // one such frame at a time; otherwise the receiver may wait ackDelayMs.
+    // Ask for an acknowledgement at once when the window runs short, one such frame at a time
+    // (again once it is acknowledged, or dropped), and after a probe timeout; otherwise the
+    // receiver waits until ackDelayMs after the last frame it read.
     const urgent =
       this.#urgentNext ||
-      (this.#urgentOrder <= this.#rackOrder &&
+      (!this.#urgentFrame &&
         (this.#frames.length >= URGENT_FRAMES || this.#windowBytes >= URGENT_BYTES));
-    if (urgent) this.#urgentOrder = frame.order;
+    if (urgent) this.#urgentFrame = frame;
     this.#urgentNext = false;
     this.dataFrames++;
     this.#link.writeData(frame.seq, frame.segment, urgent);
@@ -280,6 +288,8 @@ export class Sender {
     const now = Date.now();
     let newest: Sent | undefined;
     const deliver = (frame: Sent) => {
+      // Whichever copy of it arrived: the next frame may ask again.
+      if (frame === this.#urgentFrame) this.#urgentFrame = undefined;
       if (!frame.sacked && (!newest || frame.order > newest.order)) newest = frame;
       this.#copyFrames -= frame.copies;
       this.#copyBytes -= frame.copies * frame.bytes;
@@ -347,7 +357,7 @@ export class Sender {
       this.#lastSentAt +
       this.#pacer.timeout(
         this.#options.ackDelayMs,
-        this.#urgentOrder > this.#rackOrder,
+        this.#urgentFrame !== undefined,
         this.#backoff,
         this.#options.retransmitMs,
       );
@@ -369,28 +379,41 @@ export class Sender {
   #onTimeout(): void {
     this.#backoff = Math.min(this.#backoff + 1, 6);
     this.#urgentNext = true;
+    this.#urgentFrame = undefined;
     this.#probe = true;
     for (const frame of this.#frames) frame.lost = !frame.sacked;
   }
 
   /**
-   * API Gateway dropped a frame of ours (throttled, or an internal error): pace, and ask soon.
-   * Unless it was an acknowledgement, the copy written last is taken as the one dropped (the
-   * gateway answers at once, so most likely it was): the copy bound regains it, and with no copy
-   * left it is resent. A wrong guess costs a duplicate; the frame actually dropped is found by
-   * the selective acknowledgements.
+   * API Gateway dropped a frame of ours (throttled, or an internal error): pace. Unless it was an
+   * acknowledgement, the copy written last is taken as the one dropped (the gateway answers at
+   * once, so most likely it was): the copy bound regains it, and with no copy left it is resent.
+   * A wrong guess costs a duplicate; the frame actually dropped is found by the selective
+   * acknowledgements. Only a dropped frame that asked for an acknowledgement at once makes the
+   * next one ask (every drop did, and under a throttle kept busy a fifth of the frames are
+   * dropped: in a one-way stream that was an acknowledgement frame of its own for every few
+   * data frames).
    */
   throttled(lastWasData: boolean): void {
     this.#pacer.onThrottled(Date.now());
-    this.#urgentNext = true;
     if (!lastWasData) return;
     let last: Sent | undefined;
     for (const frame of this.#frames)
       if (frame.copies > 0 && (!last || frame.order > last.order)) last = frame;
     if (!last) return;
+    // The copy that asked for an acknowledgement at once: the next frame asks again.
+    if (last === this.#urgentFrame) {
+      this.#urgentFrame = undefined;
+      this.#urgentNext = true;
+    }
     last.copies--;
     this.#copyFrames--;
     this.#copyBytes -= last.bytes;
-    if (last.copies === 0) last.lost = true;
+    if (last.copies === 0) {
+      // At once, in its slot of the pace: nothing else may come to write it (the peer may be
+      // waiting for this very frame's acknowledgement, which was dropped with it).
+      last.lost = true;
+      this.schedulePump();
+    }
   }
 }

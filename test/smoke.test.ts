@@ -1,5 +1,5 @@
 /**
- * The smoke test (test/support/smoke/) against the local gateway: in process through runSmoke,
+ * The smoke test (testing/smoke/) against the local gateway: in process through runSmoke,
  * and once as the command CI and operators run (scripts/smoke.ts), to prove its exit status.
  * Each gateway listens on a free loopback port, on its own in-memory DynamoDB, with its log lines kept out of the output.
  */
@@ -15,7 +15,7 @@ import {
   runSmoke,
   type SmokeOptions,
   type SmokeReport,
-} from './support/smoke/index.js';
+} from '../testing/smoke/index.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TSX = fileURLToPath(new URL('../node_modules/.bin/tsx', import.meta.url));

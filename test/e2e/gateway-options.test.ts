@@ -14,7 +14,7 @@ import {
   tooManyRequestsFrame,
   type GatewayOptions,
 } from '../../local/gateway/index.js';
-import { TestSocket, refusal } from '../support/socket.js';
+import { TestSocket, refusal } from '../../testing/socket.js';
 import { backends, startTestGateway, type Backend, type TestGateway } from '../support/gateway.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

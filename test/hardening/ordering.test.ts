@@ -1,6 +1,6 @@
 /**
  * What the product guarantees about frame order on one relay connection, each guarantee tested
- * (the rates of what it does not guarantee are measured by `npm run reorder`, ../support/reorder.ts,
+ * (the rates of what it does not guarantee are measured by `npm run reorder`, testing/reorder.ts,
  * run small here for exactly-once only):
  *
  * 1. Every frame is delivered exactly once while both sockets stay open.
@@ -13,7 +13,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { measureReorder } from '../support/reorder.js';
+import { measureReorder } from '../../testing/reorder.js';
 import { backends, describeEachBackend, openStore, type OpenStore } from '../support/dynamodb.js';
 import { openWorld, type World } from './support/world.js';
 

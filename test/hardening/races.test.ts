@@ -14,7 +14,7 @@ import { PAIRING_GRACE_MS } from '../../lambda/core/context.js';
 import { MAX_CONNECTION_SECONDS, TTL_MARGIN_SECONDS } from '../../lambda/core/limits.js';
 import { mapLimit } from '../../lambda/core/util.js';
 import { describeEachBackend, openStore, type OpenStore } from '../support/dynamodb.js';
-import { random, seedFrom } from './support/random.js';
+import { random, seedFrom } from '../../testing/random.js';
 import { introductionsOf, openWorld, Sockets, type World } from './support/world.js';
 
 /** A moment when every record written now has expired (its TTL passed), though TTL is lazy. */

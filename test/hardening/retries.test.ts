@@ -11,7 +11,7 @@
  * functions' 10 s timeout; more attempts would outlast it, so none are configured.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { TestSocket } from '../support/socket.js';
+import { TestSocket } from '../../testing/socket.js';
 import { backends } from '../support/gateway.js';
 import { gatewaySuite } from '../support/suite.js';
 import { WireFaults } from './support/wire.js';

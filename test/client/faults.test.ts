@@ -1,14 +1,14 @@
 /**
  * SignalSocket's close, handshake, reload and rate-control paths through the local gateway, with
- * faults injected under it (test/client/faults.ts): frames dropped as API Gateway drops throttled
+ * faults injected under it (test/support/faulty-socket.ts): frames dropped as API Gateway drops throttled
  * ones, delayed, duplicated, and sockets cut. Each scenario is fixed (seeded where random).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLOSE_CODES, signalSocket, type SignalSocket } from '../../client/index.js';
 import { MAX_HEADER_BYTES } from '../../client/wire.js';
 import { backends, startTestGateway, type TestGateway } from '../support/gateway.js';
-import { faulty, seeded, type Fate, type FaultRules } from './faults.js';
-import { Endpoint, bytes, mixedText, pairUrls, Ws } from './support.js';
+import { faulty, seeded, type Fate, type FaultRules } from '../support/faulty-socket.js';
+import { Endpoint, bytes, mixedText, pairUrls, Ws } from '../support/signal-sockets.js';
 
 const isData = (frame: string) => frame[0] === 'D' || frame[0] === 'd';
 

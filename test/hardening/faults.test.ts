@@ -1,5 +1,5 @@
 /**
- * Faults injected into the real handlers over a real DynamoDB API (./support/world.ts): DynamoDB
+ * Faults injected into the real handlers over a real DynamoDB API (test/support/world.ts): DynamoDB
  * failing after the SDK's retries, the management API answering 410, 429 or 5xx, the deliver
  * function failing, at every step of pairing and flushing. After each fault nothing is stuck: the
  * sockets still open work, and new sockets on the same ids pair and are introduced afresh.
@@ -11,8 +11,8 @@ import { DELIVER_TIMEOUT_MS, PAIRING_GRACE_MS } from '../../lambda/core/context.
 import { describeEachBackend, openStore, type OpenStore } from '../support/dynamodb.js';
 import { HAND_OVER_SLACK } from '../../lambda/core/hand-over.js';
 import { MESSAGE_FAILED } from '../../lambda/core/introduction.js';
-import type { DbFault } from './support/faults.js';
-import { introductionsOf, openWorld, type World } from './support/world.js';
+import type { DbFault } from '../support/db-faults.js';
+import { introductionsOf, openWorld, type World } from '../support/world.js';
 
 describeEachBackend('injected faults', (backend) => {
   let s: OpenStore;

@@ -1,6 +1,6 @@
 /**
  * Held frames under the failures a reviewer tried with the real handlers over a real DynamoDB
- * API (./support/world.ts): a held frame's write that comes after the deliverer gave up on it, a
+ * API (test/support/world.ts): a held frame's write that comes after the deliverer gave up on it, a
  * delivery abandoned with its closes failing and retried by Lambda, and a sender streaming at
  * 100 frames/s from before pairing through the hand-over, with each post taking 20 ms.
  */
@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DELIVER_TIMEOUT_MS } from '../../lambda/core/context.js';
 import { sleep } from '../../lambda/core/util.js';
 import { describeEachBackend, openStore, type OpenStore } from '../support/dynamodb.js';
-import { openWorld, type World } from './support/world.js';
+import { openWorld, type World } from '../support/world.js';
 
 describeEachBackend('held frames', (backend) => {
   let s: OpenStore;

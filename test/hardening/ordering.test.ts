@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { measureReorder } from '../../testing/reorder.js';
 import { backends, describeEachBackend, openStore, type OpenStore } from '../support/dynamodb.js';
-import { openWorld, type World } from './support/world.js';
+import { openWorld, type World } from '../support/world.js';
 
 describeEachBackend('frame order', (backend) => {
   let s: OpenStore;

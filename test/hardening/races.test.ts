@@ -15,7 +15,7 @@ import { MAX_CONNECTION_SECONDS, TTL_MARGIN_SECONDS } from '../../lambda/core/li
 import { mapLimit } from '../../lambda/core/util.js';
 import { describeEachBackend, openStore, type OpenStore } from '../support/dynamodb.js';
 import { random, seedFrom } from '../../testing/random.js';
-import { introductionsOf, openWorld, Sockets, type World } from './support/world.js';
+import { introductionsOf, openWorld, Sockets, type World } from '../support/world.js';
 
 /** A moment when every record written now has expired (its TTL passed), though TTL is lazy. */
 const pastExpiry = () => Date.now() + (MAX_CONNECTION_SECONDS + TTL_MARGIN_SECONDS + 60) * 1000;

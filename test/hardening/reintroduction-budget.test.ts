@@ -1,6 +1,6 @@
 /**
  * The re-introduction budget, with the real handlers over a real DynamoDB API and the management
- * API in memory (./support/world.ts), counting every post: one peer repeating a Join of keys it
+ * API in memory (test/support/world.ts), counting every post: one peer repeating a Join of keys it
  * holds makes at most one introduction fan-out per window, however it repeats it (one socket,
  * alternating sockets, all at once), while a socket's first Join is always served.
  */
@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { DEFAULT_LIMITS } from '../../lambda/core/limits.js';
 import { describeEachBackend, openStore, type OpenStore } from '../support/dynamodb.js';
-import { openWorld, type World } from './support/world.js';
+import { openWorld, type World } from '../support/world.js';
 
 const WINDOW_MS = DEFAULT_LIMITS.reintroductionWindowSeconds * 1000;
 const FLOOD = 20;

@@ -1,6 +1,6 @@
 /**
  * Failures a deployer meets, and what each leaves behind, with the real handlers over a real
- * DynamoDB API (./support/world.ts): a relay post failing past the SDK's retries, a delivery that
+ * DynamoDB API (test/support/world.ts): a relay post failing past the SDK's retries, a delivery that
  * fails before its claim, a waiting socket that vanished, fan-outs past maxFanOut and large ones,
  * a peer id with many sockets, and records that would outlive every TTL.
  */
@@ -13,7 +13,7 @@ import { SOCKET_IDLE_SECONDS } from '../../lambda/core/limits.js';
 import { KEEP_ALIVE_FRAME } from '../../lambda/core/protocol.js';
 import { TABLE_SCHEMA } from '../../lambda/core/schema.js';
 import { describeEachBackend, openStore, type OpenStore } from '../support/dynamodb.js';
-import { introductionsOf, openWorld, type World } from './support/world.js';
+import { introductionsOf, openWorld, type World } from '../support/world.js';
 
 describeEachBackend('reliability', (backend) => {
   let s: OpenStore;

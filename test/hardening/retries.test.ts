@@ -1,6 +1,6 @@
 /**
  * Throttling and server errors from DynamoDB, the management API and Lambda, answered on the
- * wire below the SDK's retries (./support/wire.ts) of the real clients the local gateway's
+ * wire below the SDK's retries (test/support/wire-faults.ts) of the real clients the local gateway's
  * handlers use: the SDK's retry strategy absorbs them, so clients see nothing; past its attempts
  * a Join is answered with an Error frame (never API Gateway's internal-error frame), and nothing
  * is left stuck.
@@ -14,7 +14,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TestSocket } from '../../testing/socket.js';
 import { backends } from '../support/gateway.js';
 import { gatewaySuite } from '../support/suite.js';
-import { WireFaults } from './support/wire.js';
+import { WireFaults } from '../support/wire-faults.js';
 
 describe.each(backends())('SDK retries on $name', (backend) => {
   const wire = new WireFaults();

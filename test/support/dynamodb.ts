@@ -1,6 +1,6 @@
 /**
  * The DynamoDB APIs the store suites run against: dynalite (always; each openStore starts its
- * own, in memory) and AWS's DynamoDB Local (started once per run by test/setup/dynamodb-local.ts
+ * own, in memory) and AWS's DynamoDB Local (started once per run by test/support/dynamodb-local.ts
  * when Java is available). Every openStore gets a fresh table with the stack's key schema
  * (TABLE_SCHEMA, shared with the CDK table).
  *
@@ -25,7 +25,8 @@ export interface Backend {
   endpoint?: string;
 }
 
-const SKIP_REASON = 'DynamoDB Local is unavailable (Java is missing; see test/setup)';
+const SKIP_REASON =
+  'DynamoDB Local is unavailable (Java is missing; see test/support/dynamodb-local.ts)';
 let noted = false;
 
 function dynamoDbLocalEndpoint(): string {

@@ -4,7 +4,7 @@
  * injected where AWS produces them:
  *
  * - DynamoDB: a middleware on the store's own SDK client fails chosen commands as the SDK does
- *   once its retries are used up (see ./faults.ts).
+ *   once its retries are used up (see ./db-faults.ts).
  * - The management API: `sockets.fail(...)` makes chosen posts or closes throw (429, 5xx) or
  *   answer 410; a socket removed from `sockets.open` without a `$disconnect` has vanished.
  * - The deliver function: invoked in the background like InvocationType Event and, like Lambda,
@@ -12,16 +12,16 @@
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { DeliveryInvoker, DeliveryJob } from '../../../lambda/core/delivery-invoker.js';
-import { createHandlers, type Handlers } from '../../../lambda/core/handlers.js';
-import { DEFAULT_LIMITS, type Limits } from '../../../lambda/core/limits.js';
-import { createLogger, type Level } from '../../../lambda/core/log.js';
-import type { Delivery, Messenger } from '../../../lambda/core/messenger.js';
-import type { SignalStore } from '../../../lambda/core/store.js';
-import { DynamoSignalStore } from '../../../lambda/core/store/dynamo.js';
-import { LOCAL_AWS } from '../../../local/dynamodb.js';
-import type { OpenStore } from '../../support/dynamodb.js';
-import { DbFaults } from './faults.js';
+import type { DeliveryInvoker, DeliveryJob } from '../../lambda/core/delivery-invoker.js';
+import { createHandlers, type Handlers } from '../../lambda/core/handlers.js';
+import { DEFAULT_LIMITS, type Limits } from '../../lambda/core/limits.js';
+import { createLogger, type Level } from '../../lambda/core/log.js';
+import type { Delivery, Messenger } from '../../lambda/core/messenger.js';
+import type { SignalStore } from '../../lambda/core/store.js';
+import { DynamoSignalStore } from '../../lambda/core/store/dynamo.js';
+import { LOCAL_AWS } from '../../local/dynamodb.js';
+import type { OpenStore } from './dynamodb.js';
+import { DbFaults } from './db-faults.js';
 
 export type SocketFault = 'gone' | 'throttled' | 'server error';
 

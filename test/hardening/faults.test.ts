@@ -6,26 +6,18 @@
  * (Faults below the SDK's retries, which the SDK absorbs, are in ./retries.test.ts.)
  */
 import { randomUUID } from 'node:crypto';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DELIVER_TIMEOUT_MS, PAIRING_GRACE_MS } from '../../lambda/core/context.js';
-import { describeEachBackend, openStore, type OpenStore } from '../support/dynamodb.js';
+import { describeEachBackend, type OpenStore } from '../support/dynamodb.js';
 import { HAND_OVER_SLACK } from '../../lambda/core/hand-over.js';
 import { MESSAGE_FAILED } from '../../lambda/core/introduction.js';
 import type { DbFault } from '../support/db-faults.js';
-import { introductionsOf, openWorld, type World } from '../support/world.js';
+import { introductionsOf, openWorld, worldPerTest, type World } from '../support/world.js';
 
 describeEachBackend('injected faults', (backend) => {
   let s: OpenStore;
   let w: World;
-  beforeEach(async () => {
-    s = await openStore(backend);
-    w = openWorld(s);
-  });
-  afterEach(async () => {
-    await w.settled();
-    w.close();
-    await s.close();
-  });
+  worldPerTest(backend, (fresh) => ({ s, w } = fresh));
 
   const tag = () => randomUUID().slice(0, 8);
   const ids = () => [`a-${tag()}`, `b-${tag()}`, `doc-${tag()}`] as const;

@@ -5,24 +5,16 @@
  * 100 frames/s from before pairing through the hand-over, with each post taking 20 ms.
  */
 import { randomUUID } from 'node:crypto';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DELIVER_TIMEOUT_MS } from '../../lambda/core/context.js';
 import { sleep } from '../../lambda/core/util.js';
-import { describeEachBackend, openStore, type OpenStore } from '../support/dynamodb.js';
-import { openWorld, type World } from '../support/world.js';
+import { describeEachBackend } from '../support/dynamodb.js';
+import { worldPerTest, type FreshWorld, type World } from '../support/world.js';
 
 describeEachBackend('held frames', (backend) => {
-  let s: OpenStore;
   let w: World;
-  beforeEach(async () => {
-    s = await openStore(backend);
-    w = openWorld(s);
-  });
-  afterEach(async () => {
-    await w.settled();
-    w.close();
-    await s.close();
-  });
+  let world: FreshWorld['world'];
+  worldPerTest(backend, (fresh) => ({ w, world } = fresh));
 
   const tag = () => randomUUID().slice(0, 8);
   const ids = () => [`a-${tag()}`, `b-${tag()}`, `doc-${tag()}`] as const;
@@ -137,8 +129,7 @@ describeEachBackend('held frames', (backend) => {
   // itself is measured by `npm run bench -- --only held`. What this proves is that frames held
   // before pairing, sent during delivery and after the hand-over each arrive exactly once.
   it('delivers a 100 frames/s stream from before pairing through the hand-over, posts taking 20 ms: each frame exactly once', async () => {
-    w.close();
-    w = openWorld(s, { limits: { maxHeldFrames: 1_000 } });
+    w = world({ limits: { maxHeldFrames: 1_000 } });
     w.sockets.delay = (op) => (op === 'post' ? sleep(20) : undefined);
     const [a, b, key] = ids();
     await w.relay('ra', a, b, key);

@@ -375,13 +375,10 @@ describeEachBackend('injected faults', (backend) => {
         await w.send('ra', 'f2');
         // A counter taken without its frame keeps the deliverer waiting, then it skips it: the
         // frame itself was held again under a later number.
-        const impatient = setInterval(() => w.advance(1_000), 20);
-        try {
+        await w.impatiently(async () => {
           await w.relay('rb', b, a, key);
           await w.settled();
-        } finally {
-          clearInterval(impatient);
-        }
+        });
         await w.send('ra', 'f3');
         await w.send('rb', 'back');
         expect(w.sockets.received('rb')).toEqual(['f1', 'retried', 'f2', 'f3']);

@@ -45,13 +45,10 @@ describeEachBackend('held frames', (backend) => {
       const sending = w.send('ra', 'f2');
       await late.waiting; // f2 has its number; its item is not written
       // The deliverer's patience runs out (the handlers' clock jumps), so it skips f2.
-      const impatient = setInterval(() => w.advance(1_000), 20);
-      try {
+      await w.impatiently(async () => {
         await w.relay('rb', b, a, key);
         await w.settled();
-      } finally {
-        clearInterval(impatient);
-      }
+      });
       late.release();
       await sending;
       expect(w.sockets.received('rb')).toEqual(['f1']);

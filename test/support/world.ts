@@ -12,9 +12,9 @@
  * - The deliver function: invoked in the background like InvocationType Event and, like Lambda,
  *   retried twice when it fails.
  */
-import { afterEach, beforeEach } from 'vitest';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { afterEach, beforeEach } from 'vitest';
 import type { DeliveryInvoker, DeliveryJob } from '../../lambda/core/delivery-invoker.js';
 import { createHandlers, type Handlers } from '../../lambda/core/handlers.js';
 import { DEFAULT_LIMITS, type Limits } from '../../lambda/core/limits.js';
@@ -22,8 +22,8 @@ import { createLogger, type Level } from '../../lambda/core/log.js';
 import type { SignalStore } from '../../lambda/core/store.js';
 import { DynamoSignalStore } from '../../lambda/core/store/dynamo.js';
 import { LOCAL_AWS } from '../../local/dynamodb.js';
-import { openStore, type Backend, type OpenStore } from './dynamodb.js';
 import { MemorySockets } from '../../testing/sockets.js';
+import { openStore, type Backend, type OpenStore } from './dynamodb.js';
 import { DbFaults } from './db-faults.js';
 
 /**
@@ -89,6 +89,8 @@ export interface World {
   errors: { message: string; error?: string }[];
   /** Moves the handlers' clock (grace periods, patience), not the store's. */
   advance(ms: number): void;
+  /** Runs `work` while the handlers' clock races (a second every 20 ms): every patience runs out. */
+  impatiently<T>(work: () => Promise<T>): Promise<T>;
   connect(connectionId: string, query: Record<string, string>): Promise<number>;
   /** Runs $connect without opening the socket: it stays "inside its $connect" (410). */
   connectOnly(connectionId: string, query: Record<string, string>): Promise<number>;
@@ -155,6 +157,14 @@ export function openWorld(s: OpenStore, options: WorldOptions = {}): World {
     errors,
     advance: (ms) => {
       offset += ms;
+    },
+    async impatiently(work) {
+      const racing = setInterval(() => (offset += 1_000), 20);
+      try {
+        return await work();
+      } finally {
+        clearInterval(racing);
+      }
     },
     connectOnly,
     async connect(connectionId, query) {

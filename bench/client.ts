@@ -1,8 +1,8 @@
 /**
- * The bench's sockets: the one test client (test/support/socket.ts), plain (no test tag, no
+ * The bench's sockets: the one test client (testing/socket.ts), plain (no test tag, no
  * compression), with 10 s to open.
  */
-import { TestSocket } from '../test/support/socket.js';
+import { TestSocket } from '../testing/socket.js';
 
 export const openSocket = (url: string) =>
   TestSocket.open(url, { within: 10_000, perMessageDeflate: false, tagged: false });

@@ -1,8 +1,8 @@
 /**
  * A Join on a key that many peers share, against the route's 10 s timeout. The handlers run over
- * dynalite; the management API is modelled: each post waits `postMs` (a PostToConnection from
- * Lambda to API Gateway takes tens of milliseconds; the local gateway's take well under one),
- * so the figure is what the handler's own concurrency makes of that latency.
+ * dynalite; the management API is modelled (testing/sockets.ts): each post waits `postMs` (a
+ * PostToConnection from Lambda to API Gateway takes tens of milliseconds; the local gateway's take
+ * well under one), so the figure is what the handler's own concurrency makes of that latency.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -10,11 +10,11 @@ import { createHandlers } from '../lambda/core/handlers.js';
 import { INTRODUCTION_CONCURRENCY } from '../lambda/core/introduction.js';
 import { DEFAULT_LIMITS } from '../lambda/core/limits.js';
 import { createLogger } from '../lambda/core/log.js';
-import type { Delivery, Messenger } from '../lambda/core/messenger.js';
 import { DynamoSignalStore } from '../lambda/core/store/dynamo.js';
-import { mapLimit, sleep } from '../lambda/core/util.js';
+import { mapLimit } from '../lambda/core/util.js';
 import { LOCAL_AWS, ensureTable, startDynalite } from '../local/dynamodb.js';
 import { recordKeys } from '../testing/peers.js';
+import { MemorySockets } from '../testing/sockets.js';
 
 export interface FanOutRun {
   /** Peers holding the key before the Join. */
@@ -29,38 +29,6 @@ export interface FanOutRun {
   ms: number;
   /** Problems the handler logged (warn and error). */
   problems: string[];
-}
-
-/** The management API with a fixed latency per call. */
-class SlowSockets implements Messenger {
-  posts = 0;
-  inFlight = 0;
-  most = 0;
-
-  constructor(private readonly latencyMs: number) {}
-
-  async post(): Promise<Delivery> {
-    this.posts++;
-    this.most = Math.max(this.most, ++this.inFlight);
-    await sleep(this.latencyMs);
-    this.inFlight--;
-    return 'sent';
-  }
-
-  async close(): Promise<Delivery> {
-    await sleep(this.latencyMs);
-    return 'sent';
-  }
-
-  async isAlive(): Promise<boolean> {
-    await sleep(this.latencyMs);
-    return true;
-  }
-
-  async lastActiveAt(): Promise<number> {
-    await sleep(this.latencyMs);
-    return Date.now();
-  }
 }
 
 export async function measureFanOut(
@@ -89,7 +57,8 @@ export async function measureFanOut(
         await recordKeys(store, peerId, [key]);
       },
     );
-    const sockets = new SlowSockets(postMs);
+    // The management API with a fixed latency per call; every recorded peer's socket is open.
+    const sockets = new MemorySockets({ latencyMs: postMs, alwaysOpen: true });
     const problems: string[] = [];
     const handlers = createHandlers(
       {
@@ -113,7 +82,14 @@ export async function measureFanOut(
       body: JSON.stringify({ type: 'Join', join: [key] }),
     });
     const ms = performance.now() - started;
-    return { peers, postMs, posts: sockets.posts, inFlight: sockets.most, ms, problems };
+    return {
+      peers,
+      postMs,
+      posts: sockets.posts.length,
+      inFlight: sockets.mostPostsInFlight,
+      ms,
+      problems,
+    };
   } finally {
     client.destroy();
     await dynalite.close();

@@ -1,8 +1,9 @@
 /**
  * Held-frame delivery against the direct path, in the same run: one pair, the sender streaming
- * at a fixed rate, each post taking `postMs` (modelled: a PostToConnection from Lambda takes
- * tens of milliseconds; the local gateway's take well under one). The handlers run over
- * dynalite, the deliver function invoked in the background as Lambda's Event invocation is.
+ * at a fixed rate, each post taking `postMs` (modelled by testing/sockets.ts: a PostToConnection
+ * from Lambda takes tens of milliseconds; the local gateway's take well under one). The handlers
+ * run over dynalite, the deliver function invoked in the background as Lambda's Event invocation
+ * is.
  *
  * - direct: the pair is made (nothing held) before the stream starts;
  * - held: the stream starts before the peer connects, which it does after `before` frames, so
@@ -16,10 +17,10 @@ import type { DeliveryJob } from '../lambda/core/delivery-invoker.js';
 import { createHandlers, type Handlers } from '../lambda/core/handlers.js';
 import { DEFAULT_LIMITS } from '../lambda/core/limits.js';
 import { createLogger } from '../lambda/core/log.js';
-import type { Delivery, Messenger } from '../lambda/core/messenger.js';
 import { DynamoSignalStore } from '../lambda/core/store/dynamo.js';
 import { sleep } from '../lambda/core/util.js';
 import { LOCAL_AWS, ensureTable, startDynalite } from '../local/dynamodb.js';
+import { MemorySockets } from '../testing/sockets.js';
 
 export interface HeldLoad {
   /** Frames the sender streams. */
@@ -59,41 +60,10 @@ export interface HeldRun {
   problems: string[];
 }
 
-/** The management API with a fixed latency per call; remembers when each frame arrived. */
-class SlowSockets implements Messenger {
-  readonly arrivals: { to: string; data: string; at: number }[] = [];
-  readonly closed = new Set<string>();
-
-  constructor(private readonly latencyMs: number) {}
-
-  async post(to: string, data: string): Promise<Delivery> {
-    await sleep(this.latencyMs);
-    if (this.closed.has(to)) return 'gone';
-    this.arrivals.push({ to, data, at: performance.now() });
-    return 'sent';
-  }
-
-  async close(to: string): Promise<Delivery> {
-    await sleep(this.latencyMs);
-    this.closed.add(to);
-    return 'sent';
-  }
-
-  async isAlive(to: string): Promise<boolean> {
-    await sleep(this.latencyMs);
-    return !this.closed.has(to);
-  }
-
-  async lastActiveAt(to: string): Promise<number | 'gone'> {
-    await sleep(this.latencyMs);
-    return this.closed.has(to) ? 'gone' : Date.now();
-  }
-}
-
 /** One stream over a fresh pair: ra → rb, the peer arriving after `pairAfter` frames. */
 async function stream(
   handlers: Handlers,
-  sockets: SlowSockets,
+  sockets: MemorySockets,
   deliveries: Set<Promise<void>>,
   load: HeldLoad,
   run: string,
@@ -133,13 +103,13 @@ async function stream(
     lastSent = performance.now();
   }
   while (inFlight.size > 0 || deliveries.size > 0) await Promise.all([...inFlight, ...deliveries]);
-  const got = sockets.arrivals.filter((arrival) => arrival.to === rb);
+  const got = sockets.posts.filter((arrival) => arrival.to === rb);
   const distinct = new Set(got.map((arrival) => arrival.data));
   const last = Math.max(...got.map((arrival) => arrival.at));
   return {
     received: distinct.size,
     duplicates: got.length - distinct.size,
-    closed: sockets.closed.has(ra) || sockets.closed.has(rb),
+    closed: sockets.closed.includes(ra) || sockets.closed.includes(rb),
     framesPerSecond: distinct.size / ((last - first) / 1000),
     catchUpMs: last - lastSent,
     held: 0,
@@ -151,7 +121,7 @@ async function stream(
  * Each function on a DynamoDB client of its own, as each Lambda function has: the deliverer's
  * and the pairing's requests never queue behind the sender's many `$default` invocations.
  */
-function functions(endpoint: string, sockets: SlowSockets, problems: string[]) {
+function functions(endpoint: string, sockets: MemorySockets, problems: string[]) {
   const clients: DynamoDBClient[] = [];
   const deliveries = new Set<Promise<void>>();
   const make = (deliverLater: (job: DeliveryJob) => Promise<void>) => {
@@ -192,7 +162,8 @@ export async function measureHeld(
   progress: (line: string) => void = () => undefined,
 ): Promise<HeldRun> {
   const dynalite = await startDynalite();
-  const sockets = new SlowSockets(load.postMs);
+  // The management API with a fixed latency per call (it records when each frame arrived).
+  const sockets = new MemorySockets({ latencyMs: load.postMs, alwaysOpen: true });
   const problems: string[] = [];
   const { handlers, deliveries, close } = functions(dynalite.endpoint, sockets, problems);
   try {

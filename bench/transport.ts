@@ -16,7 +16,7 @@ import { gzipSync } from 'node:zlib';
 import WebSocket from 'ws';
 import { signalSocket, type WebSocketConstructor } from '../client/index.js';
 import { startGateway } from '../local/gateway/index.js';
-import { buildClientBundle } from './client-bundle.js';
+import { buildClientBundle } from '../testing/client-bundle.js';
 import { measureGoodput, printGoodput, type GoodputRow } from './goodput.js';
 import { num, percentile } from './stats.js';
 

@@ -1,13 +1,13 @@
 /**
  * `npm run build:client` (the client package's `build`, run by its `prepack`): SignalSocket's
- * package output in client/dist, the ES module (bench/client-bundle.ts, the one build) and its
+ * package output in client/dist, the ES module (testing/client-bundle.ts, the one build) and its
  * `.d.ts` types.
  */
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { writeClientBundle } from '../bench/client-bundle.js';
+import { writeClientBundle } from '../testing/client-bundle.js';
 import { runCommand } from './cli.js';
 
 const CLIENT = fileURLToPath(new URL('../client/', import.meta.url));

@@ -1,9 +1,9 @@
 /**
- * `npm run load`: the signal server under load through the local gateway (test/support/load.ts),
+ * `npm run load`: the signal server under load through the local gateway (testing/load.ts),
  * checked for correctness, not timed. Prints its figures; exits 1 on any violation.
  */
-import { seedFrom } from '../test/hardening/support/random.js';
-import { DEFAULTS, runLoad, type LoadOptions } from '../test/support/load.js';
+import { seedFrom } from '../testing/random.js';
+import { DEFAULTS, runLoad, type LoadOptions } from '../testing/load.js';
 import { integer, isMain, readCommandLine, runCommand, valued } from './cli.js';
 
 const USAGE = `Usage: npm run load -- [options]

@@ -1,14 +1,9 @@
 /**
  * `npm run reorder`: how often bursts of frames on one relay socket arrive out of order through
- * the local gateway (test/support/reorder.ts). Not a test: it prints rates; it exits 1 only if
+ * the local gateway (testing/reorder.ts). Not a test: it prints rates; it exits 1 only if
  * a frame is lost or duplicated (exactly once is guaranteed; order is not).
  */
-import {
-  DEFAULTS,
-  measureReorder,
-  type ReorderOptions,
-  type Row,
-} from '../test/support/reorder.js';
+import { DEFAULTS, measureReorder, type ReorderOptions, type Row } from '../testing/reorder.js';
 import {
   decimal,
   integer,

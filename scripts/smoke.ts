@@ -1,7 +1,7 @@
 /**
  * `npm run smoke -- <url>`: checks that a signal server works, from the outside, as a client
  * sees it: fish page, introduction, bad input, held frames, relay both ways and close
- * (test/support/smoke/, which test/smoke.test.ts runs against the local gateway). Safe against
+ * (testing/smoke/, which test/smoke.test.ts runs against the local gateway). Safe against
  * production: every run uses ids and keys of its own and closes every socket it opens.
  *
  * Exit status: 0 when every check passed, 1 when one failed (the message names it), 2 on a
@@ -12,8 +12,8 @@ import {
   resolveTarget,
   runSmoke,
   type SmokeOptions,
-} from '../test/support/smoke/index.js';
-import { errorText } from '../test/support/socket.js';
+} from '../testing/smoke/index.js';
+import { errorText } from '../testing/socket.js';
 import { integer, isMain, oneOf, readCommandLine, runCommand, UsageError } from './cli.js';
 
 const USAGE = `Usage: npm run smoke -- <url> [--timeout ms] [--token T] [--form path|query] [--skip-page]

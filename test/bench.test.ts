@@ -3,14 +3,12 @@
  * its quick mode (small sizes) and must finish without an error. Nothing here times anything:
  * the figures of a quick run are not measurements.
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ROOT } from './support/package.js';
-
-const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
+import { ROOT, run, TSX } from './support/run.js';
 
 /** The sections, from the bench's own usage text. */
 function sections(): string[] {
@@ -20,21 +18,8 @@ function sections(): string[] {
   return line[1]!.split(',').map((section) => section.trim());
 }
 
-function bench(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      TSX,
-      ['bench/main.ts', ...args],
-      { cwd: ROOT, timeout: 600_000, maxBuffer: 16 * 1024 * 1024 },
-      (error, stdout, stderr) =>
-        resolve({
-          code: error ? (typeof error.code === 'number' ? error.code : -1) : 0,
-          stdout,
-          stderr,
-        }),
-    );
-  });
-}
+const bench = (args: string[]) =>
+  run(TSX, ['bench/main.ts', ...args], { timeout: 600_000, maxBuffer: 16 * 1024 * 1024 });
 
 const ALL = sections();
 const dir = mkdtempSync(join(tmpdir(), 'bench-quick-'));

@@ -4,31 +4,17 @@
  * install line names, against the local gateway on a free port instead of 8080. Two peers meet,
  * each hears the other once, and the process exits by itself.
  */
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type Gateway } from '../local/gateway/index.js';
-import { ROOT, snippet } from './support/package.js';
+import { snippet } from './support/package.js';
+import { ROOT, run } from './support/run.js';
 
 const DEFAULT_URL = 'ws://localhost:8080';
 
-function runNode(source: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      process.execPath,
-      ['--input-type=module'],
-      { cwd: ROOT, timeout: 60_000 },
-      (error, stdout, stderr) =>
-        resolve({
-          code: error ? (typeof error.code === 'number' ? error.code : -1) : 0,
-          stdout,
-          stderr,
-        }),
-    );
-    child.stdin!.end(source);
-  });
-}
+const runNode = (source: string) =>
+  run(process.execPath, ['--input-type=module'], { input: source });
 
 describe("the README's quick start", () => {
   let gateway: Gateway;

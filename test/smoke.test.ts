@@ -1,24 +1,21 @@
 /**
- * The smoke test (test/support/smoke/) against the local gateway: in process through runSmoke,
+ * The smoke test (testing/smoke/) against the local gateway: in process through runSmoke,
  * and once as the command CI and operators run (scripts/smoke.ts), to prove its exit status.
  * Each gateway listens on a free loopback port, on its own in-memory DynamoDB, with its log lines kept out of the output.
  */
-import { execFile } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type Gateway, type GatewayOptions } from '../local/gateway/index.js';
 import { UsageError } from '../scripts/cli.js';
+import { run, TSX, type Ran } from './support/run.js';
 import { parseCommandLine } from '../scripts/smoke.js';
 import {
   resolveTarget,
   runSmoke,
   type SmokeOptions,
   type SmokeReport,
-} from './support/smoke/index.js';
+} from '../testing/smoke/index.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const TSX = fileURLToPath(new URL('../node_modules/.bin/tsx', import.meta.url));
 const CHECKS = [
   'fish page',
   'introduction',
@@ -51,18 +48,8 @@ function expectAllPassed(report: SmokeReport, lines: string[]) {
 }
 
 /** Runs the command as `npx tsx scripts/smoke.ts …` would, without blocking the gateway. */
-function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      TSX,
-      ['scripts/smoke.ts', ...args],
-      { cwd: ROOT, timeout: 60_000, env: { ...process.env, SMOKE_TOKEN: '' } },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
+function cli(args: string[]): Promise<Ran> {
+  return run(TSX, ['scripts/smoke.ts', ...args], { env: { ...process.env, SMOKE_TOKEN: '' } });
 }
 
 /** A loopback port where nothing listens (free a moment ago). */

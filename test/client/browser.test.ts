@@ -11,10 +11,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildClientBundle } from '../../bench/client-bundle.js';
+import { buildClientBundle } from '../../testing/client-bundle.js';
 import { signalSocket } from '../../client/index.js';
 import { backends, startTestGateway, type TestGateway } from '../support/gateway.js';
-import { Endpoint, Ws, bytes, pairUrls } from './support.js';
+import { Endpoint, Ws, bytes, pairUrls } from '../support/signal-sockets.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const available = existsSync(CHROMIUM) || process.env.CI === 'true';

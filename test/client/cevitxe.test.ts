@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signalSocket, type SignalSocket } from '../../client/index.js';
 import type { GatewayOptions } from '../../local/gateway/index.js';
 import { backends, startTestGateway, type Backend, type TestGateway } from '../support/gateway.js';
-import { Endpoint, Ws, bytes } from './support.js';
+import { Endpoint, Ws, bytes } from '../support/signal-sockets.js';
 
 const globals = globalThis as { WebSocket?: unknown };
 

@@ -1,14 +1,15 @@
 /**
  * SignalSocket's close, handshake, reload and rate-control paths through the local gateway, with
- * faults injected under it (test/client/faults.ts): frames dropped as API Gateway drops throttled
+ * faults injected under it (test/support/faulty-socket.ts): frames dropped as API Gateway drops throttled
  * ones, delayed, duplicated, and sockets cut. Each scenario is fixed (seeded where random).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLOSE_CODES, signalSocket, type SignalSocket } from '../../client/index.js';
 import { MAX_HEADER_BYTES } from '../../client/wire.js';
 import { backends, startTestGateway, type TestGateway } from '../support/gateway.js';
-import { faulty, seeded, type Fate, type FaultRules } from './faults.js';
-import { Endpoint, bytes, mixedText, pairUrls, Ws } from './support.js';
+import { random as seeded } from '../../testing/random.js';
+import { faulty, type Fate, type FaultRules } from '../support/faulty-socket.js';
+import { Endpoint, bytes, mixedText, pairUrls, Ws } from '../support/signal-sockets.js';
 
 const isData = (frame: string) => frame[0] === 'D' || frame[0] === 'd';
 
@@ -181,7 +182,7 @@ describe('SignalSocket under injected faults, through the local gateway', () => 
   });
 
   it('resends only what was rejected when one data frame in eight is, whatever its pace', async () => {
-    const random = seeded(7);
+    const random = seeded(7).next;
     const written = new Map<string, number>();
     const { a, b } = pair({
       send: (frame) => {
@@ -208,7 +209,7 @@ describe('SignalSocket under injected faults, through the local gateway', () => 
   it.each([11, 29])(
     'delivers both ways exactly once and in order through drops, delays, duplicates and cuts (seed %i)',
     async (seed) => {
-      const random = seeded(seed);
+      const random = seeded(seed).next;
       const chaos = (): Fate => {
         const r = random();
         if (r < 0.05) return 'drop';

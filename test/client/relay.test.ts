@@ -10,7 +10,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { CLOSE_CODES, signalSocket, type WebSocketConstructor } from '../../client/index.js';
 import { backends, startTestGateway, type TestGateway } from '../support/gateway.js';
-import { Endpoint, bytes, mixedText, openPair, pairUrls, Ws, type Received } from './support.js';
+import {
+  Endpoint,
+  bytes,
+  mixedText,
+  openPair,
+  pairUrls,
+  Ws,
+  type Received,
+} from '../support/signal-sockets.js';
 
 const JITTER_MS = 5;
 /** Enough for the handshakes and small messages of a test; a multi-megabyte stream exceeds it. */

@@ -18,7 +18,7 @@ import {
 } from '../../testing/operations.js';
 import { FUNCTION_GRANTS, type FunctionGrants } from '../../lib/grants.js';
 import { SdkCallCounter, type Route, type Tally } from '../../testing/sdk-calls.js';
-import { TestSocket } from '../support/socket.js';
+import { TestSocket } from '../../testing/socket.js';
 
 /** Calls by `${service} ${command}`. */
 type Calls = Readonly<Record<string, number>>;

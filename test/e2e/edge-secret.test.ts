@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EDGE_SECRET_HEADER } from '../../lambda/core/access.js';
 import { backends, startTestGateway, type TestGateway } from '../support/gateway.js';
-import { refusal, TestSocket } from '../support/socket.js';
+import { refusal, TestSocket } from '../../testing/socket.js';
 
 const EDGE_SECRET = randomUUID();
 

@@ -4,21 +4,16 @@
  * spread, which reorders frames sent back to back). Each test starts its own gateway, since the
  * stage's bucket is shared by every socket.
  */
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   startGateway,
   tooManyRequestsFrame,
   type GatewayOptions,
 } from '../../local/gateway/index.js';
-import { TestSocket, refusal } from '../support/socket.js';
+import { TestSocket, refusal } from '../../testing/socket.js';
 import { backends, startTestGateway, type Backend, type TestGateway } from '../support/gateway.js';
-
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
+import { run, TSX } from '../support/run.js';
 
 /** A refill so slow that no token comes back while a test runs: only the burst counts. */
 const NO_REFILL = 0.001;
@@ -117,16 +112,7 @@ describe('local gateway options refused', () => {
   });
 
   /** `npm start -- …args`, as the command runs; bad options exit before anything listens. */
-  const npmStart = (args: string[]) =>
-    new Promise<{ code: number; stderr: string }>((resolve) => {
-      execFile(
-        TSX,
-        ['local/main.ts', ...args],
-        { cwd: ROOT, timeout: 60_000 },
-        (error, _out, stderr) =>
-          resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stderr }),
-      );
-    });
+  const npmStart = (args: string[]) => run(TSX, ['local/main.ts', ...args]);
 
   it.each([
     [['--throttle', '50'], /--throttle must be RATE,BURST \(e\.g\. 50,100\), not "50"/],

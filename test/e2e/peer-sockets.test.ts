@@ -5,7 +5,7 @@
  * refused with 429 and a body saying why.
  */
 import { describe, expect, it } from 'vitest';
-import { refusal } from '../support/socket.js';
+import { refusal } from '../../testing/socket.js';
 import { backends } from '../support/gateway.js';
 import { gatewaySuite } from '../support/suite.js';
 

@@ -7,7 +7,7 @@
  * "nothing else was sent" checkable without sleeping.
  */
 import { describe, expect, it } from 'vitest';
-import { TestSocket, openAll, refusal } from '../support/socket.js';
+import { TestSocket, openAll, refusal } from '../../testing/socket.js';
 import { backends, startTestGateway } from '../support/gateway.js';
 import { gatewaySuite } from '../support/suite.js';
 

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KEEP_ALIVE_FRAME } from '../../lambda/core/protocol.js';
 import type { GatewayOptions } from '../../local/gateway/index.js';
-import { TestSocket } from '../support/socket.js';
+import { TestSocket } from '../../testing/socket.js';
 import { backends, startTestGateway, type TestGateway } from '../support/gateway.js';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -3,31 +3,12 @@
  * ends with one line that says what is wrong (and how to fix it) and a non-zero exit, never a
  * stack trace.
  */
-import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { run, TSX } from '../support/run.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
-
-function npmStart(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      TSX,
-      ['local/main.ts', ...args],
-      { cwd: ROOT, timeout: 60_000 },
-      (error, stdout, stderr) =>
-        resolve({
-          code: error ? (typeof error.code === 'number' ? error.code : -1) : 0,
-          stdout,
-          stderr,
-        }),
-    );
-  });
-}
+const npmStart = (args: string[]) => run(TSX, ['local/main.ts', ...args]);
 
 const STACK_FRAME = /^\s+at /m;
 

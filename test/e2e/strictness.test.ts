@@ -18,7 +18,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import type { HandlerResult, WebSocketEvent } from '../../lambda/core/handlers.js';
 import { LOCAL_AWS } from '../../local/dynamodb.js';
 import { MAX_MESSAGE_BYTES } from '../../local/gateway/index.js';
-import { TestSocket, refusal } from '../support/socket.js';
+import { TestSocket, refusal } from '../../testing/socket.js';
 import { backends, startTestGateway, type TestGateway } from '../support/gateway.js';
 
 type Handler = (event: WebSocketEvent) => Promise<HandlerResult>;

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { TestSocket, refusal } from '../support/socket.js';
+import { TestSocket, refusal } from '../../testing/socket.js';
 import { backends, startTestGateway, type TestGateway } from '../support/gateway.js';
 
 const MARK = 'transport=signalsocket-1';

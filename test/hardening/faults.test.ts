@@ -1,31 +1,23 @@
 /**
- * Faults injected into the real handlers over a real DynamoDB API (./support/world.ts): DynamoDB
+ * Faults injected into the real handlers over a real DynamoDB API (test/support/world.ts): DynamoDB
  * failing after the SDK's retries, the management API answering 410, 429 or 5xx, the deliver
  * function failing, at every step of pairing and flushing. After each fault nothing is stuck: the
  * sockets still open work, and new sockets on the same ids pair and are introduced afresh.
  * (Faults below the SDK's retries, which the SDK absorbs, are in ./retries.test.ts.)
  */
 import { randomUUID } from 'node:crypto';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DELIVER_TIMEOUT_MS, PAIRING_GRACE_MS } from '../../lambda/core/context.js';
-import { describeEachBackend, openStore, type OpenStore } from '../support/dynamodb.js';
+import { describeEachBackend, type OpenStore } from '../support/dynamodb.js';
 import { HAND_OVER_SLACK } from '../../lambda/core/hand-over.js';
 import { MESSAGE_FAILED } from '../../lambda/core/introduction.js';
-import type { DbFault } from './support/faults.js';
-import { introductionsOf, openWorld, type World } from './support/world.js';
+import type { DbFault } from '../support/db-faults.js';
+import { introductionsOf, openWorld, worldPerTest, type World } from '../support/world.js';
 
 describeEachBackend('injected faults', (backend) => {
   let s: OpenStore;
   let w: World;
-  beforeEach(async () => {
-    s = await openStore(backend);
-    w = openWorld(s);
-  });
-  afterEach(async () => {
-    await w.settled();
-    w.close();
-    await s.close();
-  });
+  worldPerTest(backend, (fresh) => ({ s, w } = fresh));
 
   const tag = () => randomUUID().slice(0, 8);
   const ids = () => [`a-${tag()}`, `b-${tag()}`, `doc-${tag()}`] as const;
@@ -383,13 +375,10 @@ describeEachBackend('injected faults', (backend) => {
         await w.send('ra', 'f2');
         // A counter taken without its frame keeps the deliverer waiting, then it skips it: the
         // frame itself was held again under a later number.
-        const impatient = setInterval(() => w.advance(1_000), 20);
-        try {
+        await w.impatiently(async () => {
           await w.relay('rb', b, a, key);
           await w.settled();
-        } finally {
-          clearInterval(impatient);
-        }
+        });
         await w.send('ra', 'f3');
         await w.send('rb', 'back');
         expect(w.sockets.received('rb')).toEqual(['f1', 'retried', 'f2', 'f3']);

@@ -16,9 +16,9 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS, MAX_FRAME_BYTES } from '../../lambda/core/limits.js';
 import { parseKeyChange } from '../../lambda/core/protocol.js';
-import { TestSocket } from '../support/socket.js';
+import { TestSocket } from '../../testing/socket.js';
 import { backends, startTestGateway, type TestGateway } from '../support/gateway.js';
-import { random, seedFrom, type Random } from './support/random.js';
+import { random, seedFrom, type Random } from '../../testing/random.js';
 
 const SEED = seedFrom('FUZZ_SEED');
 const ROUNDS = 160;

@@ -9,7 +9,7 @@ import { startDynalite, type LocalDynamo } from '../../local/dynamodb.js';
 import { backends } from '../support/dynamodb.js';
 import { startDynamoProxy, type DynamoProxy } from '../support/dynamodb-proxy.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
-import { TestSocket } from '../support/socket.js';
+import { TestSocket } from '../../testing/socket.js';
 
 const THROTTLED_MS = 4_000;
 

@@ -1,28 +1,20 @@
 /**
  * Held frames under the failures a reviewer tried with the real handlers over a real DynamoDB
- * API (./support/world.ts): a held frame's write that comes after the deliverer gave up on it, a
+ * API (test/support/world.ts): a held frame's write that comes after the deliverer gave up on it, a
  * delivery abandoned with its closes failing and retried by Lambda, and a sender streaming at
  * 100 frames/s from before pairing through the hand-over, with each post taking 20 ms.
  */
 import { randomUUID } from 'node:crypto';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DELIVER_TIMEOUT_MS } from '../../lambda/core/context.js';
 import { sleep } from '../../lambda/core/util.js';
-import { describeEachBackend, openStore, type OpenStore } from '../support/dynamodb.js';
-import { openWorld, type World } from './support/world.js';
+import { describeEachBackend } from '../support/dynamodb.js';
+import { worldPerTest, type FreshWorld, type World } from '../support/world.js';
 
 describeEachBackend('held frames', (backend) => {
-  let s: OpenStore;
   let w: World;
-  beforeEach(async () => {
-    s = await openStore(backend);
-    w = openWorld(s);
-  });
-  afterEach(async () => {
-    await w.settled();
-    w.close();
-    await s.close();
-  });
+  let world: FreshWorld['world'];
+  worldPerTest(backend, (fresh) => ({ w, world } = fresh));
 
   const tag = () => randomUUID().slice(0, 8);
   const ids = () => [`a-${tag()}`, `b-${tag()}`, `doc-${tag()}`] as const;
@@ -53,13 +45,10 @@ describeEachBackend('held frames', (backend) => {
       const sending = w.send('ra', 'f2');
       await late.waiting; // f2 has its number; its item is not written
       // The deliverer's patience runs out (the handlers' clock jumps), so it skips f2.
-      const impatient = setInterval(() => w.advance(1_000), 20);
-      try {
+      await w.impatiently(async () => {
         await w.relay('rb', b, a, key);
         await w.settled();
-      } finally {
-        clearInterval(impatient);
-      }
+      });
       late.release();
       await sending;
       expect(w.sockets.received('rb')).toEqual(['f1']);
@@ -137,8 +126,7 @@ describeEachBackend('held frames', (backend) => {
   // itself is measured by `npm run bench -- --only held`. What this proves is that frames held
   // before pairing, sent during delivery and after the hand-over each arrive exactly once.
   it('delivers a 100 frames/s stream from before pairing through the hand-over, posts taking 20 ms: each frame exactly once', async () => {
-    w.close();
-    w = openWorld(s, { limits: { maxHeldFrames: 1_000 } });
+    w = world({ limits: { maxHeldFrames: 1_000 } });
     w.sockets.delay = (op) => (op === 'post' ? sleep(20) : undefined);
     const [a, b, key] = ids();
     await w.relay('ra', a, b, key);

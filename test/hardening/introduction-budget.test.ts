@@ -9,7 +9,7 @@ import { afterEach, beforeEach, expect, it } from 'vitest';
 import { INTRODUCTIONS_DEFERRED } from '../../lambda/core/introduction.js';
 import { INTRODUCTION_BUDGET_SHARDS } from '../../lambda/core/limits.js';
 import { describeEachBackend, openStore, type OpenStore } from '../support/dynamodb.js';
-import { openWorld, type World } from './support/world.js';
+import { openWorld, type World } from '../support/world.js';
 
 /** Each share of the budget holds two fan-outs to a crowd of five (10 posts each). */
 const PER_MINUTE = INTRODUCTION_BUDGET_SHARDS * 20;

@@ -18,7 +18,7 @@
  * the held-frame count); test/unit covers the key-per-peer and fan-out logic on mocks.
  */
 import { describe, expect, it } from 'vitest';
-import { TestSocket, refusal } from '../support/socket.js';
+import { TestSocket, refusal } from '../../testing/socket.js';
 import { backends } from '../support/gateway.js';
 import { gatewaySuite } from '../support/suite.js';
 

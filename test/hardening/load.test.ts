@@ -4,9 +4,9 @@
  * asserted. The full-size run (hundreds of peers, thousands of frames) is `npm run load`.
  */
 import { describe, expect, it } from 'vitest';
-import { runLoad } from '../support/load.js';
+import { runLoad } from '../../testing/load.js';
 import { backends } from '../support/dynamodb.js';
-import { seedFrom } from './support/random.js';
+import { seedFrom } from '../../testing/random.js';
 
 const SEED = seedFrom('LOAD_SEED');
 

@@ -1,6 +1,6 @@
 /**
  * What the product guarantees about frame order on one relay connection, each guarantee tested
- * (the rates of what it does not guarantee are measured by `npm run reorder`, ../support/reorder.ts,
+ * (the rates of what it does not guarantee are measured by `npm run reorder`, testing/reorder.ts,
  * run small here for exactly-once only):
  *
  * 1. Every frame is delivered exactly once while both sockets stay open.
@@ -12,23 +12,14 @@
  *    invocations overlap (a burst: API Gateway may run them concurrently) may arrive swapped.
  */
 import { randomUUID } from 'node:crypto';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { measureReorder } from '../support/reorder.js';
-import { backends, describeEachBackend, openStore, type OpenStore } from '../support/dynamodb.js';
-import { openWorld, type World } from './support/world.js';
+import { describe, expect, it } from 'vitest';
+import { measureReorder } from '../../testing/reorder.js';
+import { backends, describeEachBackend } from '../support/dynamodb.js';
+import { worldPerTest, type World } from '../support/world.js';
 
 describeEachBackend('frame order', (backend) => {
-  let s: OpenStore;
   let w: World;
-  beforeEach(async () => {
-    s = await openStore(backend);
-    w = openWorld(s);
-  });
-  afterEach(async () => {
-    await w.settled();
-    w.close();
-    await s.close();
-  });
+  worldPerTest(backend, (fresh) => ({ w } = fresh));
   const ids = () => {
     const tag = randomUUID().slice(0, 8);
     return [`a-${tag}`, `b-${tag}`, `doc-${tag}`] as const;

@@ -14,8 +14,9 @@ import { PAIRING_GRACE_MS } from '../../lambda/core/context.js';
 import { MAX_CONNECTION_SECONDS, TTL_MARGIN_SECONDS } from '../../lambda/core/limits.js';
 import { mapLimit } from '../../lambda/core/util.js';
 import { describeEachBackend, openStore, type OpenStore } from '../support/dynamodb.js';
-import { random, seedFrom } from './support/random.js';
-import { introductionsOf, openWorld, Sockets, type World } from './support/world.js';
+import { random, seedFrom } from '../../testing/random.js';
+import { MemorySockets } from '../../testing/sockets.js';
+import { introductionsOf, openWorld, type World } from '../support/world.js';
 import { peersIndexedUnder } from '../../testing/peers.js';
 
 /** A moment when every record written now has expired (its TTL passed), though TTL is lazy. */
@@ -249,7 +250,7 @@ describeEachBackend('races', (backend) => {
     await w.send(c('ra1'), 'from a socket long gone');
     // Two hours and more later: none of them ever got a $disconnect. TTL deletion is lazy, so
     // the items are still in the table; every reader must treat them as gone.
-    const later = openWorld(s, { storeClock: pastExpiry, sockets: new Sockets() });
+    const later = openWorld(s, { storeClock: pastExpiry, sockets: new MemorySockets() });
     try {
       await later.introduce(c('cq'), q);
       await later.join(c('cq'), key);

@@ -1,30 +1,21 @@
 /**
  * The re-introduction budget, with the real handlers over a real DynamoDB API and the management
- * API in memory (./support/world.ts), counting every post: one peer repeating a Join of keys it
+ * API in memory (test/support/world.ts), counting every post: one peer repeating a Join of keys it
  * holds makes at most one introduction fan-out per window, however it repeats it (one socket,
  * alternating sockets, all at once), while a socket's first Join is always served.
  */
 import { randomUUID } from 'node:crypto';
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { DEFAULT_LIMITS } from '../../lambda/core/limits.js';
-import { describeEachBackend, openStore, type OpenStore } from '../support/dynamodb.js';
-import { openWorld, type World } from './support/world.js';
+import { describeEachBackend } from '../support/dynamodb.js';
+import { worldPerTest, type World } from '../support/world.js';
 
 const WINDOW_MS = DEFAULT_LIMITS.reintroductionWindowSeconds * 1000;
 const FLOOD = 20;
 
 describeEachBackend('re-introduction budget', (backend) => {
-  let s: OpenStore;
   let w: World;
-  beforeEach(async () => {
-    s = await openStore(backend);
-    w = openWorld(s);
-  });
-  afterEach(async () => {
-    await w.settled();
-    w.close();
-    await s.close();
-  });
+  worldPerTest(backend, (fresh) => ({ w } = fresh));
 
   const tag = () => randomUUID().slice(0, 8);
 

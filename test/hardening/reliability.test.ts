@@ -1,41 +1,26 @@
 /**
  * Failures a deployer meets, and what each leaves behind, with the real handlers over a real
- * DynamoDB API (./support/world.ts): a relay post failing past the SDK's retries, a delivery that
+ * DynamoDB API (test/support/world.ts): a relay post failing past the SDK's retries, a delivery that
  * fails before its claim, a waiting socket that vanished, fan-outs past maxFanOut and large ones,
  * a peer id with many sockets, and records that would outlive every TTL.
  */
 import { randomUUID } from 'node:crypto';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PAIRING_GRACE_MS } from '../../lambda/core/context.js';
 import { INTRODUCTION_CONCURRENCY, MESSAGE_FAILED } from '../../lambda/core/introduction.js';
 import { SOCKET_IDLE_SECONDS } from '../../lambda/core/limits.js';
 import { KEEP_ALIVE_FRAME } from '../../lambda/core/protocol.js';
 import { TABLE_SCHEMA } from '../../lambda/core/schema.js';
-import { describeEachBackend, openStore, type OpenStore } from '../support/dynamodb.js';
-import { introductionsOf, openWorld, type World } from './support/world.js';
+import { describeEachBackend, type OpenStore } from '../support/dynamodb.js';
+import { introductionsOf, worldPerTest, type FreshWorld, type World } from '../support/world.js';
 import { recordKeys } from '../../testing/peers.js';
 
 describeEachBackend('reliability', (backend) => {
   let s: OpenStore;
   let w: World;
-  const worlds: World[] = [];
-  beforeEach(async () => {
-    s = await openStore(backend);
-    w = world();
-  });
-  afterEach(async () => {
-    for (const each of worlds.splice(0)) {
-      await each.settled();
-      each.close();
-    }
-    await s.close();
-  });
-  const world = (options: Parameters<typeof openWorld>[1] = {}) => {
-    const made = openWorld(s, options);
-    worlds.push(made);
-    return made;
-  };
+  let world: FreshWorld['world'];
+  worldPerTest(backend, (fresh) => ({ s, w, world } = fresh));
 
   const tag = () => randomUUID().slice(0, 8);
   const ids = () => [`a-${tag()}`, `b-${tag()}`, `doc-${tag()}`] as const;

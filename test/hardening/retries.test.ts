@@ -1,6 +1,6 @@
 /**
  * Throttling and server errors from DynamoDB, the management API and Lambda, answered on the
- * wire below the SDK's retries (./support/wire.ts) of the real clients the local gateway's
+ * wire below the SDK's retries (test/support/wire-faults.ts) of the real clients the local gateway's
  * handlers use: the SDK's retry strategy absorbs them, so clients see nothing; past its attempts
  * a Join is answered with an Error frame (never API Gateway's internal-error frame), and nothing
  * is left stuck.
@@ -11,10 +11,10 @@
  * functions' 10 s timeout; more attempts would outlast it, so none are configured.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { TestSocket } from '../support/socket.js';
+import { TestSocket } from '../../testing/socket.js';
 import { backends } from '../support/gateway.js';
 import { gatewaySuite } from '../support/suite.js';
-import { WireFaults } from './support/wire.js';
+import { WireFaults } from '../support/wire-faults.js';
 
 describe.each(backends())('SDK retries on $name', (backend) => {
   const wire = new WireFaults();

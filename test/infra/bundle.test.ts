@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appLikeCli, logicalIdOf, stageStack } from './fixtures.js';
+import { appLikeCli, logicalIdOf, stageStack } from '../support/stacks.js';
 
 const run = promisify(execFile);
 

@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import { signalStackProps, STAGES, type StageName } from '../../bin/config.js';
 import { SignalStack } from '../../lib/signal-stack.js';
-import { appLikeCli } from './fixtures.js';
+import { appLikeCli } from '../support/stacks.js';
 
 const run = promisify(execFile);
 

@@ -15,7 +15,7 @@ import {
   logicalIdOf,
   resourcesOf,
   stageStack,
-} from './fixtures.js';
+} from '../support/stacks.js';
 
 const { stack, template } = stageStack('dev');
 const server = stack.server;

@@ -14,7 +14,7 @@ import {
   onlyResource,
   WEB_ACL_ARN,
   type Json,
-} from './fixtures.js';
+} from '../support/stacks.js';
 
 const CACHING_DISABLED = '4135ea2d-6df8-44a3-9df3-4b5a84be39ad';
 const CLOUDFRONT_ZONE_ID = 'Z2FDTNDATAQYW2';

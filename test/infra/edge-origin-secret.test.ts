@@ -11,7 +11,7 @@ import {
   onlyResource,
   stageStack,
   type Json,
-} from './fixtures.js';
+} from '../support/stacks.js';
 
 const stages = Object.keys(STAGES) as StageName[];
 

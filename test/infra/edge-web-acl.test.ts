@@ -4,7 +4,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { STAGES, webAclStackProps } from '../../bin/config.js';
 import { EdgeWebAclStack, webAclArnProblem } from '../../lib/edge-web-acl.js';
-import { appWithoutBundling, onlyResource, WEB_ACL_ARN, type Json } from './fixtures.js';
+import { appWithoutBundling, onlyResource, WEB_ACL_ARN, type Json } from '../support/stacks.js';
 
 const US_EAST_1 = { region: 'us-east-1' };
 

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { signalStackProps, STAGES, type StageName } from '../../bin/config.js';
 import { signalGuardValidator } from '../../lib/guard-validator.js';
 import { SignalStack, type SignalStackProps } from '../../lib/signal-stack.js';
-import { appWithoutBundling } from './fixtures.js';
+import { appWithoutBundling } from '../support/stacks.js';
 
 /** An app checked by the Guard plugin as bin/app.ts registers it, holding one stage's stack. */
 function guarded(

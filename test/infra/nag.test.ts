@@ -20,7 +20,7 @@ import {
   customStack,
   stageStack,
   WEB_ACL_ARN,
-} from './fixtures.js';
+} from '../support/stacks.js';
 
 /** Every unacknowledged AwsSolutions error and warning, one readable line each. */
 function findings(scope: IConstruct): string[] {

@@ -15,7 +15,7 @@ import {
   policyStatementsOf,
   resourcesOf,
   stageStack,
-} from './fixtures.js';
+} from '../support/stacks.js';
 
 describe.each(Object.keys(STAGES) as StageName[])('the %s stage’s brake', (stage) => {
   const { stack, template } = stageStack(stage);

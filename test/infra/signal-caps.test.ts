@@ -13,7 +13,7 @@ import {
   onlyResource,
   resourcesOf,
   stageStack,
-} from './fixtures.js';
+} from '../support/stacks.js';
 import { Stack } from 'aws-cdk-lib';
 
 describe.each(Object.keys(STAGES) as StageName[])('the %s stage', (stage) => {

@@ -4,7 +4,7 @@ import { Duration, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { SignalFunction } from '../../lib/signal-function.js';
-import { appWithoutBundling } from './fixtures.js';
+import { appWithoutBundling } from '../support/stacks.js';
 
 describe('SignalFunction', () => {
   const make = (props: Partial<ConstructorParameters<typeof SignalFunction>[2]>) =>

@@ -16,7 +16,7 @@ import {
   type SignalMonitoringOptions,
 } from '../../lib/signal-monitoring.js';
 import { SignalServer } from '../../lib/signal-server.js';
-import { appWithoutBundling, functionsOf, logicalIdOf, stageStack } from './fixtures.js';
+import { appWithoutBundling, functionsOf, logicalIdOf, stageStack } from '../support/stacks.js';
 
 /** A stack holding a SignalServer for `stageName` and a SignalMonitoring of it. */
 function monitored(options: SignalMonitoringOptions = {}, stageName = 'dev') {

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS, type Limits } from '../../lambda/core/limits.js';
 import type { SignalFunction } from '../../lib/signal-function.js';
 import type { SignalServer, SignalServerProps } from '../../lib/signal-server.js';
-import { customStack, environmentOf, functionsOf, stageStack } from './fixtures.js';
+import { customStack, environmentOf, functionsOf, stageStack } from '../support/stacks.js';
 
 // The dev stage: a server whose stage config sets neither origins nor a token.
 const { stack, template } = stageStack('dev');

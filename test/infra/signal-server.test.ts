@@ -22,7 +22,7 @@ import {
   policyStatementsOf,
   resourcesOf,
   stageStack,
-} from './fixtures.js';
+} from '../support/stacks.js';
 
 const { stack, template } = stageStack('dev');
 const server = stack.server;

@@ -15,7 +15,7 @@ import {
   logicalIdOf,
   stageStack,
   type Json,
-} from './fixtures.js';
+} from '../support/stacks.js';
 
 const DOMAIN = { domainName: 'signal.example.com', certificateArn: CERTIFICATE_ARN };
 const ZONE = { hostedZoneId: 'Z0123456789ABCDEFGHIJ', zoneName: 'example.com' };

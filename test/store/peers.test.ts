@@ -2,10 +2,10 @@
  * The store's connection records and introduction peers against a real DynamoDB API.
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { MAX_CONNECTION_SECONDS, TTL_MARGIN_SECONDS } from '../../lambda/core/limits.js';
 import type { SignalStore } from '../../lambda/core/store.js';
-import { describeEachBackend, openStore, type OpenStore } from '../support/dynamodb.js';
+import { describeEachBackend, storePerBlock, type OpenStore } from '../support/dynamodb.js';
 import { peersIndexedUnder, recordKeys } from '../../testing/peers.js';
 
 /** A clock past every record written now: they all look expired (TTL deletion is lazy). */
@@ -14,13 +14,9 @@ const pastExpiry = () => Date.now() + (MAX_CONNECTION_SECONDS + TTL_MARGIN_SECON
 describeEachBackend('store: connections and peers', (backend) => {
   let s: OpenStore;
   let store: SignalStore;
-  beforeAll(async () => {
-    s = await openStore(backend);
-    store = s.store;
-  });
-  afterAll(() => s?.close());
-  afterEach(() => {
-    expect(s.commands).not.toContain('ScanCommand');
+  storePerBlock(backend, (opened) => {
+    s = opened;
+    store = opened.store;
   });
   const id = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;
 

@@ -2,7 +2,7 @@
  * The store's relay pairs (rendezvous) and held frames against a real DynamoDB API.
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import {
   DEFAULT_LIMITS,
   MAX_CONNECTION_SECONDS,
@@ -10,7 +10,7 @@ import {
 } from '../../lambda/core/limits.js';
 import type { RelayIdentity, SignalStore } from '../../lambda/core/store.js';
 import { mapLimit } from '../../lambda/core/util.js';
-import { describeEachBackend, openStore, type OpenStore } from '../support/dynamodb.js';
+import { describeEachBackend, storePerBlock, type OpenStore } from '../support/dynamodb.js';
 import { holdFrame } from '../../testing/relays.js';
 
 const pastExpiry = () => Date.now() + (MAX_CONNECTION_SECONDS + TTL_MARGIN_SECONDS + 60) * 1000;
@@ -29,13 +29,9 @@ function pair(): [RelayIdentity, RelayIdentity] {
 describeEachBackend('store: relay pairs and held frames', (backend) => {
   let s: OpenStore;
   let store: SignalStore;
-  beforeAll(async () => {
-    s = await openStore(backend);
-    store = s.store;
-  });
-  afterAll(() => s?.close());
-  afterEach(() => {
-    expect(s.commands).not.toContain('ScanCommand');
+  storePerBlock(backend, (opened) => {
+    s = opened;
+    store = opened.store;
   });
 
   async function relaySocket(identity: RelayIdentity = pair()[0]) {

@@ -1,6 +1,6 @@
 /**
  * The DynamoDB APIs the store suites run against: dynalite (always; each openStore starts its
- * own, in memory) and AWS's DynamoDB Local (started once per run by test/setup/dynamodb-local.ts
+ * own, in memory) and AWS's DynamoDB Local (started once per run by test/support/dynamodb-local.ts
  * when Java is available). Every openStore gets a fresh table with the stack's key schema
  * (TABLE_SCHEMA, shared with the CDK table).
  *
@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { describe, inject } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, inject } from 'vitest';
 import { LOCAL_AWS, ensureTable, startDynalite } from '../../local/dynamodb.js';
 import type { SignalStore } from '../../lambda/core/store.js';
 import { DynamoSignalStore } from '../../lambda/core/store/dynamo.js';
@@ -25,7 +25,8 @@ export interface Backend {
   endpoint?: string;
 }
 
-const SKIP_REASON = 'DynamoDB Local is unavailable (Java is missing; see test/setup)';
+const SKIP_REASON =
+  'DynamoDB Local is unavailable (Java is missing; see test/support/dynamodb-local.ts)';
 let noted = false;
 
 function dynamoDbLocalEndpoint(): string {
@@ -128,4 +129,17 @@ export async function openStore(
       await stopDynalite?.();
     },
   };
+}
+
+/**
+ * One table for the tests of a block, handed to `take` before them and closed after them; after
+ * each test, no Scan was sent (the store reads by key and by index only).
+ */
+export function storePerBlock(backend: Backend, take: (s: OpenStore) => void): void {
+  let store: OpenStore | undefined;
+  beforeAll(async () => take((store = await openStore(backend))));
+  afterAll(() => store?.close());
+  afterEach(() => {
+    expect(store?.commands).not.toContain('ScanCommand');
+  });
 }

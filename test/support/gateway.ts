@@ -15,7 +15,7 @@ import type { HandlerResult, Handlers, WebSocketEvent } from '../../lambda/core/
 import type { Fields, Level } from '../../lambda/core/log.js';
 import { startGateway, type Gateway, type GatewayOptions } from '../../local/gateway/index.js';
 import { formatLine } from '../../local/log.js';
-import { TAG_HEADER, type TestSocket } from './socket.js';
+import { TAG_HEADER, type TestSocket } from '../../testing/socket.js';
 import { uniqueTableName, type Backend } from './dynamodb.js';
 
 export { backends, type Backend } from './dynamodb.js';

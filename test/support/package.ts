@@ -10,12 +10,13 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
-export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+import { ROOT } from './run.js';
+
+export { ROOT };
 
 /** npm's environment without what `npm test` set for this repository (its workspace, its scripts). */
 function npmEnvironment(): NodeJS.ProcessEnv {

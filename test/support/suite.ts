@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import type { GatewayOptions } from '../../local/gateway/index.js';
 import { startTestGateway, type Backend, type TestGateway } from './gateway.js';
-import { TestSocket } from './socket.js';
+import { TestSocket } from '../../testing/socket.js';
 
 export interface GatewaySuite {
   /** The block's gateway, from its beforeAll on. */

@@ -3,7 +3,7 @@ import { BatchGetCommand, BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { backoff, backoffFrom, pauses, retryThrown, settle } from '../../lambda/core/backoff.js';
 import { DeadlineExceeded, withinInvocation } from '../../lambda/core/deadline.js';
-import { harness, peerItem, peerKey, TABLE } from './harness.js';
+import { harness, peerItem, peerKey, TABLE } from '../support/harness.js';
 
 /** An attempt that records when (ms since `start`) it was called and answers from `answers`. */
 function recorded<T>(answers: (call: number) => T) {

@@ -9,7 +9,7 @@ import {
   withinInvocation,
 } from '../../lambda/core/deadline.js';
 import { retryUntil } from '../../lambda/core/retry.js';
-import { harness } from './harness.js';
+import { harness } from '../support/harness.js';
 
 describe('deadlines', () => {
   it('lets a budget narrow the invocation’s deadline, never widen it', async () => {

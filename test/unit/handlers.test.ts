@@ -17,7 +17,7 @@ import {
   messageEvent,
   peerItem,
   peerKey,
-} from './harness.js';
+} from '../support/harness.js';
 
 const throughputExceeded = () =>
   new ProvisionedThroughputExceededException({

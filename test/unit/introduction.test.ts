@@ -27,7 +27,7 @@ import {
   peerItem,
   peerKey,
   type Harness,
-} from './harness.js';
+} from '../support/harness.js';
 
 /** Peer A on socket c-a, with keys `keys`, and a message handler ready to read them. */
 function peerA(h: Harness, keys: string[] = [], version = 1) {

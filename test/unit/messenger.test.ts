@@ -9,7 +9,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { isGone, ManagementApiMessenger } from '../../lambda/core/messenger.js';
-import { gone } from './harness.js';
+import { gone } from '../support/harness.js';
 
 const endpoint = 'https://abc.execute-api.eu-west-1.amazonaws.com/dev';
 

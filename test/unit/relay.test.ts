@@ -28,7 +28,7 @@ import {
   liveUntil,
   messageEvent,
   type Harness,
-} from './harness.js';
+} from '../support/harness.js';
 
 afterEach(() => {
   vi.useRealTimers();

@@ -21,9 +21,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
-import { LOCAL_AWS } from '../../local/dynamodb.js';
-import { startGateway, type Gateway } from '../../local/gateway/index.js';
-import { random, type Random } from '../hardening/support/random.js';
+import { LOCAL_AWS } from '../local/dynamodb.js';
+import { startGateway, type Gateway } from '../local/gateway/index.js';
+import { random, type Random } from './random.js';
 import { inBatches } from './batches.js';
 import { MemorySampler, mib } from './memory.js';
 import { TestSocket } from './socket.js';

@@ -19,8 +19,8 @@
  * those could be put back in order by any server-side sequencer.
  */
 import { randomUUID } from 'node:crypto';
-import type { Handlers, WebSocketEvent } from '../../lambda/core/handlers.js';
-import { startGateway } from '../../local/gateway/index.js';
+import type { Handlers, WebSocketEvent } from '../lambda/core/handlers.js';
+import { startGateway } from '../local/gateway/index.js';
 import { inBatches } from './batches.js';
 import { TestSocket } from './socket.js';
 

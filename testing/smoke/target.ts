@@ -2,7 +2,7 @@
  * Where the smoke test connects, worked out from the URL it is given: the form of its socket
  * URLs (path or query), the fish page, and the token on every socket.
  */
-import { UsageError } from '../../../scripts/cli.js';
+import { UsageError } from '../../scripts/cli.js';
 
 export type Form = 'path' | 'query';
 

@@ -1,138 +1,30 @@
 /**
- * The real handlers over a real DynamoDB API (dynalite or DynamoDB Local), with the management
- * API and Lambda's asynchronous invoke as in-memory stand-ins that can be made to fail. Faults are
- * injected where AWS produces them:
+ * The one in-memory world of the handlers, for the store and hardening tests: the real handlers
+ * over a real DynamoDB API (dynalite or DynamoDB Local), with the management API and Lambda's
+ * asynchronous invoke as in-memory stand-ins that can be made to fail (the real @connections path
+ * is covered end to end through the local gateway). Faults are injected where AWS produces them:
  *
  * - DynamoDB: a middleware on the store's own SDK client fails chosen commands as the SDK does
- *   once its retries are used up (see ./faults.ts).
- * - The management API: `sockets.fail(...)` makes chosen posts or closes throw (429, 5xx) or
- *   answer 410; a socket removed from `sockets.open` without a `$disconnect` has vanished.
+ *   once its retries are used up (see ./db-faults.ts).
+ * - The management API (testing/sockets.ts, the one in-memory messenger): `sockets.fail(...)`
+ *   makes chosen posts or closes throw (429, 5xx) or answer 410; a socket removed from
+ *   `sockets.open` without a `$disconnect` has vanished.
  * - The deliver function: invoked in the background like InvocationType Event and, like Lambda,
  *   retried twice when it fails.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { DeliveryInvoker, DeliveryJob } from '../../../lambda/core/delivery-invoker.js';
-import { createHandlers, type Handlers } from '../../../lambda/core/handlers.js';
-import { DEFAULT_LIMITS, type Limits } from '../../../lambda/core/limits.js';
-import { createLogger, type Level } from '../../../lambda/core/log.js';
-import type { Delivery, Messenger } from '../../../lambda/core/messenger.js';
-import type { SignalStore } from '../../../lambda/core/store.js';
-import { DynamoSignalStore } from '../../../lambda/core/store/dynamo.js';
-import { LOCAL_AWS } from '../../../local/dynamodb.js';
-import type { OpenStore } from '../../support/dynamodb.js';
-import { DbFaults } from './faults.js';
-
-export type SocketFault = 'gone' | 'throttled' | 'server error';
-
-/** A management API call: PostToConnection, DeleteConnection, GetConnection. */
-export type SocketOp = 'post' | 'close' | 'get';
-
-interface SocketRule {
-  op: SocketOp;
-  match: (connectionId: string, data?: string) => boolean;
-  times: number;
-  fault: SocketFault;
-}
-
-/** An error as the management API client throws it once its own retries are used up. */
-export function managementError(fault: Exclude<SocketFault, 'gone'>): Error {
-  const [name, status] =
-    fault === 'throttled' ? ['LimitExceededException', 429] : ['InternalServerError', 500];
-  return Object.assign(new Error(`${name} (injected)`), {
-    name,
-    $fault: status >= 500 ? 'server' : 'client',
-    $metadata: { httpStatusCode: status, attempts: 3 },
-  });
-}
-
-/**
- * API Gateway's @connections: a socket can be written from the moment its $connect returned
- * until it closes; before and after, 410. Every post and close is recorded.
- */
-export class Sockets implements Messenger {
-  readonly open = new Set<string>();
-  readonly posts: { to: string; data: string }[] = [];
-  readonly closed: string[] = [];
-  /** Every call, answered or failed, in order. */
-  readonly calls: { op: SocketOp; to: string; outcome: Delivery | SocketFault }[] = [];
-  private readonly rules: SocketRule[] = [];
-  /** Runs before each call is answered: a test may change the world there. */
-  beforeCall?: (op: SocketOp, connectionId: string, data?: string) => void;
-  /** Awaited before each call is answered: a test may hold a call while others run. */
-  delay?: (op: SocketOp, connectionId: string, data?: string) => Promise<void> | undefined;
-
-  /** Makes the next `times` matching calls fail with `fault`. */
-  fail(
-    op: SocketOp,
-    fault: SocketFault,
-    match: (connectionId: string, data?: string) => boolean = () => true,
-    times = 1,
-  ): void {
-    this.rules.push({ op, match, times, fault });
-  }
-
-  private injected(op: SocketOp, to: string, data?: string): SocketFault | undefined {
-    const rule = this.rules.find((r) => r.op === op && r.times > 0 && r.match(to, data));
-    if (!rule) return undefined;
-    rule.times--;
-    return rule.fault;
-  }
-
-  private async answer(op: SocketOp, to: string, data?: string): Promise<Delivery> {
-    await this.delay?.(op, to, data);
-    this.beforeCall?.(op, to, data);
-    const fault = this.injected(op, to, data);
-    if (fault) this.calls.push({ op, to, outcome: fault });
-    if (fault === 'gone') return 'gone';
-    if (fault) throw managementError(fault);
-    if (!this.open.has(to)) {
-      this.calls.push({ op, to, outcome: 'gone' });
-      return 'gone';
-    }
-    this.calls.push({ op, to, outcome: 'sent' });
-    if (op === 'post') {
-      this.posts.push({ to, data: data! });
-      this.active(to);
-    } else if (op === 'close') {
-      this.open.delete(to);
-      this.closed.push(to);
-    }
-    return 'sent';
-  }
-
-  post(connectionId: string, data: string): Promise<Delivery> {
-    return this.answer('post', connectionId, data);
-  }
-
-  close(connectionId: string): Promise<Delivery> {
-    return this.answer('close', connectionId);
-  }
-
-  async isAlive(connectionId: string): Promise<boolean> {
-    return (await this.answer('get', connectionId)) === 'sent';
-  }
-
-  /** When each socket last carried a frame (ms, on `clock`): set by `active` and by posts. */
-  readonly activeAt = new Map<string, number>();
-  /** The clock activity is stamped with: the world's handlers' clock. */
-  clock: () => number = Date.now;
-
-  /** The socket carried a frame now (the world's `send` marks its sender). */
-  active(connectionId: string): void {
-    this.activeAt.set(connectionId, this.clock());
-  }
-
-  async lastActiveAt(connectionId: string): Promise<number | 'gone'> {
-    if ((await this.answer('get', connectionId)) === 'gone') return 'gone';
-    return this.activeAt.get(connectionId) ?? 0;
-  }
-
-  /** What one socket received, in order. */
-  received(connectionId: string): string[] {
-    return this.posts.filter((post) => post.to === connectionId).map((post) => post.data);
-  }
-}
+import { afterEach, beforeEach } from 'vitest';
+import type { DeliveryInvoker, DeliveryJob } from '../../lambda/core/delivery-invoker.js';
+import { createHandlers, type Handlers } from '../../lambda/core/handlers.js';
+import { DEFAULT_LIMITS, type Limits } from '../../lambda/core/limits.js';
+import { createLogger, type Level } from '../../lambda/core/log.js';
+import type { SignalStore } from '../../lambda/core/store.js';
+import { DynamoSignalStore } from '../../lambda/core/store/dynamo.js';
+import { LOCAL_AWS } from '../../local/dynamodb.js';
+import { MemorySockets } from '../../testing/sockets.js';
+import { openStore, type Backend, type OpenStore } from './dynamodb.js';
+import { DbFaults } from './db-faults.js';
 
 /**
  * Lambda's asynchronous invocation of the deliver function: accepted at once, run in the
@@ -183,12 +75,12 @@ export interface WorldOptions {
   /** The store's clock (record expiry): e.g. one past every record's TTL. @default Date.now */
   storeClock?: () => number;
   /** Shares the sockets of another world, e.g. one whose store clock is in the future. */
-  sockets?: Sockets;
+  sockets?: MemorySockets;
 }
 
 export interface World {
   handlers: Handlers;
-  sockets: Sockets;
+  sockets: MemorySockets;
   deliveries: AsyncInvocations;
   /** The store the handlers use, on its own SDK client with a fault middleware. */
   store: SignalStore;
@@ -197,6 +89,8 @@ export interface World {
   errors: { message: string; error?: string }[];
   /** Moves the handlers' clock (grace periods, patience), not the store's. */
   advance(ms: number): void;
+  /** Runs `work` while the handlers' clock races (a second every 20 ms): every patience runs out. */
+  impatiently<T>(work: () => Promise<T>): Promise<T>;
   connect(connectionId: string, query: Record<string, string>): Promise<number>;
   /** Runs $connect without opening the socket: it stays "inside its $connect" (410). */
   connectOnly(connectionId: string, query: Record<string, string>): Promise<number>;
@@ -219,7 +113,7 @@ export function openWorld(s: OpenStore, options: WorldOptions = {}): World {
     marshallOptions: { removeUndefinedValues: true },
   });
   const store = new DynamoSignalStore(db, s.tableName, options.storeClock);
-  const sockets = options.sockets ?? new Sockets();
+  const sockets = options.sockets ?? new MemorySockets();
   const deliveries = new AsyncInvocations();
   let offset = 0;
   if (!options.sockets) sockets.clock = () => Date.now() + offset;
@@ -263,6 +157,14 @@ export function openWorld(s: OpenStore, options: WorldOptions = {}): World {
     errors,
     advance: (ms) => {
       offset += ms;
+    },
+    async impatiently(work) {
+      const racing = setInterval(() => (offset += 1_000), 20);
+      try {
+        return await work();
+      } finally {
+        clearInterval(racing);
+      }
     },
     connectOnly,
     async connect(connectionId, query) {
@@ -311,4 +213,42 @@ export function introductionsOf(
     .received(connectionId)
     .map((data) => JSON.parse(data) as { type: string; id: string; keys: string[] })
     .filter((message) => message.type === 'Introduction');
+}
+
+export interface FreshWorld {
+  /** The test's table, a fresh one. */
+  s: OpenStore;
+  /** The test's world over it. */
+  w: World;
+  /** Another world over the same table, settled and closed after the test too. */
+  world: (options?: WorldOptions) => World;
+}
+
+/**
+ * A fresh table and a world over it for each test of the block, handed to `take`; after the
+ * test, every world made is settled and closed, and the table closed.
+ *
+ *   let s: OpenStore;
+ *   let w: World;
+ *   worldPerTest(backend, (fresh) => ({ s, w } = fresh));
+ */
+export function worldPerTest(backend: Backend, take: (fresh: FreshWorld) => void): void {
+  let store: OpenStore | undefined;
+  const worlds: World[] = [];
+  beforeEach(async () => {
+    const s = (store = await openStore(backend));
+    const world = (options: WorldOptions = {}) => {
+      const made = openWorld(s, options);
+      worlds.push(made);
+      return made;
+    };
+    take({ s, w: world(), world });
+  });
+  afterEach(async () => {
+    for (const each of worlds.splice(0)) {
+      await each.settled();
+      each.close();
+    }
+    await store?.close();
+  });
 }

@@ -1,8 +1,8 @@
 /** A small seeded random generator (mulberry32): runs are reproducible from their seed. */
 export interface Random {
   readonly seed: number;
-  /** A float in [0, 1). */
-  next(): number;
+  /** A float in [0, 1); a function of its own, which may be handed on alone. */
+  readonly next: () => number;
   /** An integer in [0, n). */
   int(n: number): number;
   /** An integer in [min, max]. */

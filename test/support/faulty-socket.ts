@@ -2,7 +2,8 @@
  * A fault-injecting underlying socket for SignalSocket: a real `ws` connection to the local
  * gateway, with each frame either way passed, dropped, delayed or duplicated as a test's rules
  * say, and cuts on demand. A dropped outgoing frame is answered as API Gateway answers a throttled
- * one: an error frame to the sender. Randomness comes from a seeded generator, so a run repeats.
+ * one: an error frame to the sender. Tests draw their chaos from a seeded generator
+ * (testing/random.ts), so a run repeats.
  */
 import WebSocket from 'ws';
 import type { UnderlyingSocket, WebSocketConstructor } from '../../client/index.js';
@@ -17,18 +18,6 @@ export interface FaultRules {
   receive?(frame: string, index: number): Fate;
   /** Dial this URL instead (a network that went away for good, say). */
   redirect?(url: string, index: number): string;
-}
-
-/** mulberry32: a small seeded generator, for chaos that repeats. */
-export function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
 }
 
 const THROTTLED = JSON.stringify({

@@ -52,9 +52,14 @@ export async function measureFanOut(
       16,
       async (peerId) => {
         const connectionId = `c-${peerId}`;
-        await store.putConnection({ kind: 'introduction', connectionId, peerId, connectedAt: 0 });
-        await store.registerSocket(peerId, connectionId);
-        await recordKeys(store, peerId, [key]);
+        await store.connections.putConnection({
+          kind: 'introduction',
+          connectionId,
+          peerId,
+          connectedAt: 0,
+        });
+        await store.peers.registerSocket(peerId, connectionId);
+        await recordKeys(store.peers, peerId, [key]);
       },
     );
     // The management API with a fixed latency per call; every recorded peer's socket is open.

@@ -187,7 +187,7 @@ async function heldCount(endpoint: string, connectionId: string): Promise<number
   const client = new DynamoDBClient({ ...LOCAL_AWS, endpoint });
   try {
     const store = new DynamoSignalStore(DynamoDBDocumentClient.from(client), 'held');
-    const record = await store.getConnection(connectionId);
+    const record = await store.connections.getConnection(connectionId);
     return record?.kind === 'relay' ? (record.seq ?? 0) : 0;
   } finally {
     client.destroy();

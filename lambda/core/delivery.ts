@@ -86,13 +86,13 @@ async function deliverRounds(
   deadlines: Deadlines,
 ): Promise<void> {
   while (ctx.now() < deadlines.roundsUntil) {
-    const socket = await ctx.store.getConnection(job.from);
+    const socket = await ctx.store.connections.getConnection(job.from);
     if (!socket || socket.kind !== 'relay' || socket.peer !== job.to || socket.flushed) return;
     const seq = socket.seq ?? 0;
     const delivered = socket.delivered ?? 0;
     if ((socket.sent ?? 0) < delivered) return closeUnfinished(ctx, job, socket);
     if (seq === delivered) {
-      if (await ctx.store.markFlushed(job.from, seq)) return delivering(ctx, job, seq);
+      if (await ctx.store.relays.markFlushed(job.from, seq)) return delivering(ctx, job, seq);
       continue; // a frame was held meanwhile
     }
     // Only frames whose items are written, from the first unclaimed one on, without a gap: a
@@ -100,7 +100,8 @@ async function deliverRounds(
     const frames = await reader.readyAfter(delivered, seq);
     if (frames.length === 0) continue;
     const at = ctx.now();
-    if (!(await ctx.store.claimHeld(job.from, delivered, frames.at(-1)!.seq, { at }))) continue;
+    if (!(await ctx.store.relays.claimHeld(job.from, delivered, frames.at(-1)!.seq, { at })))
+      continue;
     if (await deliverClaim(ctx, job, reader, { frames, at }, deadlines.patientUntil)) return;
   }
   throw new StillArriving('held frames kept arriving: Lambda retries the delivery');
@@ -127,8 +128,15 @@ async function deliverClaim(
       await peerGone(ctx, job.from, job.to);
       return true;
     }
-    handedOver = await ctx.store.handOver(job.from, upTo, at, released(frames), HAND_OVER_SLACK);
-    if (handedOver === undefined) await ctx.store.finishHeld(job.from, upTo, at, released(frames));
+    handedOver = await ctx.store.relays.handOver(
+      job.from,
+      upTo,
+      at,
+      released(frames),
+      HAND_OVER_SLACK,
+    );
+    if (handedOver === undefined)
+      await ctx.store.relays.finishHeld(job.from, upTo, at, released(frames));
     else if (handedOver > upTo) {
       const tail = await reader.allBetween(upTo, handedOver);
       posted.push(...tail);
@@ -136,7 +144,7 @@ async function deliverClaim(
         await peerGone(ctx, job.from, job.to);
         return true;
       }
-      await ctx.store.finishHeld(job.from, handedOver, at, released(tail));
+      await ctx.store.relays.finishHeld(job.from, handedOver, at, released(tail));
     }
   } catch (error) {
     await abandonPair(ctx, job, at);
@@ -146,7 +154,7 @@ async function deliverClaim(
   }
   // Tombstones stay until the socket goes: a late write must still find one.
   const done = posted.filter((frame) => !frame.skipped).map((frame) => frame.seq);
-  await ctx.store.removeHeld(job.from, done);
+  await ctx.store.relays.removeHeld(job.from, done);
   if (handedOver === undefined) return false;
   delivering(ctx, job, handedOver);
   return true;
@@ -189,7 +197,7 @@ async function abandonPair(ctx: Context, job: DeliveryJob, at?: number): Promise
     peerConnectionId: job.to,
   });
   if (at !== undefined)
-    await ctx.store.abandonClaim(job.from, at).catch((error: unknown) => {
+    await ctx.store.relays.abandonClaim(job.from, at).catch((error: unknown) => {
       ctx.log.error('could not mark the delivery abandoned', { error });
     });
   await closeBestEffort(ctx, [job.to, job.from]);

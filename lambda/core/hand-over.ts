@@ -33,7 +33,7 @@ export async function afterHandOver(ctx: Context, socket: RelayConnection): Prom
     socket,
     { first: 5, max: 100, until: ctx.now() + HAND_OVER_WAIT_MS, now: ctx.now },
     async () => {
-      const read = await ctx.store.getConnection(socket.connectionId);
+      const read = await ctx.store.connections.getConnection(socket.connectionId);
       return read?.kind === 'relay' ? read : undefined;
     },
     (record) => record !== undefined && stillPosting(record),

@@ -174,13 +174,15 @@ async function onMessage(
   // Only the record tells a keep-alive from a relay frame, and its kind never changes: an
   // eventually consistent read (half the cost) does; missing there, the read below decides.
   if (keepAlive) {
-    const known = await ctx.store.getConnection(connectionId, false).catch(() => undefined);
+    const known = await ctx.store.connections
+      .getConnection(connectionId, false)
+      .catch(() => undefined);
     if (known?.kind === 'introduction') return keptAlive(ctx);
   }
   let socket;
   try {
     socket = await retryUntil(ctx, ctx.waitUntil, 'reading a socket', () =>
-      ctx.store.getConnection(connectionId),
+      ctx.store.connections.getConnection(connectionId),
     );
   } catch (error) {
     // Its kind is unknown: an Error frame could land in a relay stream. Closing is clear.
@@ -204,7 +206,7 @@ async function onDisconnect(
 ): Promise<HandlerResult> {
   const { connectionId } = event.requestContext;
   // Removing the record first makes a late or duplicate $disconnect a no-op.
-  const socket = await ctx.store.removeConnection(connectionId);
+  const socket = await ctx.store.connections.removeConnection(connectionId);
   if (socket?.kind === 'introduction') await closeIntroduction(ctx, socket);
   else if (socket) {
     await releaseRelay(ctx, socket, cache);

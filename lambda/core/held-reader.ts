@@ -36,7 +36,7 @@ export class HeldReader {
    * the patience, skips it with a tombstone) before it returns.
    */
   async readyAfter(after: number, seq: number): Promise<HeldFrame[]> {
-    const listed = await this.ctx.store.listHeld(this.connectionId, {
+    const listed = await this.ctx.store.relays.listHeld(this.connectionId, {
       after,
       upTo: Math.min(seq, after + HELD_BATCH),
     });
@@ -68,7 +68,7 @@ export class HeldReader {
       await sleep(missing.pauses.next().value);
       return;
     }
-    if (await ctx.store.skipHeld(this.connectionId, seq)) {
+    if (await ctx.store.relays.skipHeld(this.connectionId, seq)) {
       ctx.metrics.count('Errors');
       ctx.log.error(
         'a held frame was not written in time: skipped (a late write closes the pair)',

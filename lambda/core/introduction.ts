@@ -115,7 +115,7 @@ async function handleIntroductionMessage(
   const left = previous.filter((key) => !peer.keys.includes(key));
   if (left.length > 0)
     await retried('unindexing left keys', () =>
-      ctx.store.unindexKeys(peerId, peer.session, left, peer.version),
+      ctx.store.peers.unindexKeys(peerId, peer.session, left, peer.version),
     );
   if (introduce.length === 0) return;
   const { recent, joinedAt } = await retried('finding the peers to introduce', () =>
@@ -126,7 +126,11 @@ async function handleIntroductionMessage(
   const budgeted =
     fanOut === 0 ||
     (await retried('spending the introduction budget', () =>
-      ctx.store.spendIntroductions(2 * fanOut, ctx.limits.introductionPostsPerMinute, ctx.now()),
+      ctx.store.budget.spendIntroductions(
+        2 * fanOut,
+        ctx.limits.introductionPostsPerMinute,
+        ctx.now(),
+      ),
     ));
   if (!budgeted) return deferIntroductions(ctx, socket, fanOut);
   const others = await retried('reading the peers to introduce', () =>
@@ -199,7 +203,7 @@ async function changeKeySet(
 ): Promise<KeySetChange | { error: string } | undefined> {
   const { maxKeysPerPeer } = ctx.limits;
   for (let attempt = 0; attempt < KEY_CHANGE_ATTEMPTS; attempt++) {
-    const peer = await ctx.store.getPeer(peerId);
+    const peer = await ctx.store.peers.getPeer(peerId);
     if (!peer) return undefined;
     const next = applyKeyChange(peer.keys, change);
     if (next.length > maxKeysPerPeer)
@@ -212,9 +216,9 @@ async function changeKeySet(
     // Index the joined keys before writing the key set: a peer must never hold a key that no
     // index entry leads to. An entry for a key the peer does not hold is harmless: readers check
     // the peer's record. Keys only re-joined are indexed already.
-    if (introduces) await ctx.store.indexKeys(peerId, peer.session, joined, peer.version + 1);
+    if (introduces) await ctx.store.peers.indexKeys(peerId, peer.session, joined, peer.version + 1);
     const introduced = introduces ? { socket: connectionId, ...stamp } : undefined;
-    const written = await ctx.store.setKeys(peer, next, introduced);
+    const written = await ctx.store.peers.setKeys(peer, next, introduced);
     if (written) return { peer: written, previous: peer.keys, introduce: introduces ? joined : [] };
     await contentionPause(attempt);
   }
@@ -255,7 +259,7 @@ async function recentJoiners(
   joined: readonly string[],
 ): Promise<{ recent: string[]; joinedAt: Map<string, number> }> {
   const joinedAt = new Map<string, number>();
-  for (const joiners of await mapLimit(joined, 8, (key) => ctx.store.joinersOfKey(key)))
+  for (const joiners of await mapLimit(joined, 8, (key) => ctx.store.peers.joinersOfKey(key)))
     for (const joiner of joiners)
       if (joiner.peerId !== peerId)
         joinedAt.set(joiner.peerId, Math.max(joinedAt.get(joiner.peerId) ?? 0, joiner.joinedAt));
@@ -272,7 +276,7 @@ async function holdersOf(
 ): Promise<PeerRecord[]> {
   const { maxFanOut } = ctx.limits;
   // A few more than the limit: index entries may be stale, and those are skipped.
-  return (await ctx.store.getPeers(recent.slice(0, maxFanOut + STALE_ALLOWANCE)))
+  return (await ctx.store.peers.getPeers(recent.slice(0, maxFanOut + STALE_ALLOWANCE)))
     .filter((other) => joined.some((key) => other.keys.includes(key)))
     .sort((a, b) => joinedAt.get(b.peerId)! - joinedAt.get(a.peerId)!)
     .slice(0, maxFanOut);
@@ -324,7 +328,7 @@ export async function closeIntroduction(
   ctx: Context,
   socket: IntroductionConnection,
 ): Promise<void> {
-  const forgotten = await ctx.store.unregisterSocket(socket.peerId, socket.connectionId);
+  const forgotten = await ctx.store.peers.unregisterSocket(socket.peerId, socket.connectionId);
   ctx.log.info('introduction socket closed', {
     peerId: socket.peerId,
     forgotten: forgotten?.length ?? 0,
@@ -333,7 +337,7 @@ export async function closeIntroduction(
 
 /** A socket that answered 410: forget it as if it had disconnected. */
 async function dropIntroductionSocket(ctx: Context, connectionId: string, peerId: string) {
-  await ctx.store.removeConnection(connectionId);
-  await ctx.store.unregisterSocket(peerId, connectionId);
+  await ctx.store.connections.removeConnection(connectionId);
+  await ctx.store.peers.unregisterSocket(peerId, connectionId);
   ctx.log.info('stale introduction socket removed', { staleConnectionId: connectionId, peerId });
 }

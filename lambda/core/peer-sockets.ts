@@ -24,10 +24,15 @@ export async function openIntroduction(
   peerId: string,
   connectedAt: number,
 ): Promise<SocketRefusal | undefined> {
-  await ctx.store.putConnection({ kind: 'introduction', connectionId, peerId, connectedAt });
+  await ctx.store.connections.putConnection({
+    kind: 'introduction',
+    connectionId,
+    peerId,
+    connectedAt,
+  });
   if ((await registerSocket(ctx, peerId, connectionId)) === 'full') {
     // Refused at $connect, the socket never opens: no $disconnect will remove its record.
-    await ctx.store.removeConnection(connectionId);
+    await ctx.store.connections.removeConnection(connectionId);
     const { maxSocketsPerPeer } = ctx.limits;
     ctx.log.warn('introduction socket refused: every socket of its peer id is active', {
       peerId,
@@ -56,7 +61,11 @@ export async function registerSocket(
 ): Promise<'registered' | 'full'> {
   const { maxSocketsPerPeer } = ctx.limits;
   for (let evicted = 0, raced = 0; evicted < REGISTER_TRIES && raced < REGISTER_TRIES;) {
-    const registration = await ctx.store.registerSocket(peerId, connectionId, maxSocketsPerPeer);
+    const registration = await ctx.store.peers.registerSocket(
+      peerId,
+      connectionId,
+      maxSocketsPerPeer,
+    );
     if (registration === 'registered') return 'registered';
     if (registration === 'raced') {
       raced++;
@@ -65,7 +74,7 @@ export async function registerSocket(
     raced = 0;
     const spare = await spareSocket(ctx, registration.full);
     if (!spare) return 'full';
-    await ctx.store.evictSocket(peerId, spare.connectionId);
+    await ctx.store.peers.evictSocket(peerId, spare.connectionId);
     ctx.log.info('too many sockets for one peer id: one gone or idle makes room', {
       peerId,
       maxSocketsPerPeer,
@@ -91,7 +100,7 @@ const REGISTER_TRIES = 5;
 async function forget(ctx: Context, connectionId: string, gone: boolean): Promise<void> {
   try {
     if (gone || (await ctx.messenger.close(connectionId)) === 'gone')
-      await ctx.store.removeConnection(connectionId);
+      await ctx.store.connections.removeConnection(connectionId);
   } catch (error) {
     ctx.log.warn('could not close an evicted socket of a peer id', { error });
   }
@@ -116,7 +125,7 @@ async function spareSocket(
   for (const { connectionId, lastActiveAt } of seen) {
     if (lastActiveAt !== 'gone') continue;
     // A 410 also answers a socket still inside its $connect (up to 29 s): its record tells.
-    const record = await ctx.store.getConnection(connectionId);
+    const record = await ctx.store.connections.getConnection(connectionId);
     if (!record || now - record.connectedAt > PAIRING_GRACE_MS) return { connectionId };
   }
   let idlest: { connectionId: string; idleMs: number } | undefined;

@@ -32,7 +32,7 @@ export const whenReady = (
  */
 export async function mayBeConnecting(ctx: Context, connectionId: string): Promise<boolean> {
   if (ctx.now() >= ctx.waitUntil) return false;
-  const socket = await ctx.store.getConnection(connectionId);
+  const socket = await ctx.store.connections.getConnection(connectionId);
   return socket !== undefined && ctx.now() < socket.connectedAt + PAIRING_GRACE_MS;
 }
 

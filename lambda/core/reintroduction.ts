@@ -20,7 +20,7 @@ export async function reintroduceAfterCut(ctx: Context, socket: RelayConnection)
   if (!socket.peer || socket.transport) return;
   await sleep(REINTRODUCE_AFTER_MS);
   const { localId, remoteId, key } = socket;
-  const peers = await ctx.store.getPeers([localId, remoteId]);
+  const peers = await ctx.store.peers.getPeers([localId, remoteId]);
   const local = peers.find((peer) => peer.peerId === localId);
   const remote = peers.find((peer) => peer.peerId === remoteId);
   if (!local?.keys.includes(key) || !remote?.keys.includes(key)) {

@@ -25,7 +25,7 @@ export async function dropRelay(
   cache?: PairCache,
 ): Promise<RelayConnection | undefined> {
   cache?.delete(connectionId);
-  const socket = await ctx.store.removeConnection(connectionId);
+  const socket = await ctx.store.connections.removeConnection(connectionId);
   if (!socket || socket.kind !== 'relay') return undefined;
   await releaseRelay(ctx, socket, cache);
   return socket;
@@ -40,11 +40,11 @@ export async function releaseRelay(
   const { connectionId } = socket;
   cache?.delete(connectionId);
   // Held frames first: if closing the peer fails, nothing of this socket is left behind.
-  if (socket.seq) await ctx.store.removeHeld(connectionId);
+  if (socket.seq) await ctx.store.relays.removeHeld(connectionId);
   if (socket.peer) {
     cache?.delete(socket.peer);
     await closeWhenReady(ctx, socket.peer, socket.pairedAt ?? 0);
   } else {
-    await ctx.store.leaveRendezvous(socket, connectionId);
+    await ctx.store.relays.leaveRendezvous(socket, connectionId);
   }
 }

@@ -24,10 +24,17 @@ export async function openRelay(
   request: RelayRequest,
   connectedAt: number,
 ): Promise<string | undefined> {
-  if (!(await ctx.store.putConnection({ kind: 'relay', connectionId, connectedAt, ...request }))) {
+  if (
+    !(await ctx.store.connections.putConnection({
+      kind: 'relay',
+      connectionId,
+      connectedAt,
+      ...request,
+    }))
+  ) {
     // A duplicate $connect for this socket: once paired, pairing it again would put it back in
     // the rendezvous beside its pair. Unpaired, meeting again is harmless (it is the same socket).
-    const existing = await ctx.store.getConnection(connectionId);
+    const existing = await ctx.store.connections.getConnection(connectionId);
     if (existing?.kind === 'relay' && existing.peer) {
       ctx.log.info('duplicate $connect of a paired relay socket: nothing to do');
       return undefined;
@@ -63,8 +70,8 @@ async function abandonRelay(
   claimed: string | undefined,
 ): Promise<void> {
   try {
-    await ctx.store.removeConnection(connectionId);
-    await ctx.store.leaveRendezvous(request, connectionId);
+    await ctx.store.connections.removeConnection(connectionId);
+    await ctx.store.relays.leaveRendezvous(request, connectionId);
     if (claimed) await closeWhenReady(ctx, claimed);
   } catch (error) {
     ctx.log.error('could not undo a failed relay $connect', { error });
@@ -77,7 +84,7 @@ async function pairOrWait(
   request: RelayRequest,
 ): Promise<string | undefined> {
   for (let attempt = 0; attempt < 5; attempt++) {
-    const met = await ctx.store.meet(request, connectionId);
+    const met = await ctx.store.relays.meet(request, connectionId);
     if ('waiting' in met) {
       if (met.replaced) {
         // A newer socket for the same (A, B, key) replaces the waiting one, which is closed.
@@ -108,8 +115,8 @@ async function pairWithClaimed(
   if (!(await isWaitingAlive(ctx, first))) {
     // It vanished without $disconnect: pairing with it would leave its client's next socket
     // waiting alone. Forget it and wait in its place.
-    const vanished = await ctx.store.removeConnection(first);
-    if (vanished?.kind === 'relay' && vanished.seq) await ctx.store.removeHeld(first);
+    const vanished = await ctx.store.connections.removeConnection(first);
+    if (vanished?.kind === 'relay' && vanished.seq) await ctx.store.relays.removeHeld(first);
     ctx.metrics.count('Gone');
     ctx.log.info('waiting relay socket vanished: waiting in its place', {
       vanishedConnectionId: first,
@@ -121,13 +128,13 @@ async function pairWithClaimed(
     if (mismatch)
       return { refusal: await refuseMismatch(ctx, connectionId, first, met.transport, mismatch) };
     const pairedAt = ctx.now();
-    const waiting = await ctx.store.setPeer(first, connectionId, pairedAt, false);
+    const waiting = await ctx.store.relays.setPeer(first, connectionId, pairedAt, false);
     if (!waiting) return 'wait in its place'; // it left as we claimed it
     // This socket cannot have sent anything yet (its $connect has not returned): it is flushed.
-    await ctx.store.setPeer(connectionId, first, pairedAt, true);
+    await ctx.store.relays.setPeer(connectionId, first, pairedAt, true);
     ctx.metrics.count('PairsMade');
     ctx.log.info('relay pair made', { peerConnectionId: first, held: waiting.seq ?? 0 });
-    if (!waiting.seq && (await ctx.store.markFlushed(first, 0))) return {};
+    if (!waiting.seq && (await ctx.store.relays.markFlushed(first, 0))) return {};
     await ctx.deliveryInvoker.deliverLater({ from: first, to: connectionId, pairedAt });
     return {};
   } catch (error) {
@@ -155,7 +162,7 @@ async function refuseMismatch(
     await postWhenReady(ctx, waiting, told);
   }
   await closeWhenReady(ctx, waiting);
-  await ctx.store.removeConnection(connectionId);
+  await ctx.store.connections.removeConnection(connectionId);
   return reason;
 }
 
@@ -246,11 +253,11 @@ async function relayFrame(
   // leaves a gap (the deliverer waits, then skips it): the frame itself is held under a later one.
   const until = ctx.waitUntil;
   const held = await retryUntil(ctx, until, 'counting a held frame', () =>
-    ctx.store.countHeld(connectionId, Buffer.byteLength(body), ctx.limits),
+    ctx.store.relays.countHeld(connectionId, Buffer.byteLength(body), ctx.limits),
   );
   if ('seq' in held) {
     const written = await retryUntil(ctx, until, 'writing a held frame', () =>
-      ctx.store.writeHeld(connectionId, held.seq, body, receivedAt),
+      ctx.store.relays.writeHeld(connectionId, held.seq, body, receivedAt),
     );
     if (written) {
       ctx.metrics.count('FramesHeld');
@@ -263,7 +270,7 @@ async function relayFrame(
     ctx.log.error('a held frame was written after the deliverer skipped it: closing the pair');
     cache.delete(connectionId);
     // The record read before this frame may predate the pairing: read the peer afresh.
-    const now = await ctx.store.getConnection(connectionId).catch(() => undefined);
+    const now = await ctx.store.connections.getConnection(connectionId).catch(() => undefined);
     const peer = (now?.kind === 'relay' && now.peer) || socket.peer;
     await closeBestEffort(ctx, peer ? [connectionId, peer] : [connectionId]);
   } else if ('flushed' in held) {

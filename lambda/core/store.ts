@@ -198,5 +198,14 @@ export interface BudgetStore {
   spendIntroductions(posts: number, perMinute: number, at: number): Promise<boolean>;
 }
 
-/** Everything the core keeps: sockets, introduction peers, relay pairs, the budget. */
-export interface SignalStore extends ConnectionStore, PeerStore, RelayStore, BudgetStore {}
+/**
+ * Everything the core keeps, in its parts: sockets, introduction peers, relay pairs, and the
+ * stage's introduction budget. The core calls each part for its own items
+ * (`ctx.store.peers.getPeer(…)`).
+ */
+export interface SignalStore {
+  readonly connections: ConnectionStore;
+  readonly peers: PeerStore;
+  readonly relays: RelayStore;
+  readonly budget: BudgetStore;
+}

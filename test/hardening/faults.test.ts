@@ -100,7 +100,7 @@ describeEachBackend('injected faults', (backend) => {
         expect(w.faults.pending()).toEqual([]);
         onlyInjectedErrors();
         // The handshake was refused: no $disconnect will come, and nothing of it remains.
-        expect(await s.store.getConnection(rb)).toBeUndefined();
+        expect(await s.store.connections.getConnection(rb)).toBeUndefined();
 
         if (waits) {
           expect(w.sockets.closed).toEqual([]);
@@ -155,7 +155,7 @@ describeEachBackend('injected faults', (backend) => {
         'held frames could not be delivered: closing both sockets',
       );
       await Promise.all([w.disconnect('ra'), w.disconnect('rb')]);
-      expect(await s.store.listHeld('ra')).toEqual([]);
+      expect(await s.store.relays.listHeld('ra')).toEqual([]);
       w.sockets.beforeCall = undefined;
       await w.relay('ra2', a, b, key);
       await pairsAfresh('ra2', a, b, key);
@@ -184,7 +184,7 @@ describeEachBackend('injected faults', (backend) => {
       for (const frame of frames(3)) await w.send('ra', frame);
       // A deliverer claimed f1…f3 and died mid-way (its invocation timed out): which of them
       // reached the peer is unknown.
-      expect(await w.store.claimHeld('ra', 0, 3, { at: Date.now() })).toBe(true);
+      expect(await w.store.relays.claimHeld('ra', 0, 3, { at: Date.now() })).toBe(true);
       await w.relay('rb', b, a, key);
       await w.settled();
       expect(w.sockets.received('rb')).toEqual([]); // the claim may still be at work
@@ -218,10 +218,10 @@ describeEachBackend('injected faults', (backend) => {
         const got = w.sockets.received('rb');
         expect(got).toEqual(frames(got.length)); // a prefix, in order, nothing twice
         expect(w.sockets.closed).toEqual(['ra']);
-        expect(await s.store.getConnection('rb')).toBeUndefined();
+        expect(await s.store.connections.getConnection('rb')).toBeUndefined();
         w.sockets.beforeCall = undefined;
         await w.disconnect('ra');
-        expect(await s.store.listHeld('ra')).toEqual([]);
+        expect(await s.store.relays.listHeld('ra')).toEqual([]);
         await w.relay('ra2', a, b, key);
         await pairsAfresh('ra2', a, b, key);
         expect(w.errors).toEqual([]);
@@ -415,7 +415,7 @@ describeEachBackend('injected faults', (backend) => {
       w.faults.clear();
       w.sockets.posts.length = 0;
       // The Join failed as a whole: P does not hold the key…
-      expect((await s.store.getPeer(p))?.keys).toEqual([]);
+      expect((await s.store.peers.getPeer(p))?.keys).toEqual([]);
       // …and once its client reconnects and joins again, a later joiner finds it.
       await w.disconnect('cp');
       await w.introduce('cp2', p);
@@ -461,8 +461,8 @@ describeEachBackend('injected faults', (backend) => {
         JSON.stringify({ type: 'Error', error: MESSAGE_FAILED }),
       );
       // The unlucky peer's socket is fine: it was not taken for gone.
-      expect(await s.store.getConnection(`c-${unlucky}`)).toBeDefined();
-      expect((await s.store.getPeer(unlucky))?.keys).toEqual([key]);
+      expect(await s.store.connections.getConnection(`c-${unlucky}`)).toBeDefined();
+      expect((await s.store.peers.getPeer(unlucky))?.keys).toEqual([key]);
     });
   });
 
@@ -477,8 +477,8 @@ describeEachBackend('injected faults', (backend) => {
       expect(await w.connect('rb', relayQuery(b, a, key))).toBe(200);
       // rb is not back in the rendezvous: a new a-side socket waits instead of claiming it.
       await w.relay('ra2', a, b, key);
-      expect(await s.store.getConnection('ra2')).not.toHaveProperty('peer');
-      expect(await s.store.getConnection('rb')).toMatchObject({ peer: 'ra' });
+      expect(await s.store.connections.getConnection('ra2')).not.toHaveProperty('peer');
+      expect(await s.store.connections.getConnection('rb')).toMatchObject({ peer: 'ra' });
       await w.send('ra', 'still paired');
       expect(w.sockets.received('rb')).toEqual(['still paired']);
     });
@@ -501,8 +501,8 @@ describeEachBackend('injected faults', (backend) => {
       expect(introductionsOf(w, 'cp')).toEqual([{ type: 'Introduction', id: q, keys: [key] }]);
       await w.disconnect('cq');
       await w.disconnect('cq');
-      expect(await s.store.getPeer(q)).toBeUndefined();
-      expect((await s.store.getPeer(p))?.keys).toEqual([key]);
+      expect(await s.store.peers.getPeer(q)).toBeUndefined();
+      expect((await s.store.peers.getPeer(p))?.keys).toEqual([key]);
     });
 
     it('delivers held frames once when the deliver function runs twice, one after the other', async () => {
@@ -525,7 +525,7 @@ describeEachBackend('injected faults', (backend) => {
     await expect(w.connect('rb', relayQuery(b, a, key))).rejects.toThrow('Rate exceeded');
     expect(w.sockets.closed).toEqual(['ra']);
     await w.disconnect('ra');
-    expect(await s.store.listHeld('ra')).toEqual([]);
+    expect(await s.store.relays.listHeld('ra')).toEqual([]);
     await w.relay('ra2', a, b, key);
     await pairsAfresh('ra2', a, b, key);
     onlyInjectedErrors();
@@ -545,7 +545,7 @@ describeEachBackend('injected faults', (backend) => {
       { op: 'post', to: 'ra', outcome: 'gone' },
     ]);
     expect(w.sockets.closed).toEqual(['rb']);
-    expect(await s.store.getConnection('ra')).toBeUndefined();
+    expect(await s.store.connections.getConnection('ra')).toBeUndefined();
     await w.disconnect('rb');
     await w.relay('ra2', a, b, key);
     await pairsAfresh('ra2', a, b, key);
@@ -580,8 +580,8 @@ describeEachBackend('injected faults', (backend) => {
 
     await expect(w.disconnect('ra')).rejects.toThrow('(injected)');
 
-    expect(await s.store.listHeld('ra')).toEqual([]);
-    expect(await s.store.getConnection('ra')).toBeUndefined();
+    expect(await s.store.relays.listHeld('ra')).toEqual([]);
+    expect(await s.store.connections.getConnection('ra')).toBeUndefined();
     // rb learns on its next frame that its peer is gone, and the ids pair afresh.
     await w.send('rb', 'anyone?');
     expect(w.sockets.closed).toEqual(['rb']);

@@ -162,7 +162,7 @@ describeEachBackend('held frames', (backend) => {
     expect([...got].sort()).toEqual([...sent].sort()); // each exactly once
     expect(got.slice(0, 50)).toEqual(sent.slice(0, 50)); // those held before pairing, in order
     // The direct path opened in the end (how soon depends on the store's pace: see above).
-    expect(await w.store.getConnection('ra')).toMatchObject({ flushed: true });
+    expect(await w.store.connections.getConnection('ra')).toMatchObject({ flushed: true });
     expect(w.errors).toEqual([]);
   }, 120_000);
 });

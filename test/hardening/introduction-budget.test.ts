@@ -92,7 +92,7 @@ describeEachBackend('introduction budget', (backend) => {
     const key = `doc-${tag()}`;
     await crowd(key);
     // Others spend the whole minute (a share refuses what does not fit; picks are at random).
-    for (let i = 0; i < 200; i++) await w.store.spendIntroductions(1, PER_MINUTE, now());
+    for (let i = 0; i < 200; i++) await w.store.budget.spendIntroductions(1, PER_MINUTE, now());
     const peer = `p-${tag()}`;
     await w.introduce('first', peer);
     await w.join('first', key);

@@ -57,7 +57,10 @@ describeEachBackend('races', (backend) => {
         const [a, b, key] = ids();
         const [ra, rb] = [`ra-${tag()}`, `rb-${tag()}`];
         await Promise.all([w.relay(ra, a, b, key), w.relay(rb, b, a, key)]);
-        const [x, y] = await Promise.all([s.store.getConnection(ra), s.store.getConnection(rb)]);
+        const [x, y] = await Promise.all([
+          s.store.connections.getConnection(ra),
+          s.store.connections.getConnection(rb),
+        ]);
         await w.send(ra, `from ${ra}`);
         await w.send(rb, `from ${rb}`);
         const problems = [];
@@ -104,7 +107,9 @@ describeEachBackend('races', (backend) => {
         const [a, b, key] = ids();
         const [a1, a2, rb] = [`a1-${tag()}`, `a2-${tag()}`, `rb-${tag()}`];
         await Promise.all([w.relay(a1, a, b, key), w.relay(a2, a, b, key), w.relay(rb, b, a, key)]);
-        const [x1, x2, y] = await Promise.all([a1, a2, rb].map((id) => s.store.getConnection(id)));
+        const [x1, x2, y] = await Promise.all(
+          [a1, a2, rb].map((id) => s.store.connections.getConnection(id)),
+        );
         const problems: string[] = [];
         const partner = y?.kind === 'relay' ? y.peer : undefined;
         if (partner !== a1 && partner !== a2) problems.push('the b side is not paired');
@@ -140,7 +145,7 @@ describeEachBackend('races', (backend) => {
         await w.join(p1, key);
         // The old socket's $disconnect comes late: at the same moment as the new socket.
         await Promise.all([w.introduce(p2, p), w.disconnect(p1)]);
-        const peer = await s.store.getPeer(p);
+        const peer = await s.store.peers.getPeer(p);
         const found: string[] = [];
         if (peer?.current !== p2 || peer.sockets.join() !== p2) found.push(`${p} not on ${p2}`);
         // Its client joins its keys again on open (they may have been forgotten meanwhile).
@@ -170,14 +175,14 @@ describeEachBackend('races', (backend) => {
     w.advance(PAIRING_GRACE_MS); // long after its $connect
     await w.introduce(c('p2'), p);
     await w.disconnect(c('p2')); // the newer socket closes normally
-    expect((await s.store.getPeer(p))?.current).toBe(c('p1')); // introductions would go to p1
+    expect((await s.store.peers.getPeer(p))?.current).toBe(c('p1')); // introductions would go to p1
 
     await w.introduce(c('cq'), q);
     await w.join(c('cq'), key);
     // p1 answered 410: its records are gone, P is forgotten, and Q is not introduced to a ghost.
     expect(introductionsOf(w, c('cq'))).toEqual([]);
-    expect(await s.store.getConnection(c('p1'))).toBeUndefined();
-    expect(await s.store.getPeer(p)).toBeUndefined();
+    expect(await s.store.connections.getConnection(c('p1'))).toBeUndefined();
+    expect(await s.store.peers.getPeer(p)).toBeUndefined();
 
     await w.introduce(c('p3'), p);
     await w.join(c('p3'), key);
@@ -203,7 +208,7 @@ describeEachBackend('races', (backend) => {
     expect(introductionsOf(w, c('p2'))).toEqual([intro(q, [key])]);
     expect(introductionsOf(w, c('cq'))).toEqual([intro(p, [key])]);
     // p2 was not dropped: it keeps working.
-    expect(await s.store.getConnection(c('p2'))).toBeDefined();
+    expect(await s.store.connections.getConnection(c('p2'))).toBeDefined();
     await w.join(c('p2'), `${key}-more`);
     expect(w.sockets.closed).toEqual([]);
     expect(w.errors).toEqual([]);
@@ -219,7 +224,7 @@ describeEachBackend('races', (backend) => {
     await w.send(c('rb1'), 'still there?');
     // rb1's peer answered 410: rb1 is closed and ra1's records removed.
     expect(w.sockets.closed).toEqual([c('rb1')]);
-    expect(await s.store.getConnection(c('ra1'))).toBeUndefined();
+    expect(await s.store.connections.getConnection(c('ra1'))).toBeUndefined();
     await w.disconnect(c('rb1'));
     await w.relay(c('rb2'), b, a, key);
     await w.send(c('rb2'), 'hello again');
@@ -259,13 +264,13 @@ describeEachBackend('races', (backend) => {
 
       // The same peer id starts afresh, without the expired keys.
       await later.introduce(c('p2'), p);
-      expect((await later.store.getPeer(p))?.keys).toEqual([]);
+      expect((await later.store.peers.getPeer(p))?.keys).toEqual([]);
       await later.join(c('p2'), key);
       expect(introductionsOf(later, c('cq'))).toEqual([intro(p, [key])]);
 
       // A relay socket never pairs with an expired one, nor gets its held frames.
       await later.relay(c('rb'), b, a, doc);
-      expect(await later.store.getConnection(c('rb'))).not.toHaveProperty('peer');
+      expect(await later.store.connections.getConnection(c('rb'))).not.toHaveProperty('peer');
       await later.relay(c('ra2'), a, b, doc);
       await later.settled();
       await later.send(c('ra2'), 'fresh');
@@ -318,7 +323,7 @@ describeEachBackend('races', (backend) => {
       ),
     );
     const finals = new Map<string, string[]>();
-    for (const peer of peers) finals.set(peer, (await s.store.getPeer(peer))?.keys ?? []);
+    for (const peer of peers) finals.set(peer, (await s.store.peers.getPeer(peer))?.keys ?? []);
     const missing: string[] = [];
     for (const p of peers)
       for (const q of peers) {
@@ -330,7 +335,7 @@ describeEachBackend('races', (backend) => {
     expect(missing, `seed ${SEED}`).toEqual([]);
     // Every final holder of a key is found under it.
     for (const key of keys) {
-      const indexed = await peersIndexedUnder(s.store, key);
+      const indexed = await peersIndexedUnder(s.store.peers, key);
       const holders = peers.filter((peer) => finals.get(peer)!.includes(key));
       expect(indexed).toEqual(expect.arrayContaining(holders));
     }

@@ -156,7 +156,7 @@ describeEachBackend('reliability', (backend) => {
       expect(w.sockets.closed.sort()).toEqual(['ra', 'rb']);
       w.faults.clear();
       await Promise.all([w.disconnect('ra'), w.disconnect('rb')]);
-      expect(await s.store.listHeld('ra')).toEqual([]);
+      expect(await s.store.relays.listHeld('ra')).toEqual([]);
       await pairsAfresh(a, b, key);
     });
   });
@@ -168,7 +168,7 @@ describeEachBackend('reliability', (backend) => {
       w.sockets.open.delete('ra'); // vanished; its $disconnect never comes
       w.advance(PAIRING_GRACE_MS); // and its $connect returned long ago
       await w.relay('rb', b, a, key);
-      expect(await s.store.getConnection('ra')).toBeUndefined();
+      expect(await s.store.connections.getConnection('ra')).toBeUndefined();
       // a's client reconnects: its new socket pairs with rb, which was waiting in ra's place.
       await w.relay('ra2', a, b, key);
       await w.settled();
@@ -234,14 +234,14 @@ describeEachBackend('reliability', (backend) => {
       // Peers that joined earlier, recorded directly: joining each through the handlers would
       // make count² introductions.
       for (const peer of peers) {
-        await w.store.putConnection({
+        await w.store.connections.putConnection({
           kind: 'introduction',
           connectionId: `c-${peer}`,
           peerId: peer,
           connectedAt: Date.now(),
         });
-        await w.store.registerSocket(peer, `c-${peer}`);
-        await recordKeys(w.store, peer, [key]);
+        await w.store.peers.registerSocket(peer, `c-${peer}`);
+        await recordKeys(w.store.peers, peer, [key]);
         w.sockets.open.add(`c-${peer}`);
       }
       let inFlight = 0;
@@ -267,8 +267,8 @@ describeEachBackend('reliability', (backend) => {
     // An impostor opening sockets under the id closes nobody: the newcomer is refused.
     expect(await bounded.connect('c4', { type: 'introduction', localId: peer })).toBe(429);
     expect(bounded.sockets.closed).toEqual([]);
-    expect((await s.store.getPeer(peer))?.sockets.sort()).toEqual(['c1', 'c2', 'c3']);
-    expect(await s.store.getConnection('c4')).toBeUndefined();
+    expect((await s.store.peers.getPeer(peer))?.sockets.sort()).toEqual(['c1', 'c2', 'c3']);
+    expect(await s.store.connections.getConnection('c4')).toBeUndefined();
   });
 
   it('bounds the sockets of a peer id: a socket gone or idle past the keep-alive window makes room', async () => {
@@ -280,19 +280,19 @@ describeEachBackend('reliability', (backend) => {
     for (const socket of ['c2', 'c3']) await bounded.send(socket, KEEP_ALIVE_FRAME);
     await bounded.introduce('c4', peer);
     expect(bounded.sockets.closed).toEqual(['c1']);
-    const record = await s.store.getPeer(peer);
+    const record = await s.store.peers.getPeer(peer);
     expect(record?.sockets.sort()).toEqual(['c2', 'c3', 'c4']);
     expect(record?.current).toBe('c4');
     // Its $disconnect comes later and changes nothing.
     await bounded.disconnect('c1');
-    expect((await s.store.getPeer(peer))?.sockets.sort()).toEqual(['c2', 'c3', 'c4']);
+    expect((await s.store.peers.getPeer(peer))?.sockets.sort()).toEqual(['c2', 'c3', 'c4']);
     // c2 vanished without a $disconnect (API Gateway answers 410): it makes room, unclosed.
     bounded.sockets.open.delete('c2');
     bounded.advance(PAIRING_GRACE_MS);
     await bounded.introduce('c5', peer);
     expect(bounded.sockets.closed).toEqual(['c1']);
-    expect((await s.store.getPeer(peer))?.sockets.sort()).toEqual(['c3', 'c4', 'c5']);
-    expect(await s.store.getConnection('c2')).toBeUndefined();
+    expect((await s.store.peers.getPeer(peer))?.sockets.sort()).toEqual(['c3', 'c4', 'c5']);
+    expect(await s.store.connections.getConnection('c2')).toBeUndefined();
   });
 
   it('leaves no item without a TTL after churn, a claim racing a $disconnect included', async () => {

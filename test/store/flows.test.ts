@@ -106,7 +106,7 @@ describeEachBackend('handlers over the store', (backend) => {
     expect(w.sockets.received('cp')).toEqual([
       JSON.stringify({ type: 'Error', error: 'join must be an array of keys' }),
     ]);
-    expect((await s.store.getPeer(p))?.keys).toHaveLength(1);
+    expect((await s.store.peers.getPeer(p))?.keys).toHaveLength(1);
   });
 
   it('removes the records of an introduction socket that vanished without $disconnect', async () => {
@@ -117,9 +117,9 @@ describeEachBackend('handlers over the store', (backend) => {
     w.sockets.open.delete('cp'); // gone, and its $disconnect never comes
     await w.introduce('cq', q);
     await w.send('cq', JSON.stringify({ type: 'Join', join: [key] }));
-    expect(await s.store.getConnection('cp')).toBeUndefined();
-    expect(await s.store.getPeer(p)).toBeUndefined();
-    expect(await peersIndexedUnder(s.store, key)).toEqual([q]);
+    expect(await s.store.connections.getConnection('cp')).toBeUndefined();
+    expect(await s.store.peers.getPeer(p)).toBeUndefined();
+    expect(await peersIndexedUnder(s.store.peers, key)).toEqual([q]);
   });
 
   it('delivers frames held before pairing, in order, to a socket that never sends', async () => {
@@ -131,7 +131,7 @@ describeEachBackend('handlers over the store', (backend) => {
     await w.relay('rb', b, a, key);
     await w.deliveries.settled();
     expect(w.sockets.received('rb')).toEqual([1, 2, 3, 4, 5].map((i) => `frame ${i}`));
-    expect(await s.store.listHeld('ra')).toEqual([]);
+    expect(await s.store.relays.listHeld('ra')).toEqual([]);
 
     // The direct path is open now: later frames go straight, both ways.
     await w.send('ra', 'frame 6');
@@ -176,8 +176,8 @@ describeEachBackend('handlers over the store', (backend) => {
     await w.disconnect('rb');
     expect(Date.now() - started).toBeLessThan(PAIRING_GRACE_MS / 10);
     expect(w.sockets.goneAnswers('ra')).toBe(1);
-    expect(await s.store.getConnection('ra')).toBeUndefined();
-    expect(await s.store.getConnection('rb')).toBeUndefined();
+    expect(await s.store.connections.getConnection('ra')).toBeUndefined();
+    expect(await s.store.connections.getConnection('rb')).toBeUndefined();
   });
 
   it('closes a replaced waiting socket, and its late close leaves the successor to be paired', async () => {
@@ -187,7 +187,7 @@ describeEachBackend('handlers over the store', (backend) => {
     await w.relay('ra2', a, b, key);
     expect(w.sockets.closed).toEqual(['ra1']);
     await w.disconnect('ra1');
-    expect(await s.store.listHeld('ra1')).toEqual([]);
+    expect(await s.store.relays.listHeld('ra1')).toEqual([]);
 
     await w.send('ra2', 'from the successor');
     await w.relay('rb', b, a, key);
@@ -207,10 +207,10 @@ describeEachBackend('handlers over the store', (backend) => {
 
     expect(w.sockets.received('rb')).toEqual(['one']);
     expect(w.sockets.closed).toEqual(['ra']);
-    expect(await s.store.getConnection('rb')).toBeUndefined();
-    expect(await s.store.getConnection('ra')).toBeDefined(); // until its own $disconnect
+    expect(await s.store.connections.getConnection('rb')).toBeUndefined();
+    expect(await s.store.connections.getConnection('ra')).toBeDefined(); // until its own $disconnect
     await w.disconnect('ra');
-    expect(await s.store.getConnection('ra')).toBeUndefined();
+    expect(await s.store.connections.getConnection('ra')).toBeUndefined();
   });
 
   it('leaves no socket paired with one whose $connect failed; both sides pair afresh', async () => {
@@ -226,7 +226,7 @@ describeEachBackend('handlers over the store', (backend) => {
     // The handshake was refused, so no $disconnect comes for rb; ra is closed instead of
     // holding frames for a peer that never opened.
     expect(w.sockets.closed).toEqual(['ra']);
-    expect(await s.store.getConnection('rb')).toBeUndefined();
+    expect(await s.store.connections.getConnection('rb')).toBeUndefined();
     await w.disconnect('ra');
 
     await w.relay('ra2', a, b, key);
@@ -242,7 +242,7 @@ describeEachBackend('handlers over the store', (backend) => {
     for (let i = 1; i <= 4; i++) await w.send('ra', `frame ${i}`);
     expect(w.sockets.closed).toEqual(['ra']);
     await w.disconnect('ra');
-    expect(await s.store.listHeld('ra')).toEqual([]);
+    expect(await s.store.relays.listHeld('ra')).toEqual([]);
     await w.relay('rb', b, a, key);
     await w.deliveries.settled();
     expect(w.sockets.received('rb')).toEqual([]);
@@ -258,7 +258,7 @@ describeEachBackend('handlers over the store', (backend) => {
     expect(
       await w.connect('bad', { type: 'connection', localId: 'a', remoteId: 'a', key: 'k' }),
     ).toBe(400);
-    expect(await s.store.getConnection('bad')).toBeUndefined();
+    expect(await s.store.connections.getConnection('bad')).toBeUndefined();
   });
 
   it('used no Scan in any of the flows above', () => {

@@ -167,7 +167,7 @@ describe('DynamoDB batches left unprocessed', () => {
         UnprocessedKeys: { [TABLE]: { Keys: [peerKey('p2')] } },
       })
       .resolves({ Responses: { [TABLE]: [items[1]!] } });
-    const read = await settled(h.services.store.getPeers(['p1', 'p2']));
+    const read = await settled(h.services.store.peers.getPeers(['p1', 'p2']));
     expect(read.ok && read.value.map((peer) => peer.peerId)).toEqual(['p1', 'p2']);
     const calls = h.db.commandCalls(BatchGetCommand);
     expect(calls[1]!.args[0].input.RequestItems![TABLE]!.Keys).toEqual([peerKey('p2')]);
@@ -180,7 +180,7 @@ describe('DynamoDB batches left unprocessed', () => {
       .callsFake((input: { RequestItems: Record<string, unknown[]> }) =>
         Promise.resolve({ UnprocessedItems: input.RequestItems }),
       );
-    const written = await settled(h.services.store.indexKeys('p1', 's', ['k1', 'k2']));
+    const written = await settled(h.services.store.peers.indexKeys('p1', 's', ['k1', 'k2']));
     expect(written).toEqual({ ok: false, error: new Error('DynamoDB left writes unprocessed') });
     expect(h.db.commandCalls(BatchWriteCommand)).toHaveLength(11);
   });

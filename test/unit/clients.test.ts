@@ -45,7 +45,7 @@ describe('the SDK clients’ HTTP handler', () => {
     const { store } = servicesAt(endpoint.url);
 
     await mapLimit(ids(INTRODUCTION_CONCURRENCY), INTRODUCTION_CONCURRENCY, (id) =>
-      store.getConnection(id),
+      store.connections.getConnection(id),
     );
 
     expect(endpoint.mostInFlight).toBe(INTRODUCTION_CONCURRENCY);

@@ -34,6 +34,10 @@ export interface FunctionGrants {
   readonly connections: readonly ConnectionsMethod[];
 }
 
+/** Every table action but those `excluded`, in TABLE_ACTIONS' order. */
+const allBut = (...excluded: TableAction[]): readonly TableAction[] =>
+  TABLE_ACTIONS.filter((action) => !excluded.includes(action));
+
 /**
  * The table actions and `@connections` methods the code each handler reaches calls. Only
  * $connect asks whether a socket is open (GET, before pairing, and when a peer id is full);
@@ -41,40 +45,10 @@ export interface FunctionGrants {
  * frame that never came; $connect and deliver read no peers in a batch (no BatchGetItem).
  */
 export const FUNCTION_GRANTS = {
-  connect: {
-    table: [
-      'dynamodb:GetItem',
-      'dynamodb:Query',
-      'dynamodb:PutItem',
-      'dynamodb:UpdateItem',
-      'dynamodb:DeleteItem',
-      'dynamodb:BatchWriteItem',
-    ],
-    connections: ['POST', 'DELETE', 'GET'],
-  },
+  connect: { table: allBut('dynamodb:BatchGetItem'), connections: ['POST', 'DELETE', 'GET'] },
   default: { table: TABLE_ACTIONS, connections: ['POST', 'DELETE'] },
-  disconnect: {
-    table: [
-      'dynamodb:GetItem',
-      'dynamodb:BatchGetItem',
-      'dynamodb:Query',
-      'dynamodb:UpdateItem',
-      'dynamodb:DeleteItem',
-      'dynamodb:BatchWriteItem',
-    ],
-    connections: ['POST', 'DELETE'],
-  },
-  deliver: {
-    table: [
-      'dynamodb:GetItem',
-      'dynamodb:Query',
-      'dynamodb:PutItem',
-      'dynamodb:UpdateItem',
-      'dynamodb:DeleteItem',
-      'dynamodb:BatchWriteItem',
-    ],
-    connections: ['POST', 'DELETE'],
-  },
+  disconnect: { table: allBut('dynamodb:PutItem'), connections: ['POST', 'DELETE'] },
+  deliver: { table: allBut('dynamodb:BatchGetItem'), connections: ['POST', 'DELETE'] },
 } as const satisfies Record<string, FunctionGrants>;
 
 /**

@@ -3,7 +3,6 @@
  * endpoint given by URL: DynamoDB Local, or AWS itself (a real table, with the credentials of
  * the environment). Either way the table is created with the stack's key schema when missing.
  */
-import type { AddressInfo } from 'node:net';
 import {
   CreateTableCommand,
   DescribeTableCommand,
@@ -11,6 +10,7 @@ import {
   ResourceNotFoundException,
 } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
+import { listen } from './listen.js';
 import { backoff } from '../lambda/core/backoff.js';
 import { TABLE_SCHEMA } from '../lambda/core/schema.js';
 
@@ -40,11 +40,7 @@ export interface LocalDynamo {
 /** Starts dynalite on a free loopback port, in memory. */
 export async function startDynalite(): Promise<LocalDynamo> {
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
+  const { port } = await listen(server, 0, '127.0.0.1');
   return {
     endpoint: `http://127.0.0.1:${port}`,
     close: () =>

@@ -14,7 +14,8 @@ import { readableSink } from '../log.js';
 import { localHandlers, openTable } from './backend.js';
 import { createEdge } from './edge.js';
 import { optionsProblem, type Gateway, type GatewayOptions } from './options.js';
-import { addressesOf, listen, routeRequests, shutdown } from './server.js';
+import { listen } from '../listen.js';
+import { addressesOf, routeRequests, shutdown } from './server.js';
 import { createContext, deliverFunctionName } from './state.js';
 import { createUpgrade } from './upgrade.js';
 

@@ -55,16 +55,6 @@ export function routeRequests(ctx: GatewayContext, edge: Edge): RequestListener 
   };
 }
 
-export function listen(server: Server, port: number, host: string): Promise<AddressInfo> {
-  return new Promise<AddressInfo>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve(server.address() as AddressInfo);
-    });
-  });
-}
-
 /**
  * Closes every socket (1001) and waits for them and for every handler still running, at most
  * `timeoutMs` (then it terminates the sockets), and stops listening.

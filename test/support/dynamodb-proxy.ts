@@ -9,7 +9,7 @@
  *   // point the store (or `npm start` through AWS_ENDPOINT_URL_DYNAMODB) at proxy.endpoint
  */
 import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listen } from '../../local/listen.js';
 
 /** One DynamoDB request as the proxy sees it: the operation and its JSON body. */
 export interface ProxiedCall {
@@ -116,11 +116,7 @@ export async function startDynamoProxy(backend: string): Promise<DynamoProxy> {
       forward(target, req, body, res);
     })();
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
+  const { port } = await listen(server, 0, '127.0.0.1');
   return {
     endpoint: `http://127.0.0.1:${port}`,
     calls,

@@ -12,6 +12,7 @@ import { signalSocket, type SignalSocket } from '../../client/index.js';
 import type { GatewayOptions } from '../../local/gateway/index.js';
 import { backends, startTestGateway, type Backend, type TestGateway } from '../support/gateway.js';
 import { Endpoint, Ws, bytes } from '../support/signal-sockets.js';
+import { stopClient } from '../support/cevitxe.js';
 
 const globals = globalThis as { WebSocket?: unknown };
 
@@ -20,13 +21,6 @@ function firstPeer(client: Client, key: string): Promise<SignalSocket> {
   return new Promise((resolve) =>
     client.once('peer', (peer: Peer) => resolve(peer.get(key) as unknown as SignalSocket)),
   );
-}
-
-/** Stops a client for good: no reconnecting, its introduction socket closed. */
-function stop(client: Client): void {
-  const server = client.serverConnection as unknown as SignalSocket;
-  server.onclose = null;
-  server.close();
 }
 
 /** A document snapshot as cevitxe sends it at first sync: one JSON text of several megabytes. */
@@ -79,8 +73,8 @@ async function withCevitxePair(
     const [toBob, toAlice] = await sockets;
     await body({ key, toBob, toAlice, atAlice: new Endpoint(toBob), atBob: new Endpoint(toAlice) });
   } finally {
-    stop(alice);
-    stop(bob);
+    stopClient(alice);
+    stopClient(bob);
     await gateway.settled();
   }
 }

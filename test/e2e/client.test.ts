@@ -11,6 +11,7 @@ import { Client, type Peer } from 'cevitxe-signal-client';
 import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { backends, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { stopClient } from '../support/cevitxe.js';
 
 const globals = globalThis as { WebSocket?: unknown };
 
@@ -37,15 +38,6 @@ function nextMessage(socket: WebSocket): Promise<string> {
   });
 }
 
-/** Stops a client for good: no reconnecting, every socket closed. */
-function stop(client: Client): void {
-  const server = client.serverConnection as unknown as WebSocket;
-  server.onclose = null;
-  server.close();
-  for (const peer of client.peers.values())
-    for (const key of client.keys) (peer.get(key) as unknown as WebSocket | undefined)?.close();
-}
-
 describe.each(backends())(
   'cevitxe-signal-client@0.4.2 through the local gateway on $name',
   (backend) => {
@@ -63,7 +55,7 @@ describe.each(backends())(
       globals.WebSocket = previousWebSocket;
     });
     afterEach(async () => {
-      clients.forEach(stop);
+      clients.forEach(stopClient);
       clients = [];
       await gateway.settled();
     });

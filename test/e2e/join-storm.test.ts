@@ -18,6 +18,7 @@ import { budgetKey, TTL } from '../../lambda/core/store/table.js';
 import { LOCAL_AWS, startDynalite, type LocalDynamo } from '../../local/dynamodb.js';
 import { startDynamoProxy, type DynamoProxy, type ProxiedCall } from '../support/dynamodb-proxy.js';
 import { backends, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { stopClient } from '../support/cevitxe.js';
 
 const globals = globalThis as { WebSocket?: unknown };
 
@@ -28,15 +29,6 @@ function firstPeer(client: Client, key: string): Promise<string> {
       if (met === key) resolve(peer.id);
     }),
   );
-}
-
-/** Stops a client for good: no reconnecting, every socket closed. */
-function stop(client: Client): void {
-  const server = client.serverConnection as unknown as WebSocket;
-  server.onclose = null;
-  server.close();
-  for (const peer of client.peers.values())
-    for (const key of client.keys) (peer.get(key) as unknown as WebSocket | undefined)?.close();
 }
 
 /** A Query of the index partition of `key` (the peers that hold it). */
@@ -80,7 +72,7 @@ describe.each(backends())('Joins under DynamoDB throttling on $name', (backend) 
   });
   afterEach(async () => {
     proxy.setRule(undefined);
-    clients.forEach(stop);
+    clients.forEach(stopClient);
     clients = [];
     await gateway.settled();
   });

@@ -10,6 +10,7 @@ import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Handlers } from '../../lambda/core/handlers.js';
 import { backends, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { stopClient } from '../support/cevitxe.js';
 
 const globals = globalThis as { WebSocket?: unknown };
 
@@ -23,15 +24,6 @@ function nextPeer(client: Client, key: string): Promise<Peer> {
     };
     client.on('peer', listener);
   });
-}
-
-/** Stops a client for good: no reconnecting, every socket closed. */
-function stop(client: Client): void {
-  const server = client.serverConnection as unknown as WebSocket;
-  server.onclose = null;
-  server.close();
-  for (const peer of client.peers.values())
-    for (const key of client.keys) (peer.get(key) as unknown as WebSocket | undefined)?.close();
 }
 
 describe.each(backends())('a cevitxe client that reconnects on $name', (backend) => {
@@ -77,7 +69,7 @@ describe.each(backends())('a cevitxe client that reconnects on $name', (backend)
     holdIntroductionsOf = undefined;
     for (const release of held.values()) release();
     held.clear();
-    clients.forEach(stop);
+    clients.forEach(stopClient);
     clients = [];
     await gateway.settled();
   });
@@ -104,7 +96,7 @@ describe.each(backends())('a cevitxe client that reconnects on $name', (backend)
     const aliceRelay = bobAtAlice.get(key) as unknown as WebSocket;
     const aliceRelayClosed = new Promise((done) => aliceRelay.addEventListener('close', done));
     const disconnectHeld = new Promise<void>((done) => (onHeld = done));
-    stop(bob);
+    stopClient(bob);
     await Promise.all([aliceRelayClosed, disconnectHeld]);
 
     const reloaded = client(bob.id);

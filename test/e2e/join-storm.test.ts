@@ -12,9 +12,10 @@ import { Client, type Peer } from 'cevitxe-signal-client';
 import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DEFAULT_LIMITS, INTRODUCTION_BUDGET_SHARDS } from '../../lambda/core/limits.js';
-import { budgetKey, TTL } from '../../lambda/core/store/table.js';
+import { DynamoBudget } from '../../lambda/core/store/budget.js';
+import { budgetKey, Table } from '../../lambda/core/store/table.js';
 import { LOCAL_AWS, startDynalite, type LocalDynamo } from '../../local/dynamodb.js';
 import { startDynamoProxy, type DynamoProxy, type ProxiedCall } from '../support/dynamodb-proxy.js';
 import { backends, startTestGateway, type TestGateway } from '../support/gateway.js';
@@ -145,27 +146,27 @@ describe.each(backends())('Joins under DynamoDB throttling on $name', (backend) 
 
   /**
    * Spends the stage's introduction budget for this minute and the next two, as other joiners
-   * would: every share's item written full, at the keys and in the form the server writes them.
-   * Returns a function that frees them again (as a later minute would).
+   * would: every share of it taken through the store's own budget. Returns a function that frees
+   * them again (as a later minute would).
    */
   async function spendIntroductionBudget(): Promise<() => Promise<void>> {
     const db = DynamoDBDocumentClient.from(
       new DynamoDBClient({ ...LOCAL_AWS, endpoint: gateway.dynamoDbEndpoint }),
     );
+    const table = new Table(db, gateway.tableName, Date.now);
+    const { introductionPostsPerMinute: perMinute } = DEFAULT_LIMITS;
     const minute = Math.floor(Date.now() / 60_000);
-    const keys = [0, 1, 2].flatMap((m) =>
-      Array.from({ length: INTRODUCTION_BUDGET_SHARDS }, (_, shard) =>
-        budgetKey('introductions', minute + m, shard),
-      ),
-    );
-    const share = DEFAULT_LIMITS.introductionPostsPerMinute / INTRODUCTION_BUDGET_SHARDS;
-    for (const Key of keys)
-      await db.send(
-        new PutCommand({
-          TableName: gateway.tableName,
-          Item: { ...Key, spent: share, [TTL]: (minute + 5) * 60 },
-        }),
-      );
+    const keys: ReturnType<typeof budgetKey>[] = [];
+    for (const m of [0, 1, 2])
+      for (let shard = 0; shard < INTRODUCTION_BUDGET_SHARDS; shard++) {
+        const budget = new DynamoBudget(table, () => shard / INTRODUCTION_BUDGET_SHARDS);
+        const at = (minute + m) * 60_000;
+        // Whatever earlier Joins spent of it, the share is taken to its last post.
+        for (let posts = perMinute / INTRODUCTION_BUDGET_SHARDS; posts >= 1;)
+          if (!(await budget.spendIntroductions(posts, perMinute, at)))
+            posts = Math.floor(posts / 2);
+        keys.push(budgetKey('introductions', minute + m, shard));
+      }
     return async () => {
       for (const Key of keys)
         await db.send(new DeleteCommand({ TableName: gateway.tableName, Key }));

@@ -18,7 +18,7 @@ import { registerSocket } from './peer-sockets.js';
 import { postWhenReady } from './readiness.js';
 import { retryUntil } from './retry.js';
 import type { IntroductionConnection, PeerRecord } from './store.js';
-import { contentionPause, KEY_CHANGE_ATTEMPTS, mapLimit } from './util.js';
+import { mapLimit, sleep } from './util.js';
 
 /**
  * Introduction posts in flight at once per message: 1,000 peers (2,000 posts at ~75 ms each)
@@ -165,6 +165,14 @@ async function deferIntroductions(
     peers,
   });
   await giveUp(ctx, connectionId, INTRODUCTIONS_DEFERRED);
+}
+
+/** How many times an optimistic write of a peer's key set is tried against concurrent changes. */
+const KEY_CHANGE_ATTEMPTS = 20;
+
+/** After a few lost optimistic writes, a short random pause spreads the writers apart. */
+async function contentionPause(attempt: number): Promise<void> {
+  if (attempt > 2) await sleep(Math.random() * 10 * attempt);
 }
 
 type KeySetChange = { peer: PeerRecord; previous: string[]; introduce: string[] };

@@ -21,11 +21,3 @@ export async function mapLimit<T, R>(
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return results;
 }
-
-/** How many times an optimistic write of a peer's key set is tried against concurrent changes. */
-export const KEY_CHANGE_ATTEMPTS = 20;
-
-/** After a few lost optimistic writes, a short random pause spreads the writers apart. */
-export async function contentionPause(attempt: number): Promise<void> {
-  if (attempt > 2) await sleep(Math.random() * 10 * attempt);
-}

@@ -8,6 +8,7 @@ import { DELIVER_TIMEOUT_MS, PAIRING_GRACE_MS, type Context } from './context.js
 import type { DeliveryJob } from './delivery-invoker.js';
 import { HAND_OVER_SLACK } from './hand-over.js';
 import { postHeld } from './held-posts.js';
+import { HeldRelease } from './held-release.js';
 import { HeldReader } from './held-reader.js';
 import { peerGone } from './relay-release.js';
 import { closeBestEffort, MAX_RETRY_PAUSE_MS } from './retry.js';
@@ -122,29 +123,25 @@ async function deliverClaim(
   const { frames, at } = claim;
   const upTo = frames.at(-1)!.seq;
   const posted = [...frames];
+  const release = new HeldRelease(ctx, job.from, at);
+  const posting = { until: patientUntil, posted: release.posted };
   let handedOver: number | undefined;
   try {
-    if ((await postHeld(ctx, job, frames, patientUntil)) === 'gone') {
+    if ((await postHeld(ctx, job, frames, posting)) === 'gone') {
       await peerGone(ctx, job.from, job.to);
       return true;
     }
-    handedOver = await ctx.store.relays.handOver(
-      job.from,
-      upTo,
-      at,
-      released(frames),
-      HAND_OVER_SLACK,
-    );
-    if (handedOver === undefined)
-      await ctx.store.relays.finishHeld(job.from, upTo, at, released(frames));
+    const rest = await release.rest(frames);
+    handedOver = await ctx.store.relays.handOver(job.from, upTo, at, rest, HAND_OVER_SLACK);
+    if (handedOver === undefined) await ctx.store.relays.finishHeld(job.from, upTo, at, rest);
     else if (handedOver > upTo) {
       const tail = await reader.allBetween(upTo, handedOver);
       posted.push(...tail);
-      if ((await postHeld(ctx, job, tail, patientUntil)) === 'gone') {
+      if ((await postHeld(ctx, job, tail, posting)) === 'gone') {
         await peerGone(ctx, job.from, job.to);
         return true;
       }
-      await ctx.store.relays.finishHeld(job.from, handedOver, at, released(tail));
+      await ctx.store.relays.finishHeld(job.from, handedOver, at, await release.rest(tail));
     }
   } catch (error) {
     await abandonPair(ctx, job, at);
@@ -159,12 +156,6 @@ async function deliverClaim(
   delivering(ctx, job, handedOver);
   return true;
 }
-
-/** What posted frames took of the held-frame bound; a tombstone took a number, no bytes. */
-const released = (frames: readonly HeldFrame[]) => ({
-  frames: frames.length,
-  bytes: frames.reduce((sum, frame) => sum + Buffer.byteLength(frame.body), 0),
-});
 
 const delivering = (ctx: Context, job: DeliveryJob, frames: number) =>
   ctx.log.info('held frames delivered', { peerConnectionId: job.to, frames });

@@ -13,7 +13,13 @@ import { postWhenReady } from './readiness.js';
 import type { HeldFrame } from './store.js';
 
 /** Posts in flight at once for frames held after the pair was made. */
-export const HELD_POST_WINDOW = 4;
+export const HELD_POST_WINDOW = 8;
+
+/** How a batch is posted: until when failing posts are retried, and who hears of each post. */
+export interface HeldPosting {
+  until: number;
+  posted: (frame: HeldFrame) => void;
+}
 
 /**
  * Posts `frames` (tombstones skipped) in the order API Gateway received them. 'gone' when the
@@ -23,15 +29,15 @@ export async function postHeld(
   ctx: Context,
   job: DeliveryJob,
   frames: readonly HeldFrame[],
-  until: number,
+  posting: HeldPosting,
 ): Promise<Delivery> {
   const ordered = frames
     .filter((frame) => !frame.skipped)
     .sort((a, b) => a.receivedAt - b.receivedAt || a.seq - b.seq);
   const beforePairing = ordered.filter((frame) => frame.receivedAt <= job.pairedAt).length;
-  const first = await postWindowed(ctx, job, ordered.slice(0, beforePairing), 1, until);
+  const first = await postWindowed(ctx, job, ordered.slice(0, beforePairing), 1, posting);
   if (first === 'gone') return first;
-  return postWindowed(ctx, job, ordered.slice(beforePairing), HELD_POST_WINDOW, until);
+  return postWindowed(ctx, job, ordered.slice(beforePairing), HELD_POST_WINDOW, posting);
 }
 
 /** Posts frames in order with at most `window` in flight; stops at a 410 or a failure. */
@@ -40,7 +46,7 @@ async function postWindowed(
   job: DeliveryJob,
   frames: readonly HeldFrame[],
   window: number,
-  until: number,
+  { until, posted }: HeldPosting,
 ): Promise<Delivery> {
   const state: { next: number; stop?: 'gone' | 'failed' } = { next: 0 };
   const worker = async () => {
@@ -48,7 +54,10 @@ async function postWindowed(
       const frame = frames[state.next++]!;
       try {
         if ((await postPatiently(ctx, job, frame.body, until)) === 'gone') state.stop = 'gone';
-        else ctx.metrics.count('FramesDelivered');
+        else {
+          ctx.metrics.count('FramesDelivered');
+          posted(frame);
+        }
       } catch (error) {
         state.stop = 'failed';
         throw error;

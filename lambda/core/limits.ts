@@ -6,9 +6,12 @@ export interface Limits {
   readonly maxKeysPerPeer: number;
   /** Most keys in one Join or Leave list. @default 256 */
   readonly maxKeysPerMessage: number;
-  /** Most frames held for a relay socket whose peer has not arrived. @default 256 */
+  /**
+   * Most frames held for a relay socket whose peer has not arrived (PAIRED_HOLD_FACTOR times
+   * that once it has). @default 256
+   */
   readonly maxHeldFrames: number;
-  /** Most bytes held for a relay socket whose peer has not arrived. @default 1 MiB */
+  /** Most bytes held for a relay socket whose peer has not arrived (likewise). @default 1 MiB */
   readonly maxHeldBytes: number;
   /** Most peers one introduction message may introduce: the most recent joiners. @default 1000 */
   readonly maxFanOut: number;
@@ -59,6 +62,14 @@ export const INTRODUCTION_BUDGET_SHARDS = 4;
  * peer id's new socket: the client transport's keep-alive (5 minutes) with a minute's margin.
  */
 export const SOCKET_IDLE_SECONDS = 6 * 60;
+
+/**
+ * Once its peer has arrived, a relay socket may hold this many times maxHeldFrames and
+ * maxHeldBytes while the deliver function drains them: frames held before pairing are posted one
+ * at a time (docs/reliability.md, "Frame order"), 100 of them take 2 s at 20 ms a post, and a
+ * sender that goes on sending meanwhile must not be closed for frames that are on their way.
+ */
+export const PAIRED_HOLD_FACTOR = 4;
 
 /** API Gateway's own frame limit: a larger frame closes the connection with 1009. */
 export const MAX_FRAME_BYTES = 32 * 1024;

@@ -79,6 +79,12 @@ export interface Introduced {
   by: string;
 }
 
+/** What frames take of the held-frame bound: their number, and their bodies' bytes. */
+export interface HeldAmount {
+  frames: number;
+  bytes: number;
+}
+
 export interface HeldFrame {
   seq: number;
   body: string;
@@ -167,11 +173,13 @@ export interface RelayStore {
   ): Promise<boolean>;
   /** Marks the claim made at `at` abandoned: a retried delivery closes the pair. */
   abandonClaim(connectionId: string, at: number): Promise<void>;
+  /** Gives back part of the bound while the claim made at `at` is still being posted. */
+  releaseHeld(connectionId: string, at: number, released: HeldAmount): Promise<boolean>;
   finishHeld(
     connectionId: string,
     upTo: number,
     at: number,
-    released: { frames: number; bytes: number },
+    released: HeldAmount,
   ): Promise<boolean>;
   /**
    * finishHeld, and the direct path opened in the same write unless more than `slack` frames
@@ -182,7 +190,7 @@ export interface RelayStore {
     connectionId: string,
     upTo: number,
     at: number,
-    released: { frames: number; bytes: number },
+    released: HeldAmount,
     slack: number,
   ): Promise<number | undefined>;
   markFlushed(connectionId: string, seq: number): Promise<boolean>;

@@ -6,6 +6,7 @@ import { expect, it } from 'vitest';
 import {
   DEFAULT_LIMITS,
   MAX_CONNECTION_SECONDS,
+  PAIRED_HOLD_FACTOR,
   TTL_MARGIN_SECONDS,
 } from '../../lambda/core/limits.js';
 import type { RelayIdentity, SignalStore } from '../../lambda/core/store.js';
@@ -168,6 +169,47 @@ describeEachBackend('store: relay pairs and held frames', (backend) => {
     expect(await holdFrame(store.relays, c, 'b', 2, limits)).toEqual({ held: 2 });
     expect(await holdFrame(store.relays, c, 'c', 3, limits)).toEqual({ full: true });
     expect((await store.relays.listHeld(c)).map((frame) => frame.body)).toEqual(['a', 'b']);
+  });
+
+  it('lets a paired socket hold PAIRED_HOLD_FACTOR times the bounds while the deliverer drains it', async () => {
+    const limits = { ...DEFAULT_LIMITS, maxHeldFrames: 2, maxHeldBytes: 10 };
+    const c = await relaySocket();
+    expect(await holdFrame(store.relays, c, 'a', 1, limits)).toEqual({ held: 1 });
+    expect(await holdFrame(store.relays, c, 'b', 2, limits)).toEqual({ held: 2 });
+    await store.relays.setPeer(c, 'p', 3, false);
+    const more = PAIRED_HOLD_FACTOR * 2 - 2;
+    for (let i = 0; i < more; i++)
+      expect(await holdFrame(store.relays, c, 'x', 4 + i, limits)).toMatchObject({ held: 3 + i });
+    expect(await holdFrame(store.relays, c, 'y', 99, limits)).toEqual({ full: true });
+    // Bytes too: 4 × 10 in all, each frame counting its own.
+    const d = await relaySocket();
+    await store.relays.setPeer(d, 'p', 3, false);
+    expect(await holdFrame(store.relays, d, 'x'.repeat(10), 1, limits)).toEqual({ held: 1 });
+    expect(await holdFrame(store.relays, d, 'x'.repeat(11), 2, limits)).toEqual({ full: true });
+    for (let i = 0; i < PAIRED_HOLD_FACTOR - 1; i++)
+      expect(await holdFrame(store.relays, d, 'x'.repeat(10), 3 + i, limits)).toMatchObject({
+        held: 2 + i,
+      });
+    expect(await holdFrame(store.relays, d, 'x', 9, limits)).toEqual({ full: true });
+  });
+
+  it('gives back what posted frames took of the bound while their claim is still posted', async () => {
+    const limits = { ...DEFAULT_LIMITS, maxHeldFrames: 3 };
+    const c = await relaySocket();
+    for (const [i, body] of ['a', 'bb', 'ccc'].entries())
+      await holdFrame(store.relays, c, body, i + 1, limits);
+    expect(await holdFrame(store.relays, c, 'd', 4, limits)).toEqual({ full: true });
+    expect(await store.relays.claimHeld(c, 0, 3, { at: 7 })).toBe(true);
+    expect(await store.relays.releaseHeld(c, 8, { frames: 1, bytes: 1 })).toBe(false); // not this claim
+    expect(await store.relays.releaseHeld(c, 7, { frames: 2, bytes: 3 })).toBe(true);
+    expect(await store.connections.getConnection(c)).toMatchObject({ held: 1, heldBytes: 3 });
+    expect(await holdFrame(store.relays, c, 'd', 5, limits)).toEqual({ held: 4 });
+    // The claim's last write gives back the rest of it.
+    expect(await store.relays.finishHeld(c, 3, 7, { frames: 1, bytes: 3 })).toBe(true);
+    expect(await store.connections.getConnection(c)).toMatchObject({ held: 1, heldBytes: 1 });
+    expect(await store.relays.releaseHeld('no-such-socket', 7, { frames: 1, bytes: 1 })).toBe(
+      false,
+    );
   });
 
   it('refuses frames past the byte limit, counting UTF-8 bytes', async () => {

@@ -4,9 +4,10 @@
  * counters on the socket's own item. A held-frame item may instead be a tombstone (`skipped`):
  * the deliverer gave up waiting for that frame, and its late write is refused.
  */
-import type { Limits } from '../limits.js';
+import { PAIRED_HOLD_FACTOR, type Limits } from '../limits.js';
 import type { Transport } from '../protocol.js';
 import type {
+  HeldAmount,
   HeldFrame,
   HeldCount,
   RelayConnection,
@@ -25,9 +26,23 @@ const NOBODY_WAITING = 'attribute_not_exists(#other)';
 const SOMEONE_WAITING = 'attribute_exists(#other)';
 /** Frames still go through the store: delivery has not opened the direct path. */
 const NOT_FLUSHED = 'attribute_not_exists(flushed)';
-/** The held-frame bounds leave room for one more frame of `:bytes`. */
-const ROOM_FOR_FRAME = or('attribute_not_exists(held)', 'held < :maxFrames');
-const ROOM_FOR_BYTES = or('attribute_not_exists(heldBytes)', 'heldBytes <= :room');
+/** The socket's peer has arrived: the deliverer drains what it holds. */
+const PAIRED = 'attribute_exists(peer)';
+const UNPAIRED = 'attribute_not_exists(peer)';
+/**
+ * The held-frame bounds leave room for one more frame of `:bytes`: PAIRED_HOLD_FACTOR times
+ * wider once the peer has arrived.
+ */
+const ROOM_FOR_FRAME = or(
+  'attribute_not_exists(held)',
+  and(UNPAIRED, 'held < :maxFrames'),
+  and(PAIRED, 'held < :pairedMaxFrames'),
+);
+const ROOM_FOR_BYTES = or(
+  'attribute_not_exists(heldBytes)',
+  and(UNPAIRED, 'heldBytes <= :room'),
+  and(PAIRED, 'heldBytes <= :pairedRoom'),
+);
 /** Every claimed frame was posted. */
 const ALL_SENT = 'sent = :seq';
 
@@ -152,6 +167,8 @@ export class DynamoRelays implements RelayStore {
           ':bytes': bytes,
           ':maxFrames': limits.maxHeldFrames,
           ':room': limits.maxHeldBytes - bytes,
+          ':pairedMaxFrames': limits.maxHeldFrames * PAIRED_HOLD_FACTOR,
+          ':pairedRoom': limits.maxHeldBytes * PAIRED_HOLD_FACTOR - bytes,
         },
         ReturnValues: 'UPDATED_NEW',
       });
@@ -255,6 +272,27 @@ export class DynamoRelays implements RelayStore {
   }
 
   /**
+   * Gives back what frames of the claim made at `at` took of the held-frame bound, once they
+   * were posted while the rest of the claim is still being posted: a sender that goes on sending
+   * during a long batch is measured against the frames still waiting, not those already gone.
+   * False when the claim is no longer this one (abandoned) or the socket is gone.
+   */
+  releaseHeld(connectionId: string, at: number, released: HeldAmount): Promise<boolean> {
+    return this.table.holds(
+      this.table.updateIf({
+        Key: connKey(connectionId),
+        UpdateExpression: 'ADD held :frames, heldBytes :bytes',
+        ConditionExpression: and(ITEM_PRESENT, 'claimedAt = :at'),
+        ExpressionAttributeValues: {
+          ':at': at,
+          ':frames': -released.frames,
+          ':bytes': -released.bytes,
+        },
+      }),
+    );
+  }
+
+  /**
    * Records that every frame of the claim made at `at` up to `upTo` was posted, and releases
    * what they took of the held-frame bound: the bound is on frames held now, not ever.
    */
@@ -262,7 +300,7 @@ export class DynamoRelays implements RelayStore {
     connectionId: string,
     upTo: number,
     at: number,
-    released: { frames: number; bytes: number },
+    released: HeldAmount,
   ): Promise<boolean> {
     return this.table.holds(
       this.table.updateIf({
@@ -288,7 +326,7 @@ export class DynamoRelays implements RelayStore {
     connectionId: string,
     upTo: number,
     at: number,
-    released: { frames: number; bytes: number },
+    released: HeldAmount,
     slack: number,
   ): Promise<number | undefined> {
     const updated = await this.table.updateIf({

@@ -45,6 +45,14 @@ const ROOM_FOR_BYTES = or(
 );
 /** Every claimed frame was posted. */
 const ALL_SENT = 'sent = :seq';
+/** The claim made at `:at` is still the socket's: not abandoned, not taken over. */
+const THIS_CLAIM = 'claimedAt = :at';
+/** Gives back what posted frames took of the held-frame bound (values: `givenBack`). */
+const GIVE_BACK = 'ADD held :frames, heldBytes :bytes';
+const givenBack = (released: HeldAmount) => ({
+  ':frames': -released.frames,
+  ':bytes': -released.bytes,
+});
 
 export class DynamoRelays implements RelayStore {
   constructor(
@@ -266,7 +274,7 @@ export class DynamoRelays implements RelayStore {
     await this.table.updateIf({
       Key: connKey(connectionId),
       UpdateExpression: 'REMOVE claimedAt',
-      ConditionExpression: and(ITEM_PRESENT, 'claimedAt = :at'),
+      ConditionExpression: and(ITEM_PRESENT, THIS_CLAIM),
       ExpressionAttributeValues: { ':at': at },
     });
   }
@@ -281,12 +289,11 @@ export class DynamoRelays implements RelayStore {
     return this.table.holds(
       this.table.updateIf({
         Key: connKey(connectionId),
-        UpdateExpression: 'ADD held :frames, heldBytes :bytes',
-        ConditionExpression: and(ITEM_PRESENT, 'claimedAt = :at'),
+        UpdateExpression: GIVE_BACK,
+        ConditionExpression: and(ITEM_PRESENT, THIS_CLAIM),
         ExpressionAttributeValues: {
           ':at': at,
-          ':frames': -released.frames,
-          ':bytes': -released.bytes,
+          ...givenBack(released),
         },
       }),
     );
@@ -305,13 +312,12 @@ export class DynamoRelays implements RelayStore {
     return this.table.holds(
       this.table.updateIf({
         Key: connKey(connectionId),
-        UpdateExpression: 'SET sent = :upTo ADD held :frames, heldBytes :bytes',
-        ConditionExpression: and(ITEM_PRESENT, 'delivered = :upTo', 'claimedAt = :at'),
+        UpdateExpression: `SET sent = :upTo ${GIVE_BACK}`,
+        ConditionExpression: and(ITEM_PRESENT, 'delivered = :upTo', THIS_CLAIM),
         ExpressionAttributeValues: {
           ':upTo': upTo,
           ':at': at,
-          ':frames': -released.frames,
-          ':bytes': -released.bytes,
+          ...givenBack(released),
         },
       }),
     );
@@ -331,16 +337,14 @@ export class DynamoRelays implements RelayStore {
   ): Promise<number | undefined> {
     const updated = await this.table.updateIf({
       Key: connKey(connectionId),
-      UpdateExpression:
-        'SET sent = :upTo, delivered = seq, flushed = :yes ADD held :frames, heldBytes :bytes',
-      ConditionExpression: and(ITEM_PRESENT, 'delivered = :upTo', 'claimedAt = :at', 'seq <= :cap'),
+      UpdateExpression: `SET sent = :upTo, delivered = seq, flushed = :yes ${GIVE_BACK}`,
+      ConditionExpression: and(ITEM_PRESENT, 'delivered = :upTo', THIS_CLAIM, 'seq <= :cap'),
       ExpressionAttributeValues: {
         ':upTo': upTo,
         ':at': at,
         ':cap': upTo + slack,
         ':yes': true,
-        ':frames': -released.frames,
-        ':bytes': -released.bytes,
+        ...givenBack(released),
       },
       ReturnValues: 'UPDATED_NEW',
     });
